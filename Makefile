@@ -1,0 +1,37 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both set up .venv first.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# The install is redone only when pyproject.toml or the lock file changes.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
+WORKSPACE := workspace
+
+.PHONY: setup test lint demo docs clean
+
+setup: $(STAMP)
+
+$(STAMP):
+	@rm -f $(VENV)/.installed-*
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	@touch $@
+
+test: setup
+	$(BIN)/ruff check gesturenet_lib components pipelines tests bench
+	$(BIN)/python -m pytest -n 2 -q tests
+
+lint: setup
+	$(BIN)/ruff check gesturenet_lib components pipelines tests bench
+
+# Regenerate the README's spec reference from the spec classes.
+docs: setup
+	$(BIN)/python -m gesturenet_lib.specs.reference README.md
+
+demo: setup
+	$(BIN)/gesturenet validate --dataset_spec specs/dataset_config.json \
+		--experiment_spec specs/dataset_experiment_config.json -e specs/train_spec.json
+
+clean:
+	rm -rf $(WORKSPACE) .pytest_cache .ruff_cache

@@ -1,0 +1,78 @@
+"""`gesturenet <subtask>`: TAO GestureNet's command line, flag for flag.
+
+Each subtask lives in its own module with two functions: ``add_parser(subparsers)`` declares its
+flags (spelled as TAO spells them) and ``run(args)`` calls the library. Only subtasks that are
+implemented are registered; there are no placeholder commands.
+
+Exit codes: 0 success, 2 bad input (spec, flag, file, data; one line naming the file, field and
+value), 1 an unexpected failure (one line; the traceback with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from gesturenet_lib import __version__
+from gesturenet_lib.cli_commands import SUBTASKS
+from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.specs import SpecError
+
+KEY_ENV = "GESTURENET_KEY"
+
+
+def resolve_key(flag_value: str | None, what: str = "-k/--key") -> str:
+    """The model key: the flag wins over the GESTURENET_KEY environment variable."""
+    if flag_value:
+        return flag_value
+    from_env = os.environ.get(KEY_ENV, "")
+    if from_env:
+        return from_env
+    raise UserInputError(f"{what}: no key given; pass {what} or set {KEY_ENV}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gesturenet",
+        description="Hand-gesture recognition with TAO GestureNet's spec files and flags.",
+    )
+    parser.add_argument("--version", action="version", version=f"gesturenet {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    subparsers = parser.add_subparsers(dest="subtask", metavar="<subtask>", required=True)
+    for module in SUBTASKS:
+        sub = module.add_parser(subparsers)
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show tracebacks on errors")
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    try:
+        return int(args.run(args) or 0)
+    except (SpecError, UserInputError) as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"gesturenet {args.subtask}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gesturenet {args.subtask}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the last line of defence prints one line
+        if args.debug:
+            traceback.print_exc()
+        print(f"gesturenet {args.subtask}: unexpected error: {type(err).__name__}: {err} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""One module per CLI subtask; SUBTASKS lists those that exist, in TAO's documentation order."""
+
+from gesturenet_lib.cli_commands import validate
+
+SUBTASKS = [validate]

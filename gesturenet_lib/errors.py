@@ -1,0 +1,7 @@
+"""Errors the CLI turns into a one-line message and exit code 2 (bad input, never a bug)."""
+
+
+class UserInputError(ValueError):
+    """Bad input from the user: a missing file, a wrong flag value, unusable data.
+
+    The message names the file or flag, the value received and what is allowed."""

@@ -1,0 +1,189 @@
+"""The experiment spec (`train_spec.json`) shared by train, evaluate, inference and export.
+
+Field names and defaults follow TAO GestureNet's published spec table and sample; `trainer.class`
+and `trainer.module` (TAO internals) are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gesturenet_lib.specs.base import fail, join_path, spec_field
+
+RESNET_DEPTHS = (6, 10, 12, 18, 26, 34, 50, 101, 152)
+
+
+@dataclass(frozen=True)
+class TrainingStage:
+    stage_order: int = spec_field(1, min=1, help="stages run in increasing stage_order")
+    train_epochs: int = spec_field(5, min=0, help="epochs of this stage; 0 skips it")
+    loss_fn: Literal["categorical_crossentropy", "categorical_focal_crossentropy"] = spec_field(
+        "categorical_crossentropy", help="training loss")
+    optimizer: Literal["sgd", "adam", "rmsprop"] = spec_field("rmsprop", help="optimizer")
+    initial_lrate: float = spec_field(
+        1e-3, min=0.0, max=10.0, min_exclusive=True, help="learning rate at the start of the stage")
+    decay_step_size: float = spec_field(
+        33.0, min=0.0, max=100.0, min_exclusive=True,
+        help="percent of the stage's iterations between learning-rate drops")
+    lr_drop_rate: float = spec_field(
+        0.5, min=0.0, max=1.0, min_exclusive=True, help="factor applied at each drop")
+    enable_checkpointing: bool = spec_field(True, help="write a resumable checkpoint every epoch")
+    num_layers_unfreeze: int = spec_field(
+        3, min=0, help="the last N layers train, the rest are frozen")
+
+
+def _finetuning_default() -> TrainingStage:
+    return TrainingStage(stage_order=2, train_epochs=20, optimizer="sgd", initial_lrate=5e-5,
+                         num_layers_unfreeze=2)
+
+
+@dataclass(frozen=True)
+class Trainer:
+    trainer_class: str | None = spec_field(None, key="class", help="TAO internal; ignored")
+    module: str | None = spec_field(None, help="TAO internal; ignored")
+    top_training: TrainingStage = spec_field(default_factory=TrainingStage)
+    finetuning: TrainingStage = spec_field(default_factory=_finetuning_default)
+    num_workers: int = spec_field(1, min=1, max=1024, help="data-parallel training workers")
+
+    def check(self, at: str) -> None:
+        if self.top_training.stage_order == self.finetuning.stage_order:
+            fail(join_path(join_path(at, "finetuning"), "stage_order"),
+                 self.finetuning.stage_order,
+                 f"must differ from top_training.stage_order ({self.top_training.stage_order})")
+
+
+@dataclass(frozen=True)
+class Model:
+    image_height: int = spec_field(160, min=16, max=2048, help="network input height in pixels")
+    image_width: int = spec_field(160, min=16, max=2048, help="network input width in pixels")
+    gray_scale_input: bool = spec_field(False, help="one input channel instead of RGB")
+    data_format: Literal["channels_first", "channels_last"] = spec_field(
+        "channels_first", help="layout at the model's input and in every exported artefact")
+    base_model: Literal["resnet_vanilla"] = spec_field("resnet_vanilla", help="network family")
+    num_layers: Literal[6, 10, 12, 18, 26, 34, 50, 101, 152] = spec_field(
+        18, help="ResNet depth")
+    weights_init: str | None = spec_field(
+        None, help="a .tlt (with the key) or Keras file to start from")
+    add_new_head: bool = spec_field(
+        False, help="replace the classifier of weights_init (when the class count differs)")
+    kernel_regularizer_type: Literal["l1", "l2"] = spec_field("l2", help="weight regulariser")
+    kernel_regularization_factor: float = spec_field(
+        0.001, min=0.0, max=1.0, aliases=("Kernel_regularizer_factor",),
+        help="weight-regulariser strength")
+    use_batch_norm: bool = spec_field(True, help="batch normalisation after each convolution")
+
+
+@dataclass(frozen=True)
+class ProbabilityAug:
+    """An augmentation applied with a probability; ``true``/``false`` alone sets ``enable``."""
+    BOOL_SHORTHAND = "enable"
+    enable: bool = spec_field(False, help="apply this augmentation")
+    probability: float = spec_field(0.5, min=0.0, max=1.0, help="chance per image")
+
+
+def _ordered(at: str, block: object, low: str, high: str) -> None:
+    if getattr(block, low) > getattr(block, high):
+        fail(join_path(at, low), getattr(block, low), f"must be <= {high} ({getattr(block, high)})")
+
+
+@dataclass(frozen=True)
+class ShearAug(ProbabilityAug):
+    max_shear_x: float = spec_field(0.1, min=0.0, max=1.0, help="largest horizontal shear ratio")
+    max_shear_y: float = spec_field(0.1, min=0.0, max=1.0, help="largest vertical shear ratio")
+
+
+@dataclass(frozen=True)
+class ColorPcaAug(ProbabilityAug):
+    alpha_std: float = spec_field(
+        0.1, min=0.0, max=1.0, help="std-dev of the PCA lighting noise (AlexNet-style)")
+
+
+@dataclass(frozen=True)
+class GammaAug(ProbabilityAug):
+    min_gamma: float = spec_field(0.8, min=0.0, max=10.0, min_exclusive=True, help="lowest gamma")
+    max_gamma: float = spec_field(1.2, min=0.0, max=10.0, min_exclusive=True, help="highest gamma")
+
+    def check(self, at: str) -> None:
+        _ordered(at, self, "min_gamma", "max_gamma")
+
+
+@dataclass(frozen=True)
+class RotationAug(ProbabilityAug):
+    max_angle: float = spec_field(15.0, min=0.0, max=180.0, help="largest rotation in degrees")
+
+
+@dataclass(frozen=True)
+class BrightnessAug(ProbabilityAug):
+    min_factor: float = spec_field(0.7, min=0.0, max=10.0, help="darkest brightness factor")
+    max_factor: float = spec_field(1.3, min=0.0, max=10.0, help="brightest brightness factor")
+
+    def check(self, at: str) -> None:
+        _ordered(at, self, "min_factor", "max_factor")
+
+
+@dataclass(frozen=True)
+class OcclusionAug(ProbabilityAug):
+    min_area: float = spec_field(0.02, min=0.0, max=1.0, help="smallest occluded share of the crop")
+    max_area: float = spec_field(0.2, min=0.0, max=1.0, help="largest occluded share of the crop")
+    min_aspect_ratio: float = spec_field(
+        0.3, min=0.0, max=100.0, min_exclusive=True, help="smallest width/height of the patch")
+    max_aspect_ratio: float = spec_field(
+        3.3, min=0.0, max=100.0, min_exclusive=True, help="largest width/height of the patch")
+    pixel_level: bool = spec_field(True, help="fill with random pixels; false: constant fill")
+    fill_value: int = spec_field(0, min=0, max=255, help="constant fill when pixel_level is false")
+
+    def check(self, at: str) -> None:
+        _ordered(at, self, "min_area", "max_area")
+        _ordered(at, self, "min_aspect_ratio", "max_aspect_ratio")
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    shear_range: ShearAug = spec_field(default_factory=ShearAug)
+    color_pca_aug: ColorPcaAug = spec_field(default_factory=ColorPcaAug)
+    gamma_aug: GammaAug = spec_field(default_factory=GammaAug)
+    rotation_range: RotationAug = spec_field(default_factory=RotationAug)
+    brightness_range: BrightnessAug = spec_field(default_factory=BrightnessAug)
+    occlusion_aug: OcclusionAug = spec_field(default_factory=OcclusionAug)
+    horizontal_flip: ProbabilityAug = spec_field(default_factory=ProbabilityAug)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    classes: dict[str, int] = spec_field(help="class name -> index, indices 0..n-1")
+    num_classes: int = spec_field(min=2, help="must equal the number of classes")
+    data_path: str = spec_field(help="the data.json written by dataset_convert")
+    image_root_path: str = spec_field(
+        "", help="root the crop paths in data.json are relative to (its mount_dir_path)")
+    augmentation: Augmentation = spec_field(default_factory=Augmentation)
+
+    def check(self, at: str) -> None:
+        if self.num_classes != len(self.classes):
+            fail(join_path(at, "num_classes"), self.num_classes,
+                 f"must equal the number of classes ({len(self.classes)})")
+        indices = sorted(self.classes.values())
+        if indices != list(range(len(self.classes))):
+            fail(join_path(at, "classes"), self.classes,
+                 f"indices must be 0..{len(self.classes) - 1}, each used once")
+
+
+@dataclass(frozen=True)
+class Evaluator:
+    evaluation_exp_name: str = spec_field(
+        "results", help="folder under output_experiments_fld for evaluation outputs")
+    data_path: str | None = spec_field(
+        None, help="data.json to evaluate on (default: dataset.data_path)")
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    output_experiments_fld: str = spec_field(help="root folder of this experiment's outputs")
+    dataset: Dataset = spec_field(help="training data and augmentation")
+    random_seed: int = spec_field(42, min=0, help="seed for repeatable runs")
+    batch_size: int = spec_field(64, min=1, max=65536, help="images per training step")
+    save_weights_path: str = spec_field(
+        "model", help="folder under output_experiments_fld for the trained model")
+    trainer: Trainer = spec_field(default_factory=Trainer)
+    model: Model = spec_field(default_factory=Model)
+    evaluator: Evaluator = spec_field(default_factory=Evaluator)

@@ -1,0 +1,51 @@
+"""The I/O seam: atomic writes, path resolution, deterministic listings."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from gesturenet_lib import io
+
+
+def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path):
+    target = tmp_path / "sub" / "out.json"
+    io.write_text(target, "first")
+    io.write_text(target, "second")
+    assert target.read_text() == "second"
+    assert os.listdir(target.parent) == ["out.json"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "out.bin"
+    io.write_bytes(target, b"old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        io.write_bytes(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_resolve_relative_paths_against_the_spec_folder():
+    assert io.resolve("data.json", "/specs") == "/specs/data.json"
+    assert io.resolve("../ws/data.json", "/repo/specs") == "/repo/ws/data.json"
+    assert io.resolve("/abs/data.json", "/specs") == "/abs/data.json"
+    assert io.resolve("gs://b/k", "/specs") == "gs://b/k"
+    assert io.resolve("k/data.json", "gs://b/specs") == "gs://b/specs/k/data.json"
+
+
+def test_list_files_is_sorted_and_recursive(tmp_path):
+    for name in ["b/2.txt", "a/1.txt", "c.txt", "a/0.txt"]:
+        io.write_text(tmp_path / name, name)
+    rel = [os.path.relpath(p, tmp_path) for p in io.list_files(tmp_path)]
+    assert rel == ["c.txt", "a/0.txt", "a/1.txt", "b/2.txt"]
+
+
+def test_cloud_uri_is_refused_with_a_clear_message():
+    with pytest.raises(io.UnsupportedURIError, match="gs://bucket/x.json: cloud storage"):
+        io.read_text("gs://bucket/x.json")
