@@ -47,13 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
         sub = module.add_parser(subparsers)
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show tracebacks on errors")
-        sub.set_defaults(run=module.run)
+        sub.set_defaults(run=module.run,
+                         accepts_extra_args=getattr(module, "ACCEPTS_EXTRA_ARGS", False))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_extra_args", False):
+        parser.error("unrecognized arguments: " + " ".join(extra))
+    args.extra_args = extra
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stderr)
     try:

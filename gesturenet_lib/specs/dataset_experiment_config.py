@@ -75,9 +75,29 @@ class UidList:
                  "users cannot be in both validation and kpi")
 
 
+GESTURENET_CLASSES = ["thumbs_up", "fist", "stop", "ok", "two", "random"]
+
+
 @dataclass(frozen=True)
 class DatasetExperimentConfig:
+    classes: list[str] = spec_field(
+        default_factory=lambda: list(GESTURENET_CLASSES),
+        help="gesture labels accepted in annotations, in class-index order (our addition; "
+             "TAO's six by default)")
     set_list: SetList = spec_field(default_factory=lambda: SetList(train_val=["data"]))
     image_feature_filter: ImageFeatureFilter = spec_field(default_factory=ImageFeatureFilter)
     sampling: Sampling = spec_field(default_factory=Sampling)
     uid_list: UidList = spec_field(default_factory=UidList)
+
+    def check(self, at: str) -> None:
+        if not self.classes:
+            fail(join_path(at, "classes"), self.classes, "must list at least one class")
+        seen = set()
+        for i, name in enumerate(self.classes):
+            if name in seen:
+                fail(join_path(join_path(at, "classes"), i), name, "is listed twice")
+            seen.add(name)
+        unknown = sorted(set(self.sampling.class_weights) - seen)
+        if unknown:
+            fail(join_path(join_path(at, "sampling"), "class_weights"), unknown,
+                 "names classes not in classes")

@@ -1,0 +1,33 @@
+"""`gesturenet dataset_import`: convert another dataset format into TAO's original layout."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "dataset_import", help="convert HaGRID annotations into TAO's original data layout",
+        description="Write user folders, one Label Studio annotation per hand box and the set "
+                    "file into the dataset folder <mount_dir_path>/<org_data_dir>/<org_dataset>.")
+    parser.add_argument("--format", required=True, choices=["hagrid"], help="source format")
+    parser.add_argument("--images", required=True, help="folder of the source images (any depth)")
+    parser.add_argument("--annotations", required=True,
+                        help="HaGRID's annotation folder (with or without train/val/test)")
+    parser.add_argument("--output", required=True, help="the dataset folder to write")
+    parser.add_argument("--class_map", help="JSON object: HaGRID label -> class name; '*' "
+                        "catches the rest (default: GestureNet's six classes)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from gesturenet_lib.data.hagrid_import import import_hagrid
+
+    result = import_hagrid(args.images, args.annotations, args.output, args.class_map)
+    print(f"imported {result.images} images, {result.boxes} hand boxes, {result.users} users "
+          f"into {args.output}")
+    for name, count in result.per_class.items():
+        print(f"  {name:<12} {count}")
+    if result.rejected:
+        print(f"rejected {result.rejected} boxes; see {result.rejects_file}")
+    return 0 if result.boxes else 2

@@ -1,0 +1,179 @@
+"""TAO's original data layout: Label Studio annotations, one hand box per JSON file.
+
+Layout: ``<mount_dir_path>/<org_data_dir>/<dataset>/<user>/<session>/<image>`` with annotations
+under ``<dataset>/<annotation_path>/`` (any depth) and an optional set file
+``<dataset>/<dataset>.json`` listing users: ``{"set": ..., "users": {"<uid>": {metadata}}}``.
+Without a set file, users are the dataset's top-level folders other than the annotation folder.
+
+An annotation's ``task_path`` names its image: absolute (it must lie under ``mount_dir_path``)
+or relative to ``mount_dir_path``. ``completions[0].result`` holds one ``choices`` item (the
+gesture label) and one ``rectanglelabels`` item (the box, in percent of the image). Optional
+``metadata`` (an object) adds per-image metadata to the user's metadata from the set file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any
+
+from gesturenet_lib import io
+from gesturenet_lib.data.geometry import PercentBox
+
+
+class RecordError(ValueError):
+    """A record that cannot be used; ``str()`` is the reason written to the rejects file."""
+
+
+@dataclass(frozen=True)
+class HandRecord:
+    """One annotated hand box."""
+    source: str            # annotation file, relative to mount_dir_path
+    dataset: str
+    user_id: str
+    session: str
+    image_path: str        # relative to mount_dir_path
+    label: str
+    box: PercentBox
+    original_width: int | None = None
+    original_height: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def frame(self) -> str:
+        return posixpath.basename(self.image_path)
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """Where one dataset lives and what it may contain."""
+    mount_dir: str
+    org_data_dir: str
+    dataset: str
+    annotation_path: str
+    classes: tuple[str, ...]
+    users: dict[str, dict[str, Any]]  # user id -> metadata from the set file (or {})
+
+    @property
+    def dataset_dir(self) -> str:
+        return io.join(self.mount_dir, self.org_data_dir, self.dataset)
+
+    @property
+    def annotation_dir(self) -> str:
+        return io.join(self.dataset_dir, self.annotation_path)
+
+
+def read_users(dataset_dir: str, dataset: str, annotation_path: str) -> dict[str, dict]:
+    """Users of a dataset: from its set file when there is one, else its top-level folders."""
+    set_file = io.join(dataset_dir, f"{dataset}.json")
+    if io.exists(set_file):
+        try:
+            data = json.loads(io.read_text(set_file))
+        except json.JSONDecodeError as err:
+            raise RecordError(f"{set_file}: invalid JSON at line {err.lineno} column "
+                              f"{err.colno}: {err.msg}") from None
+        users = data.get("users") if isinstance(data, dict) else None
+        if not isinstance(users, dict):
+            raise RecordError(f"{set_file}: users = {json.dumps(users)}: must be an object "
+                              "of user id -> metadata")
+        return {str(uid): (meta if isinstance(meta, dict) else {}) for uid, meta in users.items()}
+    top = annotation_path.strip("/").split("/")[0]
+    return {name: {} for name in io.list_dir(dataset_dir)
+            if name != top and not name.startswith(".") and io.is_dir(io.join(dataset_dir, name))}
+
+
+def _relative_task_path(task_path: str, mount_dir: str) -> str:
+    mount = os.path.normpath(mount_dir)
+    full = os.path.normpath(task_path if os.path.isabs(task_path)
+                            else os.path.join(mount, task_path))
+    rel = os.path.relpath(full, mount)
+    if rel == ".." or rel.startswith("../") or os.path.isabs(rel):
+        raise RecordError(f"task_path {task_path!r} resolves outside mount_dir_path")
+    return rel.replace(os.sep, "/")
+
+
+def _find(result: list, kind: str) -> list[dict]:
+    return [item for item in result if isinstance(item, dict) and item.get("type") == kind]
+
+
+def parse_annotation(text: str, source: str, layout: DatasetLayout) -> HandRecord:
+    """One Label Studio annotation -> HandRecord, or RecordError with the reason."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise RecordError(f"malformed JSON at line {err.lineno} column {err.colno}: "
+                          f"{err.msg}") from None
+    if not isinstance(data, dict):
+        raise RecordError("malformed annotation: top level is not an object")
+    task_path = data.get("task_path")
+    if not isinstance(task_path, str) or not task_path:
+        raise RecordError("malformed annotation: no task_path")
+    completions = data.get("completions")
+    if not isinstance(completions, list) or not completions or not isinstance(
+            completions[0], dict) or not isinstance(completions[0].get("result"), list):
+        raise RecordError("malformed annotation: no completions[0].result")
+    result = completions[0]["result"]
+    choices, rects = _find(result, "choices"), _find(result, "rectanglelabels")
+    if not choices:
+        raise RecordError("malformed annotation: no gesture label (choices item)")
+    if not rects:
+        raise RecordError("malformed annotation: no hand box (rectanglelabels item)")
+    if len(rects) > 1:
+        raise RecordError(f"annotation has {len(rects)} hand boxes; expected one per file")
+    labels = (choices[0].get("value") or {}).get("choices")
+    if not isinstance(labels, list) or len(labels) != 1 or not isinstance(labels[0], str):
+        raise RecordError(f"malformed annotation: choices = {json.dumps(labels)}; expected one "
+                          "label")
+    label = labels[0]
+    if label not in layout.classes:
+        raise RecordError(f"label {label!r} not in the class list")
+    value = rects[0].get("value") or {}
+    try:
+        box = PercentBox(*(float(value[k]) for k in ("x", "y", "width", "height")))
+    except (KeyError, TypeError, ValueError):
+        raise RecordError("malformed annotation: box needs numeric x, y, width, height") from None
+
+    image_path = _relative_task_path(task_path, layout.mount_dir)
+    prefix = f"{layout.org_data_dir.strip('/')}/{layout.dataset}/"
+    if not image_path.startswith(prefix):
+        raise RecordError(f"task_path {task_path!r} is not inside dataset {layout.dataset!r}")
+    parts = image_path[len(prefix):].split("/")
+    if len(parts) < 2:
+        raise RecordError(f"task_path {task_path!r}: expected <user>/<session>/<image>")
+    user, session = parts[0], "/".join(parts[1:-1])
+    if layout.users and user not in layout.users:
+        raise RecordError(f"user {user!r} is not listed in the set file")
+    metadata = dict(layout.users.get(user, {}))
+    extra = data.get("metadata")
+    if isinstance(extra, dict):
+        metadata.update(extra)
+
+    def _int(name: str) -> int | None:
+        v = rects[0].get(name)
+        return int(v) if isinstance(v, (int, float)) and v > 0 else None
+
+    return HandRecord(source=source, dataset=layout.dataset, user_id=user, session=session,
+                      image_path=image_path, label=label, box=box,
+                      original_width=_int("original_width"),
+                      original_height=_int("original_height"), metadata=metadata)
+
+
+def label_studio_annotation(task_path: str, label: str, box: PercentBox, width: int,
+                            height: int, metadata: dict[str, Any] | None = None) -> dict:
+    """The Label Studio JSON for one hand box (what the importers write)."""
+    doc: dict[str, Any] = {
+        "task_path": task_path,
+        "completions": [{"result": [
+            {"from_name": "gesture", "to_name": "image", "type": "choices",
+             "value": {"choices": [label]}},
+            {"from_name": "hand", "to_name": "image", "type": "rectanglelabels",
+             "original_width": width, "original_height": height,
+             "value": {"x": box.x, "y": box.y, "width": box.width, "height": box.height,
+                       "rotation": 0, "rectanglelabels": ["hand"]}},
+        ]}],
+    }
+    if metadata:
+        doc["metadata"] = metadata
+    return doc

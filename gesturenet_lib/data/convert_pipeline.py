@@ -1,0 +1,497 @@
+"""dataset_convert as an Apache Beam pipeline.
+
+Steps, each a named PTransform (tested with Beam's TestPipeline):
+
+  ReadAnnotations -> AssignSplits -> FilterByMetadata -> SampleFrames -> CropHands
+                  -> WriteDatasetJson (+ WriteTfdsShards)
+
+Records that cannot be used go to dead-letter outputs with a reason instead of raising:
+``rejected`` (bad data), ``filtered`` (excluded by the spec: metadata filter, a user in no set),
+``sampled_out`` (frame sampling, class sampling). The final step writes data.json, the fold
+files, the rejects file and the statistics; every annotated hand box is accounted for:
+``boxes_read = crops + rejected + filtered + sampled_out``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import posixpath
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam import pvalue
+
+from gesturenet_lib import io
+from gesturenet_lib.data.annotations import DatasetLayout, HandRecord, RecordError, parse_annotation
+from gesturenet_lib.data.class_sampling import balance_classes
+from gesturenet_lib.data.geometry import box_problem, crop_box, original_box
+from gesturenet_lib.data.splits import KPI, SPLITS, TRAIN, VALIDATION, SplitPlan, fold_split
+
+log = logging.getLogger(__name__)
+
+REJECTED, FILTERED, SAMPLED_OUT = "rejected", "filtered", "sampled_out"
+
+
+def dropped(source: str, reason: str, kind: str, label: str | None = None,
+            split: str | None = None) -> dict:
+    return {"source": source, "reason": reason, "kind": kind, "label": label, "split": split}
+
+
+@dataclass(frozen=True)
+class CropSettings:
+    mount_dir: str
+    post_data_dir: str
+    experiment_name: str
+    square: bool
+    enlarge_ratio: float
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """What the final step writes, and where (``data_json`` may be any path or URI)."""
+    data_json: str
+    classes: tuple[str, ...]
+    k_folds: int
+    experiment_name: str
+    use_class_weights: bool
+    class_weights: dict[str, float]
+    tfds_dir: str | None = None
+
+
+# ---------------------------------------------------------------- 1. read and validate
+
+
+class ParseAnnotationFn(beam.DoFn):
+    """(layout index, annotation path) -> HandRecord, or a reject with the reason."""
+
+    def __init__(self, layouts: list[DatasetLayout]):
+        self.layouts = layouts
+
+    def process(self, item: tuple[int, str]):
+        index, path = item
+        layout = self.layouts[index]
+        source = _relative(path, layout.mount_dir)
+        try:
+            yield parse_annotation(io.read_text(path), source, layout)
+        except RecordError as err:
+            yield pvalue.TaggedOutput(REJECTED, dropped(source, str(err), REJECTED))
+        except UnicodeDecodeError:
+            yield pvalue.TaggedOutput(
+                REJECTED, dropped(source, "malformed annotation: not UTF-8 text", REJECTED))
+
+
+def _relative(path: str, mount_dir: str) -> str:
+    prefix = mount_dir.rstrip("/") + "/"
+    return path[len(prefix):] if path.startswith(prefix) else path
+
+
+class ReadAnnotations(beam.PTransform):
+    """Parse every annotation file; outputs ``records`` and ``rejected``."""
+
+    def __init__(self, files: list[tuple[int, str]], layouts: list[DatasetLayout]):
+        super().__init__()
+        self.files = files
+        self.layouts = layouts
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "ListFiles" >> beam.Create(self.files)
+                | "Spread" >> beam.Reshuffle()
+                | "Parse" >> beam.ParDo(ParseAnnotationFn(self.layouts)).with_outputs(
+                    REJECTED, main="records"))
+
+
+# ---------------------------------------------------------------- 2. splits by person
+
+
+class AssignSplitFn(beam.DoFn):
+    """HandRecord -> (split, record); users in no set go to ``filtered``."""
+
+    def __init__(self, plan: SplitPlan, kpi_datasets: frozenset[str],
+                 train_val_datasets: frozenset[str]):
+        self.plan = plan
+        self.kpi_datasets = kpi_datasets
+        self.train_val_datasets = train_val_datasets
+
+    def process(self, record: HandRecord):
+        split = self.plan.split_of(record.user_id)
+        if split == KPI and record.dataset not in self.kpi_datasets:
+            reason = f"kpi user of dataset {record.dataset!r}, which is not in set_list.kpi"
+        elif split in (TRAIN, VALIDATION) and record.dataset not in self.train_val_datasets:
+            reason = f"dataset {record.dataset!r} is not in set_list.train_val"
+        elif split is None:
+            reason = f"user {record.user_id!r} is in no set"
+        else:
+            yield split, record
+            return
+        yield pvalue.TaggedOutput(FILTERED, dropped(record.source, reason, FILTERED,
+                                                    record.label))
+
+
+class AssignSplits(beam.PTransform):
+    def __init__(self, plan: SplitPlan, kpi_datasets: list[str], train_val_datasets: list[str]):
+        super().__init__()
+        self.fn = AssignSplitFn(plan, frozenset(kpi_datasets), frozenset(train_val_datasets))
+
+    def expand(self, records):
+        return records | "Assign" >> beam.ParDo(self.fn).with_outputs(FILTERED, main="assigned")
+
+
+# ---------------------------------------------------------------- 3. metadata filters
+
+
+def filter_match(metadata: dict[str, Any], filters: list[dict[str, Any]]) -> dict | None:
+    """The first filter whose every key/value equals the metadata's, or None."""
+    for f in filters:
+        if f and all(k in metadata and metadata[k] == v for k, v in f.items()):
+            return f
+    return None
+
+
+class FilterByMetadataFn(beam.DoFn):
+    def __init__(self, train_val: dict[str, list[dict]], kpi: dict[str, list[dict]]):
+        self.by_set = {"train_val": train_val, "kpi": kpi}
+
+    def process(self, item):
+        split, record = item
+        per_dataset = self.by_set["kpi" if split == KPI else "train_val"]
+        filters = per_dataset.get("*", []) + per_dataset.get(record.dataset, [])
+        match = filter_match(record.metadata, filters)
+        if match is None:
+            yield item
+        else:
+            yield pvalue.TaggedOutput(FILTERED, dropped(
+                record.source, f"image_feature_filter {json.dumps(match, sort_keys=True)}",
+                FILTERED, record.label, split))
+
+
+class FilterByMetadata(beam.PTransform):
+    def __init__(self, train_val: dict[str, list[dict]], kpi: dict[str, list[dict]]):
+        super().__init__()
+        self.fn = FilterByMetadataFn(train_val, kpi)
+
+    def expand(self, items):
+        return items | "Filter" >> beam.ParDo(self.fn).with_outputs(FILTERED, main="kept")
+
+
+# ---------------------------------------------------------------- 4. frame sampling
+
+
+class KeepEveryNthFrameFn(beam.DoFn):
+    def __init__(self, rate: int):
+        self.rate = rate
+
+    def process(self, group):
+        _, items = group
+        frames = sorted({record.frame for _, record in items})
+        kept = set(frames[::self.rate])
+        for split, record in sorted(items, key=lambda it: it[1].source):
+            if record.frame in kept:
+                yield split, record
+            else:
+                yield pvalue.TaggedOutput(SAMPLED_OUT, dropped(
+                    record.source, f"sampling_rate {self.rate}", SAMPLED_OUT, record.label,
+                    split))
+
+
+class SampleFrames(beam.PTransform):
+    """Keep every N-th frame of each user session, in file-name order."""
+
+    def __init__(self, rate: int):
+        super().__init__()
+        self.rate = rate
+
+    def expand(self, items):
+        if self.rate == 1:
+            empty = items.pipeline | "NoneSampledOut" >> beam.Create([])
+            return {"kept": items, SAMPLED_OUT: empty}
+        return (items
+                | "BySession" >> beam.Map(lambda it: ((it[1].dataset, it[1].user_id,
+                                                        it[1].session), it))
+                | "GroupSessions" >> beam.GroupByKey()
+                | "EveryNth" >> beam.ParDo(KeepEveryNthFrameFn(self.rate)).with_outputs(
+                    SAMPLED_OUT, main="kept"))
+
+
+# ---------------------------------------------------------------- 5. crops
+
+
+def crop_relpath(settings: CropSettings, record: HandRecord) -> str:
+    """Where the crop of ``record`` goes, relative to mount_dir_path."""
+    stem = posixpath.splitext(record.frame)[0]
+    tag = hashlib.sha1(record.source.encode("utf-8")).hexdigest()[:8]
+    parts = [settings.post_data_dir.strip("/"), record.dataset, settings.experiment_name,
+             record.user_id, *([record.session] if record.session else []), f"{stem}_{tag}.png"]
+    return "/".join(parts)
+
+
+def check_aspect(record: HandRecord, width: int, height: int) -> None:
+    """Percent boxes survive a resize, not a different image: compare aspect ratios."""
+    ow, oh = record.original_width, record.original_height
+    if ow and oh and abs((width / height) / (ow / oh) - 1.0) > 0.02:
+        raise RecordError(f"image is {width}x{height} but the annotation's original size is "
+                          f"{ow}x{oh} (different aspect ratio)")
+
+
+class CropImageFn(beam.DoFn):
+    """(image path, [(split, record)]) -> data.json entries; decodes each image once."""
+
+    def __init__(self, settings: CropSettings):
+        self.settings = settings
+        self.done = 0
+
+    def setup(self):
+        from gesturenet_lib.data import images
+        self.images = images
+
+    def process(self, group):
+        image_path, items = group
+        items = sorted(items, key=lambda it: it[1].source)
+        full = io.join(self.settings.mount_dir, image_path)
+        try:
+            if not io.exists(full):
+                raise RecordError(f"missing image {image_path}")
+            image = self.images.decode(io.read_bytes(full))
+        except RecordError as err:
+            for split, record in items:
+                yield pvalue.TaggedOutput(REJECTED, dropped(record.source, str(err), REJECTED,
+                                                            record.label, split))
+            return
+        height, width = image.shape[:2]
+        for split, record in items:
+            try:
+                check_aspect(record, width, height)
+                problem = box_problem(record.box)
+                if problem:
+                    raise RecordError(problem)
+                yield self._crop(split, record, image, width, height)
+            except RecordError as err:
+                yield pvalue.TaggedOutput(REJECTED, dropped(record.source, str(err), REJECTED,
+                                                            record.label, split))
+        self.done += 1
+        if self.done % 200 == 0:
+            log.info("dataset_convert: %d images cropped by this worker", self.done)
+
+    def _crop(self, split: str, record: HandRecord, image, width: int, height: int) -> dict:
+        s = self.settings
+        box = crop_box(record.box, width, height, s.square, s.enlarge_ratio)
+        rel = crop_relpath(s, record)
+        target = io.join(s.mount_dir, rel)
+        if not io.exists(target):  # a resumed run keeps the crops already written
+            io.write_bytes(target, self.images.encode_png(image[box.y0:box.y1, box.x0:box.x1]))
+        return {
+            "full_image_path": record.image_path,
+            "bbox_coordinates": box.corners(),
+            "bbox_original": original_box(record.box, width, height).corners(),
+            "bbox_path": rel,
+            "label": record.label,
+            "user_id": record.user_id,
+            "dataset": record.dataset,
+            "session": record.session,
+            "source": record.source,
+            "image_size": [width, height],
+            "metadata": record.metadata,
+            "split": split,
+        }
+
+
+class CropHands(beam.PTransform):
+    """Cut one crop per hand box at native resolution; bad images go to ``rejected``."""
+
+    def __init__(self, settings: CropSettings):
+        super().__init__()
+        self.settings = settings
+
+    def expand(self, items):
+        return (items
+                | "ByImage" >> beam.Map(lambda it: (it[1].image_path, it))
+                | "GroupImages" >> beam.GroupByKey()
+                | "Crop" >> beam.ParDo(CropImageFn(self.settings)).with_outputs(
+                    REJECTED, main="entries"))
+
+
+# ---------------------------------------------------------------- 6-7. folds, sampling, outputs
+
+
+def _by_split(entries: list[dict], split_of) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    for entry in entries:
+        split = split_of(entry)
+        if split is not None:
+            out[split].append({k: v for k, v in entry.items() if k != "split"})
+    return out
+
+
+def build_dataset(entries: list[dict], settings: OutputSettings, split_of
+                  ) -> tuple[dict[str, list[dict]], list[dict], int]:
+    """Sets of one split (or fold) with class sampling applied to the training set."""
+    sets = _by_split(entries, split_of)
+    dropped_records: list[dict] = []
+    duplicates = 0
+    if settings.use_class_weights:
+        result = balance_classes(sets[TRAIN], settings.class_weights, settings.experiment_name)
+        sets[TRAIN] = result.records
+        duplicates = result.duplicates
+        dropped_records = [dropped(r["source"], "class sampling (use_class_weights)",
+                                   SAMPLED_OUT, r["label"], TRAIN) for r in result.sampled_out]
+    return sets, dropped_records, duplicates
+
+
+def dataset_document(sets: dict[str, list[dict]], classes: tuple[str, ...],
+                     stats: dict, tfds_dir: str | None, fold: int | None) -> dict:
+    doc: dict[str, Any] = {s: {"images": sets[s]} for s in SPLITS}
+    doc["classes"] = {name: i for i, name in enumerate(classes)}
+    doc["stats"] = stats
+    if tfds_dir:
+        doc["tfds_dir"] = tfds_dir
+        doc["tfds_splits"] = tfds_split_names(fold)
+    if fold is not None:
+        doc["fold"] = fold
+    return doc
+
+
+def tfds_split_names(fold: int | None) -> dict[str, str]:
+    if fold is None:
+        return {TRAIN: "train", VALIDATION: "validation", KPI: "kpi"}
+    return {TRAIN: f"train_fold{fold}", VALIDATION: f"validation_fold{fold}", KPI: "kpi"}
+
+
+def compute_stats(sets: dict[str, list[dict]], dropped_records: list[dict],
+                  duplicates: int, crops_written: int, images_read: int) -> dict:
+    """The accounting printed in the summary and stored in data.json."""
+    unique = {e["source"] for entries in sets.values() for e in entries}
+    by_kind: dict[str, Counter] = {k: Counter() for k in (REJECTED, FILTERED, SAMPLED_OUT)}
+    for d in dropped_records:
+        by_kind[d["kind"]][d["reason"]] += 1
+    per_split = {s: dict(sorted(Counter(e["label"] for e in sets[s]).items())) for s in SPLITS}
+    stats = {
+        "boxes_read": len(unique) + sum(sum(c.values()) for c in by_kind.values()),
+        "images_read": images_read,
+        "crops": len(unique),
+        "crop_files_written": crops_written,
+        "rejected": sum(by_kind[REJECTED].values()),
+        "filtered": sum(by_kind[FILTERED].values()),
+        "sampled_out": sum(by_kind[SAMPLED_OUT].values()),
+        "duplicated_by_class_sampling": duplicates,
+        "rejected_by_reason": dict(sorted(by_kind[REJECTED].items())),
+        "filtered_by_reason": dict(sorted(by_kind[FILTERED].items())),
+        "sampled_out_by_reason": dict(sorted(by_kind[SAMPLED_OUT].items())),
+        "per_split": per_split,
+        "users_per_split": {s: len({e["user_id"] for e in sets[s]}) for s in SPLITS},
+    }
+    return stats
+
+
+def fold_path(data_json: str, fold: int) -> str:
+    stem, ext = posixpath.splitext(data_json)
+    return f"{stem}_fold{fold}{ext or '.json'}"
+
+
+def rejects_path(data_json: str) -> str:
+    return posixpath.splitext(data_json)[0] + "_rejects.jsonl"
+
+
+def _dumps(doc: Any) -> str:
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
+class WriteDatasetJsonFn(beam.DoFn):
+    """Writes data.json (fold 0 when folding), the fold files and the rejects file; yields the
+    final (tfds split name, entry) pairs for the shard writer."""
+
+    def __init__(self, settings: OutputSettings, plan: SplitPlan):
+        self.settings = settings
+        self.plan = plan
+
+    def _split_of(self, fold: int | None):
+        """Split of an entry: as assigned, or in fold ``fold`` (that fold validates)."""
+        if fold is None:
+            return lambda entry: entry["split"]
+        return lambda entry: fold_split(self.plan, fold, entry["user_id"])
+
+    def process(self, _, entries: list[dict], dropped_records: list[dict]):
+        s = self.settings
+        entries = sorted(entries, key=lambda e: (e["full_image_path"], e["source"]))
+        base_dropped = sorted(dropped_records, key=lambda d: (d["source"], d["reason"]))
+        images_read = len({e["full_image_path"] for e in entries} |
+                          {d["source"] for d in base_dropped if d["kind"] == REJECTED
+                           and d["reason"].startswith(("unreadable", "truncated", "missing"))})
+        folds = list(range(s.k_folds)) if s.k_folds >= 2 else [None]
+        for fold in folds:
+            sets, class_dropped, dups = build_dataset(entries, s, self._split_of(fold))
+            stats = compute_stats(sets, base_dropped + class_dropped, dups, len(entries),
+                                  images_read)
+            doc = dataset_document(sets, s.classes, stats, s.tfds_dir, fold)
+            if fold is not None:
+                io.write_text(fold_path(s.data_json, fold), _dumps(doc))
+            if fold in (None, 0):
+                io.write_text(s.data_json, _dumps(doc))
+                rejects = [{"source": d["source"], "reason": d["reason"]}
+                           for d in base_dropped if d["kind"] == REJECTED]
+                io.write_text(rejects_path(s.data_json),
+                              "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
+            names = tfds_split_names(fold)
+            for split, records in sets.items():
+                if fold is not None and split == KPI and fold != 0:
+                    continue  # one kpi split serves every fold
+                for entry in records:
+                    yield names[split], entry
+
+
+class WriteDatasetJson(beam.PTransform):
+    def __init__(self, settings: OutputSettings, plan: SplitPlan):
+        super().__init__()
+        self.settings = settings
+        self.plan = plan
+
+    def expand(self, inputs):
+        entries, dropped_records = inputs
+        return (entries.pipeline
+                | "Once" >> beam.Create([None])
+                | "Write" >> beam.ParDo(WriteDatasetJsonFn(self.settings, self.plan),
+                                        entries=beam.pvalue.AsList(entries),
+                                        dropped_records=beam.pvalue.AsList(dropped_records)))
+
+
+def settings_record(*parts: Any) -> str:
+    """A stable JSON of the settings that determine the crops (for safe resumption)."""
+    return json.dumps([asdict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts],
+                      sort_keys=True, indent=1, default=str) + "\n"
+
+
+def per_split_table(stats: dict, classes: tuple[str, ...]) -> str:
+    """The per-split, per-class table of the summary."""
+    names = list(classes)
+    header = f"{'split':<16}" + "".join(f"{n[:10]:>11}" for n in names) + f"{'total':>9}"
+    lines = [header]
+    for split in SPLITS:
+        counts = stats["per_split"][split]
+        lines.append(f"{split:<16}" + "".join(f"{counts.get(n, 0):>11}" for n in names)
+                     + f"{sum(counts.values()):>9}")
+    return "\n".join(lines)
+
+
+def summary_text(stats: dict, classes: tuple[str, ...]) -> str:
+    lines = [
+        f"images read          {stats['images_read']}",
+        f"hand boxes read      {stats['boxes_read']}",
+        f"crops in data.json   {stats['crops']}",
+        f"rejected             {stats['rejected']}",
+        f"filtered             {stats['filtered']}",
+        f"sampled out          {stats['sampled_out']}",
+        f"check: {stats['boxes_read']} = {stats['crops']} + {stats['rejected']} + "
+        f"{stats['filtered']} + {stats['sampled_out']}",
+    ]
+    for key, title in (("rejected_by_reason", "rejected"), ("filtered_by_reason", "filtered"),
+                       ("sampled_out_by_reason", "sampled out")):
+        for reason, n in stats[key].items():
+            lines.append(f"  {title}: {n:>6}  {reason}")
+    if stats["duplicated_by_class_sampling"]:
+        lines.append(f"duplicated by class sampling {stats['duplicated_by_class_sampling']}")
+    lines.append("")
+    lines.append(per_split_table(stats, classes))
+    return "\n".join(lines)

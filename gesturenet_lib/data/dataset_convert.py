@@ -1,0 +1,197 @@
+"""`dataset_convert`: read TAO's original layout, cut hand crops, split by person, write data.json.
+
+The driver below resolves the specs, lists the datasets, users and annotation files, plans the
+person-disjoint splits, then runs the Beam pipeline of ``convert_pipeline``. Beam options pass
+through unchanged (``--runner DataflowRunner --project ...``); without ``--runner`` the local
+runner uses every core.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+
+from gesturenet_lib import io
+from gesturenet_lib.data.annotations import DatasetLayout, RecordError, read_users
+from gesturenet_lib.data.splits import SplitPlan, plan_splits
+from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.specs import (
+    DatasetConfig,
+    DatasetExperimentConfig,
+    load_dataset_config,
+    load_dataset_experiment_config,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConvertRequest:
+    dataset_spec: str
+    experiment_spec: str
+    output_filename: str
+    experiment_name: str
+    k_folds: int = 0
+    beam_args: list[str] = field(default_factory=list)
+    write_tfds: bool = True
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    data_json: str
+    rejects_file: str
+    fold_files: list[str]
+    tfds_dir: str | None
+    stats: dict
+    summary: str
+
+
+def default_beam_args(beam_args: list[str]) -> list[str]:
+    """Without --runner: the local runner, in parallel processes, on every core."""
+    if any(a == "--runner" or a.startswith("--runner=") for a in beam_args):
+        return list(beam_args)
+    extra = ["--runner=DirectRunner"]
+    if not any(a.startswith("--direct_running_mode") for a in beam_args):
+        extra.append("--direct_running_mode=multi_processing")
+    if not any(a.startswith("--direct_num_workers") for a in beam_args):
+        extra.append(f"--direct_num_workers={os.cpu_count() or 1}")
+    return extra + list(beam_args)
+
+
+def _datasets(exp: DatasetExperimentConfig) -> list[str]:
+    return list(dict.fromkeys(exp.set_list.train_val + exp.set_list.kpi))
+
+
+def _layouts(ds: DatasetConfig, mount: str, exp: DatasetExperimentConfig,
+             spec_file: str) -> list[DatasetLayout]:
+    layouts = []
+    for name in _datasets(exp):
+        dataset_dir = io.join(mount, ds.org_data_dir, name)
+        if not io.is_dir(dataset_dir):
+            raise UserInputError(f"{spec_file}: dataset folder {dataset_dir} "
+                                 f"(mount_dir_path/org_data_dir/{name}) not found")
+        try:
+            users = read_users(dataset_dir, name, ds.annotation_config.annotation_path)
+        except RecordError as err:
+            raise UserInputError(str(err)) from None
+        layout = DatasetLayout(mount, ds.org_data_dir, name, ds.annotation_config.annotation_path,
+                               tuple(exp.classes), users)
+        if not io.is_dir(layout.annotation_dir):
+            raise UserInputError(f"{spec_file}: annotation_config.annotation_path = "
+                                 f"{json.dumps(ds.annotation_config.annotation_path)}: folder "
+                                 f"{layout.annotation_dir} not found")
+        layouts.append(layout)
+    return layouts
+
+
+def _plan(ds: DatasetConfig, exp: DatasetExperimentConfig, layouts: list[DatasetLayout],
+          req: ConvertRequest) -> SplitPlan:
+    train_val = {u for lay in layouts if lay.dataset in exp.set_list.train_val for u in lay.users}
+    everyone = {u for lay in layouts for u in lay.users}
+    kpi = set(ds.kpi_users) | set(exp.uid_list.kpi)
+    missing = sorted(kpi - everyone)
+    if missing:
+        log.warning("%d kpi users are in no dataset (e.g. %s)", len(missing), missing[0])
+    return plan_splits(train_val, kpi, req.experiment_name, exp.uid_list.val_fraction,
+                       exp.uid_list.validation if exp.uid_list.predefined_val_users else None,
+                       req.k_folds)
+
+
+def _guard_settings(folder: str, record: str, experiment_name: str) -> None:
+    """Refuse to mix crops made with other settings under the same experiment name."""
+    path = io.join(folder, "convert_settings.json")
+    if io.exists(path) and io.read_text(path) != record:
+        raise UserInputError(
+            f"--experiment_name {experiment_name}: {path} holds crops made with other settings; "
+            "choose a new experiment name or delete that folder")
+    io.write_text(path, record)
+
+
+def dataset_convert(req: ConvertRequest) -> ConvertResult:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from gesturenet_lib.data import convert_pipeline as cp
+    from gesturenet_lib.data import tfds_writer
+
+    if req.k_folds < 0:
+        raise UserInputError(f"--k_folds {req.k_folds}: must be 0 (no folds) or >= 2")
+    if not req.experiment_name or "/" in req.experiment_name:
+        raise UserInputError(f"--experiment_name {req.experiment_name!r}: must be a non-empty "
+                             "name without '/'")
+    ds = load_dataset_config(req.dataset_spec)
+    exp = load_dataset_experiment_config(req.experiment_spec)
+    mount = os.path.abspath(io.resolve(ds.mount_dir_path, io.parent(req.dataset_spec)))
+    layouts = _layouts(ds, mount, exp, req.dataset_spec)
+    plan = _plan(ds, exp, layouts, req)
+    files = [(i, path) for i, lay in enumerate(layouts)
+             for path in io.list_files(lay.annotation_dir) if path.endswith(".json")]
+    if not files:
+        raise UserInputError(f"{req.dataset_spec}: no annotation files (*.json) under "
+                             + ", ".join(lay.annotation_dir for lay in layouts))
+    log.info("dataset_convert: %d annotation files in %d dataset(s); users: %d train, "
+             "%d validation, %d kpi", len(files), len(layouts), len(plan.train_users),
+             len(plan.validation_users), len(plan.kpi_users))
+
+    crop_settings = cp.CropSettings(mount, ds.post_data_dir, req.experiment_name,
+                                    ds.convert_bbox_square, ds.bbox_enlarge_ratio)
+    record = cp.settings_record(crop_settings, list(exp.classes))
+    for lay in layouts:
+        _guard_settings(io.join(mount, ds.post_data_dir, lay.dataset, req.experiment_name),
+                        record, req.experiment_name)
+    data_json = os.path.abspath(req.output_filename)
+    tfds_rel = f"{ds.post_data_dir.strip('/')}/{layouts[0].dataset}/{req.experiment_name}/tfds"
+    tfds_dir = io.join(mount, tfds_rel) if req.write_tfds else None
+    out_settings = cp.OutputSettings(
+        data_json=data_json, classes=tuple(exp.classes), k_folds=req.k_folds,
+        experiment_name=req.experiment_name, use_class_weights=exp.sampling.use_class_weights,
+        class_weights=dict(exp.sampling.class_weights),
+        tfds_dir=tfds_rel if req.write_tfds else None)
+    if tfds_dir and io.exists(tfds_dir):
+        for stale in io.list_files(tfds_dir):  # shard counts may differ from the last run
+            os.unlink(stale)
+
+    options = PipelineOptions(default_beam_args(req.beam_args))
+    log.info("dataset_convert: running Beam pipeline (%s)", " ".join(default_beam_args(
+        req.beam_args)))
+    with beam.Pipeline(options=options) as p:
+        read = p | "ReadAnnotations" >> cp.ReadAnnotations(files, layouts)
+        split = read["records"] | "AssignSplits" >> cp.AssignSplits(
+            plan, exp.set_list.kpi, exp.set_list.train_val)
+        kept = split["assigned"] | "FilterByMetadata" >> cp.FilterByMetadata(
+            exp.image_feature_filter.train_val, exp.image_feature_filter.kpi)
+        sampled = kept["kept"] | "SampleFrames" >> cp.SampleFrames(ds.sampling_rate)
+        crops = sampled["kept"] | "CropHands" >> cp.CropHands(crop_settings)
+        dropped = ((read[cp.REJECTED], split[cp.FILTERED], kept[cp.FILTERED],
+                    sampled[cp.SAMPLED_OUT], crops[cp.REJECTED])
+                   | "AllDropped" >> beam.Flatten())
+        final = (crops["entries"], dropped) | "WriteDatasetJson" >> cp.WriteDatasetJson(
+            out_settings, plan)
+        if tfds_dir:
+            names = ["kpi"]
+            if req.k_folds >= 2:
+                for i in range(req.k_folds):
+                    names += [f"train_fold{i}", f"validation_fold{i}"]
+            else:
+                names += ["train", "validation"]
+            _ = final | "WriteTfdsShards" >> tfds_writer.WriteTfdsShards(
+                tfds_dir, names, tuple(exp.classes), mount)
+
+    if tfds_dir:
+        tfds_writer.write_metadata(tfds_dir, tuple(exp.classes),
+                                   f"GestureNet hand crops, experiment {req.experiment_name}")
+    doc = json.loads(io.read_text(data_json))
+    stats = doc["stats"]
+    summary = cp.summary_text(stats, tuple(exp.classes))
+    fold_files = [cp.fold_path(data_json, i) for i in range(req.k_folds)] if req.k_folds >= 2 \
+        else []
+    result = ConvertResult(data_json, cp.rejects_path(data_json), fold_files, tfds_dir, stats,
+                           summary)
+    if stats["crops"] == 0:
+        raise UserInputError(
+            f"dataset_convert: no crop was written ({stats['boxes_read']} boxes read: "
+            f"{stats['rejected']} rejected, {stats['filtered']} filtered, "
+            f"{stats['sampled_out']} sampled out); see {result.rejects_file}")
+    return result

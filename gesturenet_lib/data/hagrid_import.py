@@ -1,0 +1,176 @@
+"""`dataset_import --format hagrid`: HaGRID annotations -> TAO's original data layout.
+
+HaGRID stores, per gesture, ``{"<image id>": {"bboxes": [[x, y, w, h], ...] (normalised,
+top-left origin), "labels": [...], "user_id": ...}}``. The importer writes into the dataset
+folder (``<mount_dir_path>/<org_data_dir>/<org_dataset>``) only:
+
+- ``<user_id>/<session>/<image>``: the image (hard link when possible, else a copy); the
+  session is the HaGRID gesture file the image is listed in;
+- ``annotation/<user_id>/<session>/<image id>_<box>.json``: one Label Studio annotation per hand
+  box, ``task_path`` relative to mount_dir_path, labels mapped by the class map, HaGRID's own
+  label and split kept in ``metadata`` (usable by ``image_feature_filter``);
+- ``<org_dataset>.json``: the set file listing users, with the attribution in ``metadata``.
+
+Boxes whose image is missing or whose label the class map does not cover are counted and
+written to ``<dataset folder>_import_rejects.jsonl`` beside the dataset folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import posixpath
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from gesturenet_lib import io
+from gesturenet_lib.data.annotations import label_studio_annotation
+from gesturenet_lib.data.geometry import PercentBox
+from gesturenet_lib.errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+# HaGRID label -> GestureNet class; "*" catches every other label, no_gesture hands included.
+DEFAULT_CLASS_MAP = {"like": "thumbs_up", "fist": "fist", "stop": "stop", "palm": "stop",
+                     "ok": "ok", "peace": "two", "*": "random"}
+
+ATTRIBUTION = ("HaGRID - HAnd Gesture Recognition Image Dataset, Kapitanov, Makhlyarchuk, "
+               "Kvanchiani, Nagaev (https://github.com/hukenovs/hagrid, arXiv:2206.08219); "
+               "licence: HaGRID's public license with attribution and conditions reserved "
+               "(a variant of CC BY-SA 4.0)")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    images: int
+    boxes: int
+    users: int
+    rejected: int
+    rejects_file: str | None
+    per_class: dict[str, int]
+
+
+def load_class_map(path: str | None) -> dict[str, str]:
+    if path is None:
+        return dict(DEFAULT_CLASS_MAP)
+    if not io.exists(path):
+        raise UserInputError(f"--class_map {path}: file not found")
+    try:
+        data = json.loads(io.read_text(path))
+    except json.JSONDecodeError as err:
+        raise UserInputError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: "
+                             f"{err.msg}") from None
+    if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise UserInputError(f"{path}: must be an object of HaGRID label -> class name")
+    return data
+
+
+def _index_images(images_dir: str) -> dict[str, str]:
+    index: dict[str, str] = {}
+    for path in io.list_files(images_dir):
+        stem, suffix = os.path.splitext(os.path.basename(path))
+        if suffix.lower() in IMAGE_SUFFIXES:
+            index.setdefault(stem, path)
+    return index
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    if io.exists(dst):
+        return
+    io.makedirs(io.parent(dst))
+    tmp = dst + ".tmp"
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def _image_size(path: str) -> tuple[int, int] | None:
+    import cv2
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(io.read_bytes(path), np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        return None
+    return image.shape[1], image.shape[0]
+
+
+def import_hagrid(images_dir: str, annotations_dir: str, output_dir: str,
+                  class_map_file: str | None = None) -> ImportResult:
+    class_map = load_class_map(class_map_file)
+    for flag, folder in (("--images", images_dir), ("--annotations", annotations_dir)):
+        if not io.is_dir(folder):
+            raise UserInputError(f"{flag} {folder}: folder not found")
+    out = Path(output_dir).resolve()
+    org_dataset, org_data_dir = out.name, out.parent.name
+    images = _index_images(images_dir)
+    annotation_files = [p for p in io.list_files(annotations_dir) if p.endswith(".json")]
+    if not annotation_files:
+        raise UserInputError(f"--annotations {annotations_dir}: no HaGRID annotation files")
+    users: dict[str, dict] = {}
+    rejects: list[dict] = []
+    per_class: dict[str, int] = {}
+    boxes = 0
+    used_images: set[str] = set()
+    for ann_file in annotation_files:
+        rel_ann = os.path.relpath(ann_file, annotations_dir)
+        session = os.path.splitext(os.path.basename(ann_file))[0]
+        hagrid_split = os.path.dirname(rel_ann) or None
+        try:
+            records = json.loads(io.read_text(ann_file))
+        except json.JSONDecodeError as err:
+            rejects.append({"source": rel_ann, "reason": f"malformed JSON at line {err.lineno}"})
+            continue
+        for image_id, rec in sorted(records.items()):
+            source = f"{rel_ann}:{image_id}"
+            src = images.get(image_id)
+            bboxes, labels = rec.get("bboxes") or [], rec.get("labels") or []
+            user = rec.get("user_id")
+            if src is None or not user or len(bboxes) != len(labels):
+                reason = ("missing image" if src is None else "no user_id" if not user
+                          else "bboxes and labels differ in length")
+                rejects.extend({"source": f"{source}#{i}", "reason": reason}
+                               for i in range(max(1, len(labels))))
+                continue
+            size = _image_size(src)
+            if size is None:
+                rejects.append({"source": source, "reason": "unreadable image"})
+                continue
+            image_name = os.path.basename(src)
+            rel_image = posixpath.join(user, session, image_name)
+            for i, (bbox, label) in enumerate(zip(bboxes, labels, strict=True)):
+                cls = class_map.get(label, class_map.get("*"))
+                if cls is None:
+                    rejects.append({"source": f"{source}#{i}",
+                                    "reason": f"label {label!r} not in the class map"})
+                    continue
+                box = PercentBox(*(float(v) * 100.0 for v in bbox))
+                meta = {"hagrid_label": label}
+                if hagrid_split:
+                    meta["hagrid_split"] = hagrid_split
+                doc = label_studio_annotation(
+                    f"{org_data_dir}/{org_dataset}/{rel_image}", cls, box, size[0], size[1], meta)
+                io.write_text(out / "annotation" / user / session / f"{image_id}_{i}.json",
+                              json.dumps(doc, indent=1, sort_keys=True) + "\n")
+                per_class[cls] = per_class.get(cls, 0) + 1
+                boxes += 1
+            _link_or_copy(src, str(out / rel_image))
+            users.setdefault(user, {})
+            used_images.add(rel_image)
+    set_file = {"set": org_dataset, "users": dict(sorted(users.items())),
+                "metadata": {"source": "HaGRID", "attribution": ATTRIBUTION,
+                             "class_map": class_map}}
+    io.write_text(out / f"{org_dataset}.json", json.dumps(set_file, indent=1) + "\n")
+    rejects_file = None
+    if rejects:
+        rejects_file = f"{out}_import_rejects.jsonl"
+        io.write_text(rejects_file, "".join(json.dumps(r) + "\n" for r in rejects))
+    log.info("dataset_import: %d images, %d hand boxes, %d users, %d rejected", len(used_images),
+             boxes, len(users), len(rejects))
+    return ImportResult(len(used_images), boxes, len(users), len(rejects), rejects_file,
+                        dict(sorted(per_class.items())))
