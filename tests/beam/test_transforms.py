@@ -1,0 +1,180 @@
+"""Each dataset_convert PTransform, tested with Beam's TestPipeline and assert_that."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import apache_beam as beam
+import cv2
+import numpy as np
+from apache_beam.testing.util import assert_that, equal_to
+
+from gesturenet_lib.data import convert_pipeline as cp
+from gesturenet_lib.data.annotations import DatasetLayout, HandRecord
+from gesturenet_lib.data.geometry import PercentBox
+from gesturenet_lib.data.splits import KPI, TRAIN, VALIDATION, SplitPlan, plan_splits
+from tests.tao_tree import TaoTree
+
+CLASSES = ("thumbs_up", "fist", "stop", "ok", "two", "random")
+
+
+def _record(source="a.json", user="u1", session="s1", frame="000.png", label="fist",
+            metadata=None, dataset="data"):
+    return HandRecord(source=source, dataset=dataset, user_id=user, session=session,
+                      image_path=f"original/{dataset}/{user}/{session}/{frame}", label=label,
+                      box=PercentBox(25, 25, 50, 50), metadata=metadata or {})
+
+
+def _layout(tree: TaoTree, users=None) -> DatasetLayout:
+    return DatasetLayout(str(tree.root), "original", tree.dataset, "annotation", CLASSES,
+                         users if users is not None else tree.users)
+
+
+def test_read_annotations_sends_each_bad_record_to_rejected_with_its_reason(tmp_path, pipeline):
+    tree = TaoTree(tmp_path)
+    good = tree.hand("u1", "s1", "000.png", "fist")
+    task = tree.image("u1", "s1", "001.png")
+    bad = {
+        tree.annotate("", "fist", raw="{not json"): "malformed JSON at line 1 column 2",
+        tree.annotate(task, "wave"): "label 'wave' not in the class list",
+        tree.annotate("/elsewhere/x.png", "fist"): "resolves outside mount_dir_path",
+        tree.annotate("../../etc/x.png", "fist"): "resolves outside mount_dir_path",
+        tree.annotate("", "", raw=json.dumps({"task_path": task})): "no completions[0].result",
+        tree.annotate("", "", raw=json.dumps({"task_path": task, "completions": [
+            {"result": [{"type": "choices", "value": {"choices": ["fist"]}}]}]})):
+            "no hand box (rectanglelabels item)",
+        tree.annotate("original/data/stranger/s1/x.png", "fist"):
+            "user 'stranger' is not listed in the set file",
+    }
+    layout = _layout(tree, users={"u1": {"site": "lab"}})
+    files = sorted((0, str(tmp_path / src)) for src in [good, *bad])
+    out = pipeline | cp.ReadAnnotations(files, [layout])
+    assert_that(out["records"] | beam.Map(lambda r: (r.source, r.label, r.user_id,
+                                                     r.metadata)),
+                equal_to([(good, "fist", "u1", {"site": "lab"})]), label="records")
+
+    def reasons_match(actual):
+        got = {d["source"]: d["reason"] for d in actual}
+        assert set(got) == set(bad), got
+        for source, fragment in bad.items():
+            assert fragment in got[source], (source, got[source])
+
+    assert_that(out[cp.REJECTED], reasons_match, label="rejected")
+    pipeline.run()
+
+
+def test_assign_splits_filters_users_in_no_set(pipeline):
+    plan = SplitPlan(frozenset({"k"}), frozenset({"v"}), frozenset({"t"}))
+    records = [_record("1", "k"), _record("2", "v"), _record("3", "t"), _record("4", "nobody"),
+               _record("5", "k", dataset="other")]
+    out = (pipeline | beam.Create(records)
+           | cp.AssignSplits(plan, kpi_datasets=["data"], train_val_datasets=["data", "other"]))
+    assert_that(out["assigned"] | beam.Map(lambda it: (it[0], it[1].source)),
+                equal_to([(KPI, "1"), (VALIDATION, "2"), (TRAIN, "3")]), label="assigned")
+    assert_that(out[cp.FILTERED] | beam.Map(lambda d: d["source"]), equal_to(["4", "5"]),
+                label="filtered")
+    pipeline.run()
+
+
+def test_filter_by_metadata_per_set_and_per_dataset(pipeline):
+    items = [(TRAIN, _record("1", metadata={"light": "dark"})),
+             (TRAIN, _record("2", metadata={"light": "day", "site": "b"})),
+             (KPI, _record("3", metadata={"light": "dark"})),
+             (KPI, _record("4", metadata={"light": "day", "site": "b"}))]
+    out = (pipeline | beam.Create(items)
+           | cp.FilterByMetadata(train_val={"*": [{"light": "dark"}]},
+                                 kpi={"data": [{"light": "day", "site": "b"}]}))
+    assert_that(out["kept"] | beam.Map(lambda it: it[1].source), equal_to(["2", "3"]),
+                label="kept")
+    assert_that(out[cp.FILTERED] | beam.Map(lambda d: (d["source"], d["reason"])),
+                equal_to([("1", 'image_feature_filter {"light": "dark"}'),
+                          ("4", 'image_feature_filter {"light": "day", "site": "b"}')]),
+                label="filtered")
+    pipeline.run()
+
+
+def test_sample_frames_keeps_every_nth_frame_per_session(pipeline):
+    frames = [f"{i:03d}.png" for i in range(7)]
+    items = [(TRAIN, _record(f"s1-{f}", session="s1", frame=f)) for f in reversed(frames)]
+    items += [(TRAIN, _record(f"s2-{f}", session="s2", frame=f)) for f in frames[:2]]
+    items.append((TRAIN, _record("s1-000.png-second-box", session="s1", frame="000.png")))
+    out = pipeline | beam.Create(items) | cp.SampleFrames(3)
+    assert_that(out["kept"] | beam.Map(lambda it: it[1].source),
+                equal_to(["s1-000.png", "s1-000.png-second-box", "s1-003.png", "s1-006.png",
+                          "s2-000.png"]), label="kept")
+    assert_that(out[cp.SAMPLED_OUT] | beam.combiners.Count.Globally(), equal_to([5]),
+                label="sampled")
+    pipeline.run()
+
+
+def test_crop_hands_writes_crops_and_rejects_bad_images(tmp_path, pipeline):
+    tree = TaoTree(tmp_path)
+    task = tree.image("u1", "s1", "000.png", width=100, height=50)
+    image = cv2.imread(str(tmp_path / task))
+    jpeg = tree.image("u1", "s1", "001.jpg", width=100, height=50)
+    data = (tmp_path / jpeg).read_bytes()
+    (tmp_path / jpeg).write_bytes(data[: len(data) // 2])  # truncated
+    garbage = tree.image("u1", "s1", "002.png")
+    (tmp_path / garbage).write_bytes(b"not an image")
+
+    def rec(source, path, box, ow=100, oh=50):
+        return (TRAIN, HandRecord(source, "data", "u1", "s1", path, "fist", PercentBox(*box),
+                                  ow, oh, {}))
+
+    items = [rec("good", task, (10, 20, 20, 40)), rec("zero", task, (10, 20, 0, 40)),
+             rec("outside", task, (90, 20, 20, 40)), rec("aspect", task, (10, 20, 20, 40), 50, 50),
+             rec("trunc", jpeg, (10, 20, 20, 40)), rec("garbage", garbage, (10, 10, 5, 5)),
+             rec("missing", "original/data/u1/s1/nope.png", (10, 10, 5, 5))]
+    settings = cp.CropSettings(str(tmp_path), "extracted", "v1", True, 1.0)
+    out = pipeline | beam.Create(items) | cp.CropHands(settings)
+
+    def check_entries(entries):
+        assert len(entries) == 1
+        e = entries[0]
+        assert e["bbox_coordinates"] == [[10, 10], [30, 10], [10, 30], [30, 30]]
+        assert e["bbox_original"] == [[10, 10], [30, 10], [10, 30], [30, 30]]
+        crop = cv2.imread(str(tmp_path / e["bbox_path"]))
+        assert np.array_equal(crop, image[10:30, 10:30])
+
+    assert_that(out["entries"], check_entries, label="entries")
+    assert_that(out[cp.REJECTED] | beam.Map(lambda d: (d["source"], d["reason"].split(" (")[0])),
+                equal_to([("zero", "box has zero area"), ("outside", "box outside the image"),
+                          ("aspect", "image is 100x50 but the annotation's original size is "
+                                     "50x50"),
+                          ("trunc", "truncated image"), ("garbage", "unreadable image"),
+                          ("missing", "missing image original/data/u1/s1/nope.png")]),
+                label="rejected")
+    pipeline.run()
+
+
+def test_write_dataset_json_accounts_for_every_box(tmp_path, pipeline):
+    users = {f"u{i}" for i in range(6)}
+    plan = plan_splits(users, {"u0"}, "v1", 0.2, None, 0)
+
+    def entry(i, user, label):
+        return {"full_image_path": f"img{i}.png", "bbox_coordinates": [], "bbox_original": [],
+                "bbox_path": f"crop{i}.png", "label": label, "user_id": user, "dataset": "data",
+                "session": "s", "source": f"a{i}.json", "image_size": [1, 1], "metadata": {},
+                "split": plan.split_of(user)}
+
+    entries = [entry(i, f"u{i % 6}", "fist" if i % 3 else "stop") for i in range(12)]
+    dropped = [cp.dropped("bad.json", "box has zero area", cp.REJECTED),
+               cp.dropped("f.json", "image_feature_filter {}", cp.FILTERED)]
+    settings = cp.OutputSettings(str(tmp_path / "data.json"), CLASSES, 0, "v1", False, {})
+    ent = pipeline | "E" >> beam.Create(entries)
+    drp = pipeline | "D" >> beam.Create(dropped)
+    out = (ent, drp) | cp.WriteDatasetJson(settings, plan)
+    assert_that(out | beam.combiners.Count.Globally(), equal_to([12]))
+    pipeline.run()
+    doc = json.loads(Path(tmp_path / "data.json").read_text())
+    stats = doc["stats"]
+    assert stats["boxes_read"] == 14 == stats["crops"] + stats["rejected"] + stats["filtered"]
+    assert doc["classes"] == {name: i for i, name in enumerate(CLASSES)}
+    users_by_split = {s: {e["user_id"] for e in doc[s]["images"]} for s in
+                      ("train_set", "validation_set", "kpi_set")}
+    assert users_by_split["kpi_set"] == {"u0"}
+    assert not users_by_split["train_set"] & users_by_split["validation_set"]
+    rejects = [json.loads(line) for line in (tmp_path / "data_rejects.jsonl").read_text()
+               .splitlines()]
+    assert rejects == [{"source": "bad.json", "reason": "box has zero area"}]
