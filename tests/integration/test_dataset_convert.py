@@ -1,0 +1,199 @@
+"""dataset_import + dataset_convert end to end through the CLI (small data, marked slow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gesturenet_lib import cli
+from gesturenet_lib.data.splits import SPLITS
+from tests.conftest import SAMPLE, SPECS
+from tests.tao_tree import TaoTree
+
+pytestmark = pytest.mark.slow
+LOCAL = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+def _convert(ds, exp, out, name="v1", k=0, extra=()):
+    return cli.main(["dataset_convert", "--dataset_spec", ds, "--experiment_spec", exp,
+                     "--k_folds", str(k), "--output_filename", str(out), "--experiment_name",
+                     name, *LOCAL, *extra])
+
+
+@pytest.fixture(scope="module")
+def hagrid(tmp_path_factory):
+    """The bundled HaGRID sample imported and converted with the repo's example specs."""
+    root = tmp_path_factory.mktemp("hagrid")
+    for name in ("dataset_config.json", "dataset_experiment_config.json"):
+        (root / "specs").mkdir(exist_ok=True)
+        (root / "specs" / name).write_text((SPECS / name).read_text())
+    dataset = root / "workspace" / "original" / "hagrid"
+    assert cli.main(["dataset_import", "--format", "hagrid", "--images",
+                     str(SAMPLE / "dataset"), "--annotations", str(SAMPLE / "annotations"),
+                     "--output", str(dataset)]) == 0
+    out = root / "workspace" / "data.json"
+    ds, exp = str(root / "specs" / "dataset_config.json"), str(
+        root / "specs" / "dataset_experiment_config.json")
+    assert _convert(ds, exp, out) == 0
+    return root, ds, exp, out
+
+
+def test_hagrid_sample_converts_with_zero_rejects(hagrid):
+    root, _, _, out = hagrid
+    doc = json.loads(out.read_text())
+    stats = doc["stats"]
+    assert stats["rejected"] == 0 and stats["boxes_read"] == 545 == stats["crops"]
+    assert stats["images_read"] == 464
+    users = {s: {e["user_id"] for e in doc[s]["images"]} for s in SPLITS}
+    assert not (users["train_set"] & users["validation_set"])
+    assert not (users["kpi_set"] & (users["train_set"] | users["validation_set"]))
+    kpi = set(json.loads((SPECS / "dataset_config.json").read_text())["kpi_users"])
+    assert users["kpi_set"] == kpi
+    first = doc["train_set"]["images"][0]
+    assert (root / "workspace" / first["bbox_path"]).exists()
+    assert (root / "workspace" / first["full_image_path"]).exists()
+    (x0, y0), (x1, y1) = first["bbox_coordinates"][0], first["bbox_coordinates"][3]
+    assert x1 > x0 and y1 > y0
+
+
+def test_hagrid_set_file_carries_the_attribution(hagrid):
+    root = hagrid[0]
+    set_file = json.loads((root / "workspace/original/hagrid/hagrid.json").read_text())
+    assert "HaGRID" in set_file["metadata"]["attribution"]
+    assert len(set_file["users"]) == 352
+
+
+def test_same_inputs_give_a_byte_identical_data_json_even_with_two_workers(hagrid, tmp_path):
+    _, ds, exp, out = hagrid
+    again = tmp_path / "data.json"
+    rc = cli.main(["dataset_convert", "--dataset_spec", ds, "--experiment_spec", exp,
+                   "--k_folds", "0", "--output_filename", str(again), "--experiment_name", "v1",
+                   "--direct_running_mode=multi_processing", "--direct_num_workers=2",
+                   "--no_tfds"])
+    assert rc == 0
+    first, second = json.loads(out.read_text()), json.loads(again.read_text())
+    first.pop("tfds_dir"), first.pop("tfds_splits")
+    assert first == second
+    assert json.dumps(first, indent=1, sort_keys=True) + "\n" == again.read_text()
+
+
+def test_tfds_dataset_opens_with_builder_from_directory(hagrid):
+    import tensorflow_datasets as tfds
+
+    root, _, _, out = hagrid
+    doc = json.loads(out.read_text())
+    builder = tfds.builder_from_directory(str(root / "workspace" / doc["tfds_dir"]))
+    assert builder.info.splits["train"].num_examples == len(doc["train_set"]["images"])
+    assert builder.info.splits["kpi"].num_examples == len(doc["kpi_set"]["images"])
+    example = next(iter(builder.as_dataset(split="validation").take(1)))
+    assert example["image"].shape[-1] == 3
+
+
+def _bad_tree(tmp_path) -> tuple[TaoTree, dict[str, str]]:
+    """A tree with good hands and one of every kind of bad record."""
+    tree = TaoTree(tmp_path)
+    for u in range(8):
+        for f in range(4):
+            tree.hand(f"u{u}", "s1", f"{f:03d}.png", ["fist", "stop", "two"][(u + f) % 3],
+                      metadata={"light": "dark" if (u, f) == (1, 1) else "day"})
+    task = tree.image("u0", "s2", "bad.png")
+    (tmp_path / task).write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    bad = {
+        tree.annotate("", "", raw="{oops"): "malformed JSON",
+        tree.annotate("original/data/u0/s2/missing.png", "fist"): "missing image",
+        tree.annotate(task, "fist"): "truncated image",
+        tree.annotate(tree.image("u0", "s3", "a.png"), "fist", box=(90, 10, 20, 20)):
+            "box outside the image",
+        tree.annotate(tree.image("u0", "s3", "b.png"), "fist", box=(10, 10, 0, 20)):
+            "box has zero area",
+        tree.annotate(tree.image("u0", "s3", "c.png"), "wave"): "not in the class list",
+        tree.annotate("/somewhere/else.png", "fist"): "outside mount_dir_path",
+    }
+    return tree, bad
+
+
+def test_every_bad_record_is_reported_and_the_good_ones_come_out(tmp_path, capsys):
+    tree, bad = _bad_tree(tmp_path)
+    ds, exp = tree.specs(kpi_users=["u7"], experiment={
+        "image_feature_filter": {"train_val": {"*": [{"light": "dark"}]}, "kpi": {}}})
+    out = tmp_path / "out" / "data.json"
+    assert _convert(ds, exp, out, extra=["--no_tfds"]) == 0
+    doc = json.loads(out.read_text())
+    rejects = [json.loads(x) for x in (tmp_path / "out/data_rejects.jsonl").read_text()
+               .splitlines()]
+    by_source = {r["source"]: r["reason"] for r in rejects}
+    assert set(by_source) == set(bad)
+    for source, fragment in bad.items():
+        assert fragment in by_source[source]
+    s = doc["stats"]
+    assert s["crops"] == 31 and s["filtered"] == 1 and s["rejected"] == len(bad)
+    assert s["boxes_read"] == s["crops"] + s["rejected"] + s["filtered"] + s["sampled_out"]
+    assert {e["user_id"] for e in doc["kpi_set"]["images"]} == {"u7"}
+    printed = capsys.readouterr().out
+    assert f"check: {s['boxes_read']} = 31 + {len(bad)} + 1 + 0" in printed
+
+
+def test_sampling_rate_folds_and_class_weights(tmp_path):
+    tree, _ = _bad_tree(tmp_path)
+    ds, exp = tree.specs(sampling_rate=2, experiment={"sampling": {
+        "use_class_weights": True, "class_weights": {"fist": 1, "stop": 1, "two": 2}}})
+    out = tmp_path / "data.json"
+    assert _convert(ds, exp, out, k=3, extra=["--no_tfds"]) == 0
+    folds = [json.loads((tmp_path / f"data_fold{i}.json").read_text()) for i in range(3)]
+    assert json.loads(out.read_text()) == folds[0]
+    validation_users = [{e["user_id"] for e in f["validation_set"]["images"]} for f in folds]
+    assert set().union(*validation_users) == {f"u{i}" for i in range(8)}
+    assert sum(map(len, validation_users)) == 8
+    for f in folds:
+        s = f["stats"]
+        assert s["sampled_out_by_reason"]["sampling_rate 2"] == 16 + 2  # 4 frames -> 2; s3: 3->2
+        assert s["boxes_read"] == s["crops"] + s["rejected"] + s["filtered"] + s["sampled_out"]
+        train = [e["label"] for e in f["train_set"]["images"]]
+        n = len(train)
+        assert abs(train.count("two") - n / 2) <= 1
+
+
+def test_nothing_written_exits_2(tmp_path, capsys):
+    tree = TaoTree(tmp_path)
+    tree.image("u1", "s1", "x.png")
+    tree.annotate("original/data/u1/s1/x.png", "wave")
+    ds, exp = tree.specs()
+    assert _convert(ds, exp, tmp_path / "data.json", extra=["--no_tfds"]) == 2
+    assert "no crop was written (1 boxes read: 1 rejected" in capsys.readouterr().err
+
+
+def test_changed_settings_under_the_same_experiment_name_exit_2(tmp_path, capsys):
+    tree = TaoTree(tmp_path)
+    tree.hand("u1", "s1", "a.png", "fist")
+    tree.hand("u2", "s1", "a.png", "stop")
+    ds, exp = tree.specs(enlarge=1.0)
+    assert _convert(ds, exp, tmp_path / "d.json", extra=["--no_tfds"]) == 0
+    assert _convert(ds, exp, tmp_path / "d.json", extra=["--no_tfds"]) == 0  # resumable
+    ds, exp = tree.specs(enlarge=1.5)
+    assert _convert(ds, exp, tmp_path / "d.json", extra=["--no_tfds"]) == 2
+    assert "--experiment_name v1" in capsys.readouterr().err
+
+
+def test_missing_dataset_folder_is_one_line(tmp_path, capsys):
+    tree = TaoTree(tmp_path)
+    ds, exp = tree.specs()
+    assert _convert(ds, exp, tmp_path / "d.json") == 2
+    err = capsys.readouterr().err
+    assert f"{ds}: dataset folder" in err and "not found" in err
+
+
+def test_unknown_flags_reach_beam_and_are_refused_elsewhere(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["validate", "-e", str(SPECS / "train_spec.json"), "--runner", "X"])
+    assert exc.value.code == 2
+    tree = TaoTree(tmp_path)
+    tree.hand("u1", "s1", "a.png", "fist")
+    tree.hand("u2", "s1", "a.png", "fist")
+    ds, exp = tree.specs()
+    rc = cli.main(["dataset_convert", "--dataset_spec", ds, "--experiment_spec", exp,
+                   "--output_filename", str(tmp_path / "d.json"), "--experiment_name", "v1",
+                   "--runner", "DirectRunner", "--direct_num_workers", "1", "--no_tfds"])
+    assert rc == 0
+    assert Path(tmp_path / "d.json").exists()
