@@ -36,6 +36,7 @@ class ConvertRequest:
     k_folds: int = 0
     beam_args: list[str] = field(default_factory=list)
     write_tfds: bool = True
+    crop_processes: int = 0  # processes per Beam worker for the crop step; 0: see below
 
 
 @dataclass(frozen=True)
@@ -49,15 +50,29 @@ class ConvertResult:
 
 
 def default_beam_args(beam_args: list[str]) -> list[str]:
-    """Without --runner: the local runner, in parallel processes, on every core."""
+    """Without --runner: the local runner in one process, whose crop step (the heavy one) runs
+    a process pool over every core. Measured on 2 cores (bench/dataset_convert_bench.py), this
+    beat ``--direct_running_mode multi_processing`` (worker start-up and cross-process traffic
+    for every step, which stays available by flag) and a thread pool (OpenCV in threads
+    scaled poorly)."""
     if any(a == "--runner" or a.startswith("--runner=") for a in beam_args):
         return list(beam_args)
     extra = ["--runner=DirectRunner"]
     if not any(a.startswith("--direct_running_mode") for a in beam_args):
-        extra.append("--direct_running_mode=multi_processing")
+        extra.append("--direct_running_mode=in_memory")
     if not any(a.startswith("--direct_num_workers") for a in beam_args):
-        extra.append(f"--direct_num_workers={os.cpu_count() or 1}")
+        extra.append("--direct_num_workers=1")
     return extra + list(beam_args)
+
+
+def crop_processes(req: ConvertRequest) -> int:
+    """Processes for the crop step: as asked; else every core on the default local runner
+    (one Beam worker), and 1 elsewhere (managed runners already run a worker per core)."""
+    if req.crop_processes > 0:
+        return req.crop_processes
+    args = default_beam_args(req.beam_args)
+    local = "--runner=DirectRunner" in args and "--direct_running_mode=in_memory" in args
+    return (os.cpu_count() or 1) if local else 1
 
 
 def _datasets(exp: DatasetExperimentConfig) -> list[str]:
@@ -163,7 +178,8 @@ def dataset_convert(req: ConvertRequest) -> ConvertResult:
         kept = split["assigned"] | "FilterByMetadata" >> cp.FilterByMetadata(
             exp.image_feature_filter.train_val, exp.image_feature_filter.kpi)
         sampled = kept["kept"] | "SampleFrames" >> cp.SampleFrames(ds.sampling_rate)
-        crops = sampled["kept"] | "CropHands" >> cp.CropHands(crop_settings)
+        crops = sampled["kept"] | "CropHands" >> cp.CropHands(
+            crop_settings, crop_processes(req))
         dropped = ((read[cp.REJECTED], split[cp.FILTERED], kept[cp.FILTERED],
                     sampled[cp.SAMPLED_OUT], crops[cp.REJECTED])
                    | "AllDropped" >> beam.Flatten())

@@ -1,0 +1,165 @@
+"""Benchmark: crops per second of `dataset_convert` (Beam, local runner on every core) next to
+a plain single-process loop doing the same decode, crop and encode with OpenCV, in one run.
+
+The bundled HaGRID sample is imported, then its users are replicated (hard links, new user ids)
+until there are at least --min_images images. Both contenders read the same annotations and
+write PNG crops of the same boxes into the same folder layout; the loop decodes each image once,
+as the pipeline does, and writes with plain file writes (the pipeline writes atomically and
+syncs once before committing data.json).
+Wall times include everything each one does (Beam: pipeline start-up, splits, data.json).
+
+    .venv/bin/python bench/dataset_convert_bench.py [--min_images 2000] [--tfds]
+
+Each contender runs --repeats times, alternating; medians are reported. Prints both rates, the
+ratio (target on 2 cores: >= 1.6) and peak memory, and writes
+bench/results/dataset_convert.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gesturenet_lib import io  # noqa: E402
+from gesturenet_lib.data import images  # noqa: E402
+from gesturenet_lib.data.annotations import DatasetLayout, parse_annotation  # noqa: E402
+from gesturenet_lib.data.cropping import CropSettings, crop_relpath  # noqa: E402
+from gesturenet_lib.data.dataset_convert import ConvertRequest, dataset_convert  # noqa: E402
+from gesturenet_lib.data.geometry import crop_box  # noqa: E402
+from gesturenet_lib.data.hagrid_import import import_hagrid  # noqa: E402
+from gesturenet_lib.specs.dataset_experiment_config import GESTURENET_CLASSES  # noqa: E402
+
+SAMPLE = REPO / "data" / "hagrid-sample"
+
+
+def build_dataset(root: Path, min_images: int) -> tuple[Path, int]:
+    """Import the sample, then replicate users until there are >= min_images images."""
+    dataset = root / "original" / "hagrid"
+    import_hagrid(str(SAMPLE / "dataset"), str(SAMPLE / "annotations"), str(dataset))
+    users = [p.name for p in dataset.iterdir() if p.is_dir() and p.name != "annotation"]
+    n_images = sum(1 for _ in dataset.glob("*/*/*.jpg"))
+    copies = -(-min_images // n_images)
+    set_file = json.loads((dataset / "hagrid.json").read_text())
+    for c in range(1, copies):
+        for user in users:
+            new = f"{user}-copy{c}"
+            for img in (dataset / user).rglob("*.jpg"):
+                dst = dataset / new / img.relative_to(dataset / user)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.link(img, dst)
+            for ann in (dataset / "annotation" / user).rglob("*.json"):
+                doc = json.loads(ann.read_text())
+                doc["task_path"] = doc["task_path"].replace(f"/{user}/", f"/{new}/")
+                dst = dataset / "annotation" / new / ann.relative_to(dataset / "annotation" / user)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_text(json.dumps(doc))
+            set_file["users"][new] = {}
+    (dataset / "hagrid.json").write_text(json.dumps(set_file))
+    return dataset, n_images * copies
+
+
+def write_specs(root: Path) -> tuple[str, str]:
+    ds = {"org_dataset": "hagrid", "mount_dir_path": str(root), "org_data_dir": "original",
+          "post_data_dir": "extracted", "kpi_users": [], "bbox_enlarge_ratio": 1.1}
+    exp = {"set_list": {"train_val": ["hagrid"], "kpi": []}}
+    (root / "ds.json").write_text(json.dumps(ds))
+    (root / "exp.json").write_text(json.dumps(exp))
+    return str(root / "ds.json"), str(root / "exp.json")
+
+
+def plain_loop(root: Path, dataset: Path) -> int:
+    """The baseline: one process, decode each image once, crop, encode, write."""
+    layout = DatasetLayout(str(root), "original", "hagrid", "annotation",
+                           tuple(GESTURENET_CLASSES), {})
+    by_image = defaultdict(list)
+    for path in io.list_files(dataset / "annotation"):
+        record = parse_annotation(io.read_text(path), path, layout)
+        by_image[record.image_path].append(record)
+    settings = CropSettings(str(root), "loop", "bench", True, 1.1)
+    crops = 0
+    for image_path, records in sorted(by_image.items()):
+        image = images.decode((root / image_path).read_bytes())
+        h, w = image.shape[:2]
+        for record in records:
+            box = crop_box(record.box, w, h, True, 1.1)
+            png = images.encode_png(image[box.y0:box.y1, box.x0:box.x1])
+            target = root / crop_relpath(settings, record)  # the same layout as the pipeline
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(png)
+            crops += 1
+    return crops
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--min_images", type=int, default=2000)
+    parser.add_argument("--tfds", action="store_true", help="also write the TFDS shards")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each; medians reported")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="gesturenet-bench-"))
+    try:
+        dataset, n_images = build_dataset(root, args.min_images)
+        ds, exp = write_specs(root)
+
+        loop_times, beam_times = [], []
+        for _ in range(args.repeats):  # alternate, so drift on a shared machine hits both
+            shutil.rmtree(root / "loop", ignore_errors=True)
+            t0 = time.perf_counter()
+            loop_crops = plain_loop(root, dataset)
+            loop_times.append(time.perf_counter() - t0)
+            shutil.rmtree(root / "extracted", ignore_errors=True)  # no resumed crops
+            t0 = time.perf_counter()
+            result = dataset_convert(ConvertRequest(ds, exp, str(root / "data.json"), "bench",
+                                                    write_tfds=args.tfds))
+            beam_times.append(time.perf_counter() - t0)
+        loop_s, beam_s = statistics.median(loop_times), statistics.median(beam_times)
+        beam_crops = result.stats["crops"]
+        driver_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+    assert beam_crops == loop_crops, (beam_crops, loop_crops)
+    figures = {
+        "images": n_images, "crops": beam_crops, "cores": os.cpu_count(),
+        "machine": platform.machine(), "tfds_shards": args.tfds,
+        "plain_loop_crops_per_s": round(loop_crops / loop_s, 1),
+        "dataset_convert_crops_per_s": round(beam_crops / beam_s, 1),
+        "ratio": round((beam_crops / beam_s) / (loop_crops / loop_s), 2),
+        "plain_loop_s": round(loop_s, 2), "dataset_convert_s": round(beam_s, 2),
+        "peak_rss_mb_bench_process": round(driver_rss, 1),
+        "peak_rss_mb_largest_worker": round(worker_rss, 1),
+        "repeats": args.repeats,
+        "plain_loop_runs_s": [round(t, 2) for t in loop_times],
+        "dataset_convert_runs_s": [round(t, 2) for t in beam_times],
+    }
+    print(f"images {n_images}, crops {beam_crops}, cores {os.cpu_count()}")
+    print(f"plain loop       {figures['plain_loop_crops_per_s']:8.1f} crops/s  ({loop_s:.1f} s)")
+    print(f"dataset_convert  {figures['dataset_convert_crops_per_s']:8.1f} crops/s  "
+          f"({beam_s:.1f} s)")
+    print(f"ratio            {figures['ratio']:8.2f}  (target >= 1.6 on 2 cores)")
+    print(f"peak memory      this process {driver_rss:.0f} MB (loop, then Beam's in-process "
+          f"runner), largest crop worker {worker_rss:.0f} MB")
+    out = REPO / "bench" / "results" / "dataset_convert.json"
+    io.write_text(out, json.dumps(figures, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

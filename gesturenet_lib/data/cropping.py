@@ -1,0 +1,113 @@
+"""The crop step's work, free of Beam so that worker processes start light: read an image
+once, check it and each of its boxes, cut and encode the crops, write them.
+
+Results are ``(ENTRY, data.json entry)`` or ``(REJECTED, dead-letter record)`` pairs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from dataclasses import dataclass
+
+from gesturenet_lib import io
+from gesturenet_lib.data import images
+from gesturenet_lib.data.annotations import HandRecord, RecordError
+from gesturenet_lib.data.geometry import box_problem, crop_box, original_box
+
+ENTRY, REJECTED = "entry", "rejected"
+
+
+@dataclass(frozen=True)
+class CropSettings:
+    mount_dir: str
+    post_data_dir: str
+    experiment_name: str
+    square: bool
+    enlarge_ratio: float
+
+
+def dropped(source: str, reason: str, kind: str, label: str | None = None,
+            split: str | None = None) -> dict:
+    """A dead-letter record: why a hand box is not in the output."""
+    return {"source": source, "reason": reason, "kind": kind, "label": label, "split": split}
+
+
+def crop_relpath(settings: CropSettings, record: HandRecord) -> str:
+    """Where the crop of ``record`` goes, relative to mount_dir_path."""
+    stem = posixpath.splitext(record.frame)[0]
+    tag = hashlib.sha1(record.source.encode("utf-8")).hexdigest()[:8]
+    parts = [settings.post_data_dir.strip("/"), record.dataset, settings.experiment_name,
+             record.user_id, *([record.session] if record.session else []), f"{stem}_{tag}.png"]
+    return "/".join(parts)
+
+
+def check_aspect(record: HandRecord, width: int, height: int) -> None:
+    """Percent boxes survive a resize, not a different image: compare aspect ratios."""
+    ow, oh = record.original_width, record.original_height
+    if ow and oh and abs((width / height) / (ow / oh) - 1.0) > 0.02:
+        raise RecordError(f"image is {width}x{height} but the annotation's original size is "
+                          f"{ow}x{oh} (different aspect ratio)")
+
+
+def already_written(target: str) -> bool:
+    """A resumed run keeps crops already written, if they are complete PNG files."""
+    if not io.exists(target):
+        return False
+    try:
+        images.check_complete(io.read_bytes(target))
+        return True
+    except RecordError:
+        return False
+
+
+def crop_image_group(settings: CropSettings, group) -> list[tuple[str, dict]]:
+    """(image path, [(split, record)]) -> one result per record."""
+    image_path, items = group
+    items = sorted(items, key=lambda it: it[1].source)
+    try:
+        try:
+            data = io.read_bytes(io.join(settings.mount_dir, image_path))
+        except FileNotFoundError:
+            raise RecordError(f"missing image {image_path}") from None
+        image = images.decode(data)
+    except RecordError as err:
+        return [(REJECTED, dropped(record.source, str(err), REJECTED, record.label, split))
+                for split, record in items]
+    height, width = image.shape[:2]
+    results = []
+    for split, record in items:
+        try:
+            check_aspect(record, width, height)
+            problem = box_problem(record.box)
+            if problem:
+                raise RecordError(problem)
+            results.append((ENTRY, _crop(settings, split, record, image, width, height)))
+        except RecordError as err:
+            results.append((REJECTED, dropped(record.source, str(err), REJECTED, record.label,
+                                              split)))
+    return results
+
+
+def _crop(settings: CropSettings, split: str, record: HandRecord, image, width: int,
+          height: int) -> dict:
+    box = crop_box(record.box, width, height, settings.square, settings.enlarge_ratio)
+    rel = crop_relpath(settings, record)
+    target = io.join(settings.mount_dir, rel)
+    if not already_written(target):
+        png = images.encode_png(image[box.y0:box.y1, box.x0:box.x1])
+        io.write_bytes(target, png, durable=False)
+    return {
+        "full_image_path": record.image_path,
+        "bbox_coordinates": box.corners(),
+        "bbox_original": original_box(record.box, width, height).corners(),
+        "bbox_path": rel,
+        "label": record.label,
+        "user_id": record.user_id,
+        "dataset": record.dataset,
+        "session": record.session,
+        "source": record.source,
+        "image_size": [width, height],
+        "metadata": record.metadata,
+        "split": split,
+    }
