@@ -32,6 +32,11 @@ docs: setup
 demo: setup
 	$(BIN)/gesturenet validate --dataset_spec specs/dataset_config.json \
 		--experiment_spec specs/dataset_experiment_config.json -e specs/train_spec.json
+	$(BIN)/gesturenet dataset_import --format hagrid --images data/hagrid-sample/dataset \
+		--annotations data/hagrid-sample/annotations --output $(WORKSPACE)/original/hagrid
+	$(BIN)/gesturenet dataset_convert --dataset_spec specs/dataset_config.json \
+		--experiment_spec specs/dataset_experiment_config.json --k_folds 0 \
+		--output_filename $(WORKSPACE)/data.json --experiment_name v1
 
 clean:
 	rm -rf $(WORKSPACE) .pytest_cache .ruff_cache

@@ -35,6 +35,16 @@ def resolve_key(flag_value: str | None, what: str = "-k/--key") -> str:
     raise UserInputError(f"{what}: no key given; pass {what} or set {KEY_ENV}")
 
 
+def quiet_libraries() -> None:
+    """Keep our progress lines readable: libraries log warnings and errors only."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The crop step forks worker processes that never use gRPC; skip gRPC's fork handlers
+    # (and their warning about other threads).
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+    for name in ("apache_beam", "absl", "tensorflow", "tensorflow_datasets"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gesturenet",
@@ -60,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.extra_args = extra
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stderr)
+    quiet_libraries()
     try:
         return int(args.run(args) or 0)
     except (SpecError, UserInputError) as err:
