@@ -1,5 +1,5 @@
 """One module per CLI subtask; SUBTASKS lists those that exist, in TAO's documentation order."""
 
-from gesturenet_lib.cli_commands import dataset_convert, dataset_import, validate
+from gesturenet_lib.cli_commands import dataset_convert, dataset_import, train, validate
 
-SUBTASKS = [dataset_import, dataset_convert, validate]
+SUBTASKS = [dataset_import, dataset_convert, train, validate]

@@ -1,0 +1,81 @@
+"""`.tlt` model files: a Keras model plus our metadata (classes, preprocessing, the spec it
+was trained with), zipped and encrypted with the user's key (see ``crypto``).
+
+Plain ``.keras`` files are read too (``weights_init`` may name one); they carry no metadata.
+"""
+
+from __future__ import annotations
+
+import io as _bytes_io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+
+from gesturenet_lib import crypto, io
+from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.models.preprocessing import Preprocessing
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class LoadedModel:
+    model: object                     # keras.Model
+    classes: dict[str, int] | None
+    preprocessing: Preprocessing | None
+    metadata: dict
+
+
+def _keras_bytes(model) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        model.save(path)
+        with open(path, "rb") as handle:
+            return handle.read()
+
+
+def _load_keras_bytes(data: bytes, compile: bool = False):
+    import keras
+
+    import gesturenet_lib.training.schedule  # noqa: F401  (registers the LR schedule)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return keras.models.load_model(path, compile=compile)
+
+
+def save_tlt(path: str, model, key: str, classes: dict[str, int], preprocessing: Preprocessing,
+             extra: dict | None = None) -> None:
+    metadata = {"format_version": FORMAT_VERSION, "classes": classes,
+                "preprocessing": preprocessing.to_dict(), **(extra or {})}
+    buffer = _bytes_io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("model.keras", _keras_bytes(model))
+        archive.writestr("gesturenet.json", json.dumps(metadata, indent=1, sort_keys=True))
+    io.write_bytes(path, crypto.encrypt(buffer.getvalue(), key, "keras"))
+
+
+def load_model_file(path: str, key: str | None) -> LoadedModel:
+    """Read a ``.tlt`` (with ``key``) or a ``.keras`` file; errors name the file."""
+    if not io.exists(path):
+        raise UserInputError(f"{path}: model file not found")
+    blob = io.read_bytes(path)
+    if path.endswith(".keras"):
+        return LoadedModel(_load_keras_bytes(blob), None, None, {})
+    if not key:
+        raise UserInputError(f"{path}: a key is needed (-k/--key or GESTURENET_KEY)")
+    try:
+        data, kind = crypto.decrypt(blob, key)
+    except crypto.DecryptionError as err:
+        raise UserInputError(f"{path}: {err}") from None
+    if kind != "keras":
+        raise UserInputError(f"{path}: holds a {kind} model, not a Keras model")
+    with zipfile.ZipFile(_bytes_io.BytesIO(data)) as archive:
+        metadata = json.loads(archive.read("gesturenet.json"))
+        model = _load_keras_bytes(archive.read("model.keras"))
+    return LoadedModel(model, metadata.get("classes"),
+                       Preprocessing.from_dict(metadata["preprocessing"]), metadata)

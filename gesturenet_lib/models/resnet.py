@@ -1,0 +1,133 @@
+"""One ResNet builder where depth is data: blocks per stage and the block type.
+
+Depths (``num_layers`` counts the stem convolution, every convolution in the blocks and the
+classifier; shortcut projections are not counted, as in the ResNet paper):
+
+| num_layers | block      | blocks per stage |
+|-----------:|------------|------------------|
+| 6          | basic      | 1, 1             |  (two stages: 1 + 2*2 + 1)
+| 10         | basic      | 1, 1, 1, 1       |
+| 12         | basic      | 1, 1, 2, 1       |  (1 + 5*2 + 1)
+| 18         | basic      | 2, 2, 2, 2       |
+| 26         | bottleneck | 2, 2, 2, 2       |  (1 + 8*3 + 1)
+| 34         | basic      | 3, 4, 6, 3       |
+| 50         | bottleneck | 3, 4, 6, 3       |
+| 101        | bottleneck | 3, 4, 23, 3      |
+| 152        | bottleneck | 3, 8, 36, 3      |
+
+The model takes the declared ``data_format`` at its input (``channels_first``: N,C,H,W as TAO
+and DeepStream expect) and, on CPU, computes in channels_last (faster in TensorFlow); the
+transpose is the first layer, so every exported artefact keeps the declared layout. Layer names
+are deterministic (``conv1``, ``block_2b_conv_1``, ``predictions``...): freezing the last N
+layers, TensorRT layer mapping and the tests rely on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gesturenet_lib.specs.experiment import Model
+
+BATCH_NORM_MOMENTUM = 0.9  # 0.99 lags far behind on small datasets (see DESIGN.md)
+STAGE_FILTERS = (64, 128, 256, 512)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    block: str                      # "basic" or "bottleneck"
+    blocks_per_stage: tuple[int, ...]
+
+
+ARCHITECTURES = {
+    6: Architecture("basic", (1, 1)),
+    10: Architecture("basic", (1, 1, 1, 1)),
+    12: Architecture("basic", (1, 1, 2, 1)),
+    18: Architecture("basic", (2, 2, 2, 2)),
+    26: Architecture("bottleneck", (2, 2, 2, 2)),
+    34: Architecture("basic", (3, 4, 6, 3)),
+    50: Architecture("bottleneck", (3, 4, 6, 3)),
+    101: Architecture("bottleneck", (3, 4, 23, 3)),
+    152: Architecture("bottleneck", (3, 8, 36, 3)),
+}
+
+
+def counted_layers(arch: Architecture) -> int:
+    per_block = 2 if arch.block == "basic" else 3
+    return 1 + per_block * sum(arch.blocks_per_stage) + 1
+
+
+def input_shape(spec: Model) -> tuple[int, int, int]:
+    channels = 1 if spec.gray_scale_input else 3
+    if spec.data_format == "channels_first":
+        return channels, spec.image_height, spec.image_width
+    return spec.image_height, spec.image_width, channels
+
+
+def build_resnet(spec: Model, num_classes: int, compute_format: str = "channels_last"):
+    """The classifier for ``spec``: softmax over ``num_classes``."""
+    import keras
+    from keras import layers
+
+    arch = ARCHITECTURES[spec.num_layers]
+    if spec.kernel_regularization_factor > 0:
+        reg_cls = keras.regularizers.L1 if spec.kernel_regularizer_type == "l1" \
+            else keras.regularizers.L2
+        regularizer = reg_cls(spec.kernel_regularization_factor)
+    else:
+        regularizer = None
+    axis = -1 if compute_format == "channels_last" else 1
+
+    def conv(x, filters, kernel, stride, name):
+        return layers.Conv2D(filters, kernel, strides=stride, padding="same",
+                             use_bias=not spec.use_batch_norm, kernel_regularizer=regularizer,
+                             kernel_initializer="he_normal", data_format=compute_format,
+                             name=name)(x)
+
+    def norm(x, name):
+        if not spec.use_batch_norm:
+            return x
+        return layers.BatchNormalization(axis=axis, momentum=BATCH_NORM_MOMENTUM, name=name)(x)
+
+    def shortcut(x, filters, stride, name):
+        same_shape = stride == 1 and x.shape[axis] == filters
+        if same_shape:
+            return x
+        y = conv(x, filters, 1, stride, f"{name}_shortcut")
+        return norm(y, f"{name}_shortcut_bn")
+
+    def basic_block(x, filters, stride, name):
+        y = conv(x, filters, 3, stride, f"{name}_conv_1")
+        y = layers.Activation("relu", name=f"{name}_relu_1")(norm(y, f"{name}_bn_1"))
+        y = norm(conv(y, filters, 3, 1, f"{name}_conv_2"), f"{name}_bn_2")
+        y = layers.Add(name=f"{name}_add")([y, shortcut(x, filters, stride, name)])
+        return layers.Activation("relu", name=f"{name}_relu")(y)
+
+    def bottleneck_block(x, filters, stride, name):
+        y = conv(x, filters, 1, 1, f"{name}_conv_1")
+        y = layers.Activation("relu", name=f"{name}_relu_1")(norm(y, f"{name}_bn_1"))
+        y = conv(y, filters, 3, stride, f"{name}_conv_2")
+        y = layers.Activation("relu", name=f"{name}_relu_2")(norm(y, f"{name}_bn_2"))
+        y = norm(conv(y, 4 * filters, 1, 1, f"{name}_conv_3"), f"{name}_bn_3")
+        y = layers.Add(name=f"{name}_add")([y, shortcut(x, 4 * filters, stride, name)])
+        return layers.Activation("relu", name=f"{name}_relu")(y)
+
+    block_fn = basic_block if arch.block == "basic" else bottleneck_block
+    inputs = keras.Input(shape=input_shape(spec), name="input_1")
+    x = inputs
+    declared = spec.data_format
+    if declared != compute_format:
+        order = (2, 3, 1) if declared == "channels_first" else (3, 1, 2)
+        x = layers.Permute(order, name="to_" + compute_format)(x)
+    x = conv(x, 64, 7, 2, "conv1")
+    x = layers.Activation("relu", name="activation_1")(norm(x, "bn_conv1"))
+    x = layers.MaxPooling2D(3, strides=2, padding="same", data_format=compute_format,
+                            name="pool1")(x)
+    for stage, (filters, blocks) in enumerate(zip(STAGE_FILTERS, arch.blocks_per_stage,
+                                                  strict=False), start=1):
+        for b in range(blocks):
+            stride = 2 if (b == 0 and stage > 1) else 1
+            x = block_fn(x, filters, stride, f"block_{stage}{chr(ord('a') + b)}")
+    x = layers.GlobalAveragePooling2D(data_format=compute_format, name="avg_pool")(x)
+    x = layers.Dense(num_classes, kernel_regularizer=regularizer, name="predictions_dense")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=f"gesturenet_resnet{spec.num_layers}")

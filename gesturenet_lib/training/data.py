@@ -1,0 +1,104 @@
+"""Training input on tf.data: the sets of a data.json, read from the TFDS shards that
+dataset_convert wrote (when present) or from the crop files, resized, augmented, batched and
+prefetched in parallel so that the input never waits on Python."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from gesturenet_lib import io
+from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.models.preprocessing import Preprocessing
+from gesturenet_lib.specs.experiment import Augmentation
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """One set of a data.json: crop files (absolute) and class indices; optionally its TFDS
+    split."""
+    name: str
+    paths: list[str]
+    labels: list[int]
+    tfds_dir: str | None = None
+    tfds_split: str | None = None
+    tfds_remap: tuple[int, ...] = ()   # TFDS label index -> spec class index
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def read_sets(data_json: str, image_root: str, classes: dict[str, int],
+              names: tuple[str, ...] = ("train_set", "validation_set", "kpi_set"),
+              use_tfds: bool = True) -> dict[str, ImageSet]:
+    """The sets of ``data_json`` with labels mapped by the spec's ``classes``."""
+    if not io.exists(data_json):
+        raise UserInputError(f"{data_json}: data file not found (dataset.data_path)")
+    try:
+        doc = json.loads(io.read_text(data_json))
+    except json.JSONDecodeError as err:
+        raise UserInputError(f"{data_json}: invalid JSON at line {err.lineno} column "
+                             f"{err.colno}: {err.msg}") from None
+    tfds_dir = doc.get("tfds_dir")
+    tfds_path = io.join(image_root, tfds_dir) if (use_tfds and tfds_dir) else None
+    if tfds_path and not io.exists(io.join(tfds_path, "dataset_info.json")):
+        tfds_path = None
+    # TFDS stores dataset_convert's class indices; map them to the spec's by name (classes
+    # the spec lacks map to -1 and are refused below through the per-image labels).
+    convert_classes = sorted(doc.get("classes", {}), key=doc.get("classes", {}).get)
+    remap = tuple(classes.get(name, -1) for name in convert_classes)
+    sets = {}
+    for name in names:
+        images = (doc.get(name) or {}).get("images")
+        if images is None:
+            raise UserInputError(f"{data_json}: {name}.images missing")
+        paths, labels = [], []
+        for i, entry in enumerate(images):
+            label = entry.get("label")
+            if label not in classes:
+                raise UserInputError(f"{data_json}: {name}.images[{i}].label = "
+                                     f"{json.dumps(label)}: not in the spec's dataset.classes")
+            paths.append(io.join(image_root, entry["bbox_path"]))
+            labels.append(classes[label])
+        split = (doc.get("tfds_splits") or {}).get(name)
+        sets[name] = ImageSet(name, paths, labels, tfds_path if split else None, split, remap)
+    return sets
+
+
+def _decode_file(path):
+    import tensorflow as tf
+
+    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+
+
+def make_dataset(images: ImageSet, prep: Preprocessing, num_classes: int, batch_size: int,
+                 augmentation: Augmentation | None, shuffle: bool, seed: int,
+                 cache: bool = True):
+    """(input tensor, one-hot label) batches; training sets shuffle and augment."""
+    import tensorflow as tf
+
+    from gesturenet_lib.training.augment import augment
+
+    autotune = tf.data.AUTOTUNE
+    if images.tfds_dir and images.tfds_split:
+        import tensorflow_datasets as tfds
+
+        builder = tfds.builder_from_directory(images.tfds_dir)
+        ds = builder.as_dataset(split=images.tfds_split, shuffle_files=False)
+        remap = tf.constant(images.tfds_remap, tf.int64)
+        ds = ds.map(lambda ex: (ex["image"], tf.gather(remap, ex["label"])),
+                    num_parallel_calls=autotune)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((images.paths, images.labels))
+        ds = ds.map(lambda p, y: (_decode_file(p), tf.cast(y, tf.int64)),
+                    num_parallel_calls=autotune)
+    ds = ds.map(lambda x, y: (prep.tf_resize(x), y), num_parallel_calls=autotune)
+    if cache:
+        ds = ds.cache()  # resized crops are small; decoding once per run is enough
+    if shuffle:
+        ds = ds.shuffle(max(1, len(images)), seed=seed, reshuffle_each_iteration=True)
+    if augmentation is not None:
+        ds = ds.map(lambda x, y: (augment(x, augmentation), y), num_parallel_calls=autotune)
+    ds = ds.map(lambda x, y: (prep.tf_normalize(x), tf.one_hot(y, num_classes)),
+                num_parallel_calls=autotune)
+    return ds.batch(batch_size).prefetch(autotune)

@@ -1,0 +1,286 @@
+"""`train`: two-stage training of the GestureNet classifier, resumable after any kill.
+
+Outputs in ``<output_experiments_fld>/<save_weights_path>/``:
+  model.tlt          the trained model, encrypted with the key (written last, by the chief)
+  train_spec.json    the spec it was trained with;  classes.json  the class map
+  metrics.csv        one row per epoch: stage, epoch, loss, accuracy, val_loss, val_accuracy,
+                     learning rate, images/s
+  tensorboard/       TensorBoard event files
+  checkpoints/       last.keras (model + optimizer state) and state.json (stage, epoch,
+                     history), both replaced atomically after every epoch
+
+Stages run in ``stage_order``; a stage with 0 epochs is skipped. In a stage, the last
+``num_layers_unfreeze`` layers *with weights* train (BatchNormalization layers count, as do
+convolutions and the classifier); the others are frozen (frozen BatchNorm layers use their
+moving statistics). ``num_layers_unfreeze: 0`` trains every layer.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _text_io
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+from gesturenet_lib import io
+from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.models.preprocessing import Preprocessing
+from gesturenet_lib.specs import dumps, load_experiment_spec
+from gesturenet_lib.specs.experiment import ExperimentSpec, TrainingStage
+
+log = logging.getLogger(__name__)
+
+CSV_FIELDS = ("stage", "epoch", "loss", "accuracy", "val_loss", "val_accuracy",
+              "learning_rate", "images_per_s")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    output_dir: str
+    model_path: str
+    history: list[dict]
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    name: str
+    stage: TrainingStage
+
+
+def plan_stages(spec: ExperimentSpec) -> list[StagePlan]:
+    stages = [StagePlan("top_training", spec.trainer.top_training),
+              StagePlan("finetuning", spec.trainer.finetuning)]
+    return [s for s in sorted(stages, key=lambda s: s.stage.stage_order)
+            if s.stage.train_epochs > 0]
+
+
+def weighted_layers(model) -> list:
+    return [layer for layer in model.layers if layer.weights]
+
+
+def set_trainable(model, num_layers_unfreeze: int) -> None:
+    """Freeze all but the last ``num_layers_unfreeze`` layers with weights (0: train all)."""
+    layers = weighted_layers(model)
+    cut = 0 if num_layers_unfreeze <= 0 else max(0, len(layers) - num_layers_unfreeze)
+    for i, layer in enumerate(layers):
+        layer.trainable = i >= cut
+
+
+def make_optimizer(stage: TrainingStage, max_iterations: int):
+    import keras
+
+    from gesturenet_lib.training.schedule import StepSchedule
+
+    lr = StepSchedule(max_iterations, stage.initial_lrate, stage.decay_step_size,
+                      stage.lr_drop_rate)
+    if stage.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr, momentum=0.9)
+    if stage.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=lr)
+    return keras.optimizers.RMSprop(learning_rate=lr)
+
+
+def make_loss(stage: TrainingStage):
+    import keras
+
+    if stage.loss_fn == "categorical_focal_crossentropy":
+        return keras.losses.CategoricalFocalCrossentropy()
+    return keras.losses.CategoricalCrossentropy()
+
+
+def _initial_model(spec: ExperimentSpec, key: str | None, base_dir: str, num_classes: int):
+    """A fresh model, or the one named by ``weights_init`` (new head when asked)."""
+    from gesturenet_lib.models.model_file import load_model_file
+    from gesturenet_lib.models.resnet import build_resnet
+
+    model = build_resnet(spec.model, num_classes)
+    if not spec.model.weights_init:
+        return model
+    path = io.resolve(spec.model.weights_init, base_dir)
+    start = load_model_file(path, key).model
+    classes_out = start.output_shape[-1]
+    if classes_out != num_classes and not spec.model.add_new_head:
+        raise UserInputError(
+            f"model.weights_init = {json.dumps(spec.model.weights_init)}: has {classes_out} "
+            f"classes, the spec {num_classes}; set model.add_new_head to replace the classifier")
+    for layer in model.layers:
+        if spec.model.add_new_head and layer.name == "predictions_dense":
+            continue  # the new head keeps its fresh weights
+        try:
+            source = start.get_layer(layer.name)
+        except ValueError:
+            continue
+        if [w.shape for w in source.weights] != [w.shape for w in layer.weights]:
+            raise UserInputError(f"model.weights_init = {json.dumps(spec.model.weights_init)}: "
+                                 f"layer {layer.name} does not match this architecture")
+        layer.set_weights(source.get_weights())
+    return model
+
+
+class _Checkpointer:
+    """Writes last.keras then state.json after every epoch; both atomically."""
+
+    def __init__(self, folder: str, enabled: bool):
+        self.folder = folder
+        self.enabled = enabled
+
+    @property
+    def model_path(self) -> str:
+        return io.join(self.folder, "last.keras")
+
+    @property
+    def state_path(self) -> str:
+        return io.join(self.folder, "state.json")
+
+    def read_state(self) -> dict | None:
+        if not (io.exists(self.state_path) and io.exists(self.model_path)):
+            return None
+        return json.loads(io.read_text(self.state_path))
+
+    def save(self, model, state: dict) -> None:
+        if not self.enabled:
+            return
+        io.makedirs(self.folder)
+        tmp = io.join(self.folder, ".last.tmp.keras")
+        model.save(tmp)
+        os.replace(tmp, self.model_path)
+        io.write_text(self.state_path, json.dumps(state, indent=1))
+
+
+def _write_csv(path: str, history: list[dict]) -> None:
+    buffer = _text_io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: row.get(k) for k in CSV_FIELDS})
+    io.write_text(path, buffer.getvalue())
+
+
+def _epoch_callback(stage_name: str, stage_index: int, images_per_epoch: int, history: list,
+                    checkpointer: _Checkpointer, csv_path: str, is_chief: bool):
+    import keras
+
+    class EpochEnd(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            seconds = time.perf_counter() - self.start
+            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            row = {"stage": stage_name, "epoch": epoch + 1,
+                   "loss": logs.get("loss"), "accuracy": logs.get("accuracy"),
+                   "val_loss": logs.get("val_loss"), "val_accuracy": logs.get("val_accuracy"),
+                   "learning_rate": lr, "images_per_s": round(images_per_epoch / seconds, 1)}
+            row = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}
+            history.append(row)
+            checkpointer.save(self.model, {"stage_index": stage_index, "stage": stage_name,
+                                           "epochs_done": epoch + 1, "history": history})
+            if is_chief:
+                _write_csv(csv_path, history)
+            log.info("train: %s epoch %d: loss %.4f acc %.4f val_loss %s val_acc %s lr %.3g "
+                     "%.1f img/s", stage_name, epoch + 1, row["loss"] or 0,
+                     row["accuracy"] or 0, row["val_loss"], row["val_accuracy"], lr,
+                     row["images_per_s"])
+
+    return EpochEnd()
+
+
+def train(spec_file: str, key: str) -> TrainResult:
+    """Run (or resume) training as ``spec_file`` describes."""
+    import keras
+    import tensorflow as tf
+
+    from gesturenet_lib.models.model_file import save_tlt
+    from gesturenet_lib.training import distribution
+    from gesturenet_lib.training.data import make_dataset, read_sets
+
+    spec = load_experiment_spec(spec_file)
+    if not key:
+        raise UserInputError("-k/--key: an empty key cannot encrypt the model")
+    base = io.parent(spec_file)
+    cluster = distribution.cluster_from_env(spec.trainer.num_workers)
+    out_dir = io.join(io.resolve(spec.output_experiments_fld, base), spec.save_weights_path)
+    work_dir = out_dir if cluster.is_chief else io.join(out_dir, f".worker{cluster.index}")
+    stages = plan_stages(spec)
+    if not stages:
+        raise UserInputError(f"{spec_file}: trainer: every stage has train_epochs = 0")
+    classes = spec.dataset.classes
+    num_classes = spec.dataset.num_classes
+    data_json = io.resolve(spec.dataset.data_path, base)
+    image_root = io.resolve(spec.dataset.image_root_path or io.parent(data_json), base)
+    sets = read_sets(data_json, image_root, classes, ("train_set", "validation_set"))
+    train_set, val_set = sets["train_set"], sets["validation_set"]
+    if len(train_set) == 0:
+        raise UserInputError(f"{data_json}: train_set has no images")
+    prep = Preprocessing.for_model(spec.model)
+
+    keras.utils.set_random_seed(spec.random_seed)
+    strategy = cluster.strategy()
+    train_ds = make_dataset(train_set, prep, num_classes, spec.batch_size,
+                            spec.dataset.augmentation, shuffle=True, seed=spec.random_seed)
+    val_ds = make_dataset(val_set, prep, num_classes, spec.batch_size, None, shuffle=False,
+                          seed=spec.random_seed) if len(val_set) else None
+    if cluster.workers > 1:
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = \
+            tf.data.experimental.AutoShardPolicy.DATA
+        train_ds = train_ds.with_options(options)
+        val_ds = val_ds.with_options(options) if val_ds is not None else None
+    steps = -(-len(train_set) // spec.batch_size)
+
+    io.makedirs(work_dir)
+    checkpointer = _Checkpointer(io.join(work_dir, "checkpoints"),
+                                 any(s.stage.enable_checkpointing for s in stages))
+    state = checkpointer.read_state()
+    history: list[dict] = list(state["history"]) if state else []
+    csv_path = io.join(out_dir, "metrics.csv")
+    if cluster.is_chief:
+        io.write_text(io.join(out_dir, "train_spec.json"), dumps(spec))
+        io.write_text(io.join(out_dir, "classes.json"), json.dumps(classes, indent=1) + "\n")
+
+    with strategy.scope():
+        if state:
+            log.info("train: resuming %s after epoch %d from %s", state["stage"],
+                     state["epochs_done"], checkpointer.model_path)
+            import gesturenet_lib.training.schedule  # noqa: F401  (registers StepSchedule)
+
+            model = keras.models.load_model(checkpointer.model_path, compile=True)
+        else:
+            model = _initial_model(spec, key, base, num_classes)
+    first = state["stage_index"] if state else 0
+    for index in range(first, len(stages)):
+        plan = stages[index]
+        done = state["epochs_done"] if (state and index == state["stage_index"]) else 0
+        if done >= plan.stage.train_epochs:
+            continue
+        resumed_mid_stage = bool(state) and index == state["stage_index"] and done > 0
+        if not resumed_mid_stage:
+            with strategy.scope():
+                set_trainable(model, plan.stage.num_layers_unfreeze)
+                model.compile(optimizer=make_optimizer(plan.stage,
+                                                       steps * plan.stage.train_epochs),
+                              loss=make_loss(plan.stage), metrics=["accuracy"])
+        log.info("train: stage %s: epochs %d-%d of %d, %d images, %d trainable weights",
+                 plan.name, done + 1, plan.stage.train_epochs, plan.stage.train_epochs,
+                 len(train_set), len(model.trainable_weights))
+        callbacks = [
+            _epoch_callback(plan.name, index, len(train_set), history, checkpointer, csv_path,
+                            cluster.is_chief),
+            keras.callbacks.TensorBoard(io.join(work_dir, "tensorboard", plan.name)),
+        ]
+        model.fit(train_ds, validation_data=val_ds, epochs=plan.stage.train_epochs,
+                  initial_epoch=done, callbacks=callbacks,
+                  verbose=1 if sys.stderr.isatty() else 2)
+        state = None
+    model_path = io.join(out_dir, "model.tlt")
+    if cluster.is_chief:
+        save_tlt(model_path, model, key, classes, prep,
+                 {"num_layers": spec.model.num_layers, "base_model": spec.model.base_model,
+                  "history": history})
+        log.info("train: wrote %s", model_path)
+    return TrainResult(out_dir, model_path, history)
