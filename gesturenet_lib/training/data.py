@@ -73,8 +73,9 @@ def _decode_file(path):
 
 def make_dataset(images: ImageSet, prep: Preprocessing, num_classes: int, batch_size: int,
                  augmentation: Augmentation | None, shuffle: bool, seed: int,
-                 cache: bool = True):
-    """(input tensor, one-hot label) batches; training sets shuffle and augment."""
+                 cache: bool = True, repeat: bool = False):
+    """(input tensor, one-hot label) batches; training sets shuffle and augment. ``repeat``
+    repeats whole passes (batching comes first, so each pass ends with its partial batch)."""
     import tensorflow as tf
 
     from gesturenet_lib.training.augment import augment
@@ -101,4 +102,7 @@ def make_dataset(images: ImageSet, prep: Preprocessing, num_classes: int, batch_
         ds = ds.map(lambda x, y: (augment(x, augmentation), y), num_parallel_calls=autotune)
     ds = ds.map(lambda x, y: (prep.tf_normalize(x), tf.one_hot(y, num_classes)),
                 num_parallel_calls=autotune)
-    return ds.batch(batch_size).prefetch(autotune)
+    ds = ds.batch(batch_size)
+    if repeat:
+        ds = ds.repeat()
+    return ds.prefetch(autotune)

@@ -22,8 +22,6 @@ import io as _text_io
 import json
 import logging
 import os
-import sys
-import time
 from dataclasses import dataclass
 
 from gesturenet_lib import io
@@ -160,34 +158,36 @@ def _write_csv(path: str, history: list[dict]) -> None:
     io.write_text(path, buffer.getvalue())
 
 
-def _epoch_callback(stage_name: str, stage_index: int, images_per_epoch: int, history: list,
-                    checkpointer: _Checkpointer, csv_path: str, is_chief: bool):
-    import keras
+def _epoch_handler(stage_name: str, stage_index: int, model, history: list,
+                   checkpointer: _Checkpointer, csv_path: str, is_chief: bool, summary_writer):
+    """After every epoch: record, checkpoint (model, optimizer, state), CSV, TensorBoard, log."""
 
-    class EpochEnd(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
+    def on_epoch_end(result) -> None:
+        import tensorflow as tf
 
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            seconds = time.perf_counter() - self.start
-            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-            row = {"stage": stage_name, "epoch": epoch + 1,
-                   "loss": logs.get("loss"), "accuracy": logs.get("accuracy"),
-                   "val_loss": logs.get("val_loss"), "val_accuracy": logs.get("val_accuracy"),
-                   "learning_rate": lr, "images_per_s": round(images_per_epoch / seconds, 1)}
-            row = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}
-            history.append(row)
-            checkpointer.save(self.model, {"stage_index": stage_index, "stage": stage_name,
-                                           "epochs_done": epoch + 1, "history": history})
-            if is_chief:
-                _write_csv(csv_path, history)
-            log.info("train: %s epoch %d: loss %.4f acc %.4f val_loss %s val_acc %s lr %.3g "
-                     "%.1f img/s", stage_name, epoch + 1, row["loss"] or 0,
-                     row["accuracy"] or 0, row["val_loss"], row["val_accuracy"], lr,
-                     row["images_per_s"])
+        row = {"stage": stage_name, "epoch": result.epoch, "loss": result.loss,
+               "accuracy": result.accuracy, "val_loss": result.val_loss,
+               "val_accuracy": result.val_accuracy, "learning_rate": result.learning_rate,
+               "images_per_s": round(result.images_per_s, 1)}
+        row = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}
+        history.append(row)
+        checkpointer.save(model, {"stage_index": stage_index, "stage": stage_name,
+                                  "epochs_done": result.epoch, "history": history})
+        if is_chief:
+            _write_csv(csv_path, history)
+            with summary_writer.as_default(step=len(history)):
+                for name in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
+                             "images_per_s"):
+                    if row[name] is not None:
+                        tf.summary.scalar(name, row[name])
+            summary_writer.flush()
+        val = ("" if result.val_loss is None else
+               f" val_loss {result.val_loss:.4f} val_acc {result.val_accuracy:.4f}")
+        log.info("train: %s epoch %d: loss %.4f acc %.4f%s lr %.3g %.1f img/s", stage_name,
+                 result.epoch, result.loss, result.accuracy, val, result.learning_rate,
+                 result.images_per_s)
 
-    return EpochEnd()
+    return on_epoch_end
 
 
 def train(spec_file: str, key: str) -> TrainResult:
@@ -198,6 +198,7 @@ def train(spec_file: str, key: str) -> TrainResult:
     from gesturenet_lib.models.model_file import save_tlt
     from gesturenet_lib.training import distribution
     from gesturenet_lib.training.data import make_dataset, read_sets
+    from gesturenet_lib.training.loop import run_stage
 
     spec = load_experiment_spec(spec_file)
     if not key:
@@ -222,9 +223,10 @@ def train(spec_file: str, key: str) -> TrainResult:
     keras.utils.set_random_seed(spec.random_seed)
     strategy = cluster.strategy()
     train_ds = make_dataset(train_set, prep, num_classes, spec.batch_size,
-                            spec.dataset.augmentation, shuffle=True, seed=spec.random_seed)
+                            spec.dataset.augmentation, shuffle=True, seed=spec.random_seed,
+                            repeat=True)
     val_ds = make_dataset(val_set, prep, num_classes, spec.batch_size, None, shuffle=False,
-                          seed=spec.random_seed) if len(val_set) else None
+                          seed=spec.random_seed, repeat=True) if len(val_set) else None
     if cluster.workers > 1:
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = \
@@ -232,6 +234,7 @@ def train(spec_file: str, key: str) -> TrainResult:
         train_ds = train_ds.with_options(options)
         val_ds = val_ds.with_options(options) if val_ds is not None else None
     steps = -(-len(train_set) // spec.batch_size)
+    val_steps = -(-len(val_set) // spec.batch_size)
 
     io.makedirs(work_dir)
     checkpointer = _Checkpointer(io.join(work_dir, "checkpoints"),
@@ -239,6 +242,7 @@ def train(spec_file: str, key: str) -> TrainResult:
     state = checkpointer.read_state()
     history: list[dict] = list(state["history"]) if state else []
     csv_path = io.join(out_dir, "metrics.csv")
+    summary_writer = tf.summary.create_file_writer(io.join(work_dir, "tensorboard"))
     if cluster.is_chief:
         io.write_text(io.join(out_dir, "train_spec.json"), dumps(spec))
         io.write_text(io.join(out_dir, "classes.json"), json.dumps(classes, indent=1) + "\n")
@@ -265,17 +269,13 @@ def train(spec_file: str, key: str) -> TrainResult:
                 model.compile(optimizer=make_optimizer(plan.stage,
                                                        steps * plan.stage.train_epochs),
                               loss=make_loss(plan.stage), metrics=["accuracy"])
-        log.info("train: stage %s: epochs %d-%d of %d, %d images, %d trainable weights",
+        log.info("train: stage %s: epochs %d-%d of %d, %d images, %d trainable tensors",
                  plan.name, done + 1, plan.stage.train_epochs, plan.stage.train_epochs,
                  len(train_set), len(model.trainable_weights))
-        callbacks = [
-            _epoch_callback(plan.name, index, len(train_set), history, checkpointer, csv_path,
-                            cluster.is_chief),
-            keras.callbacks.TensorBoard(io.join(work_dir, "tensorboard", plan.name)),
-        ]
-        model.fit(train_ds, validation_data=val_ds, epochs=plan.stage.train_epochs,
-                  initial_epoch=done, callbacks=callbacks,
-                  verbose=1 if sys.stderr.isatty() else 2)
+        run_stage(model, strategy, train_ds, val_ds, steps, val_steps, spec.batch_size,
+                  plan.stage.loss_fn, done, plan.stage.train_epochs,
+                  _epoch_handler(plan.name, index, model, history, checkpointer, csv_path,
+                                 cluster.is_chief, summary_writer))
         state = None
     model_path = io.join(out_dir, "model.tlt")
     if cluster.is_chief:

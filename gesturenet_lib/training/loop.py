@@ -1,0 +1,97 @@
+"""The training loop: one tf.function step run through a tf.distribute strategy.
+
+Keras 3's ``Model.fit`` fails under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585),
+so the loop is our own; the same code runs on one process (the default strategy) and on many.
+An epoch is ``ceil(images / batch_size)`` global batches drawn from a repeated dataset, so
+every worker runs the same number of steps (a worker with fewer batches would hang the others).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int                 # 1-based
+    loss: float
+    accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    learning_rate: float
+    images_per_s: float
+
+
+def per_example_loss(loss_fn: str):
+    import keras
+
+    if loss_fn == "categorical_focal_crossentropy":
+        return keras.losses.categorical_focal_crossentropy
+    return keras.losses.categorical_crossentropy
+
+
+def run_stage(model, strategy, train_ds, val_ds, steps: int, val_steps: int, batch_size: int,
+              loss_fn: str, initial_epoch: int, epochs: int,
+              on_epoch_end: Callable[[EpochResult], None]) -> None:
+    """Train ``model`` (compiled: its optimizer is used) for epochs initial_epoch+1..epochs."""
+    import keras
+    import tensorflow as tf
+
+    loss_of = per_example_loss(loss_fn)
+    optimizer = model.optimizer
+    with strategy.scope():
+        train_acc = keras.metrics.CategoricalAccuracy()
+        val_acc = keras.metrics.CategoricalAccuracy()
+
+    @tf.function
+    def train_step(batch):
+        def replica(x, y):
+            with tf.GradientTape() as tape:
+                p = model(x, training=True)
+                loss = tf.nn.compute_average_loss(loss_of(y, p), global_batch_size=batch_size)
+                if model.losses:
+                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            train_acc.update_state(y, p)
+            return loss
+        per_replica = strategy.run(replica, args=batch)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    @tf.function
+    def val_step(batch):
+        def replica(x, y):
+            p = model(x, training=False)
+            val_acc.update_state(y, p)
+            return tf.nn.compute_average_loss(loss_of(y, p), global_batch_size=batch_size)
+        per_replica = strategy.run(replica, args=batch)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    train_iter = iter(strategy.experimental_distribute_dataset(train_ds))
+    val_iter = iter(strategy.experimental_distribute_dataset(val_ds)) if val_ds is not None \
+        else None
+    show_bar = sys.stderr.isatty()
+    for epoch in range(initial_epoch, epochs):
+        start = time.perf_counter()
+        train_acc.reset_state()
+        bar = keras.utils.Progbar(steps, stateful_metrics=["loss", "accuracy"]) if show_bar \
+            else None
+        total = 0.0
+        for step in range(steps):
+            total += float(train_step(next(train_iter)))
+            if bar is not None:
+                bar.update(step + 1, [("loss", total / (step + 1)),
+                                      ("accuracy", float(train_acc.result()))])
+        seconds = time.perf_counter() - start
+        val_loss = val_accuracy = None
+        if val_iter is not None and val_steps:
+            val_acc.reset_state()
+            val_total = sum(float(val_step(next(val_iter))) for _ in range(val_steps))
+            val_loss, val_accuracy = val_total / val_steps, float(val_acc.result())
+        learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        on_epoch_end(EpochResult(epoch + 1, total / steps, float(train_acc.result()), val_loss,
+                                 val_accuracy, learning_rate,
+                                 steps * batch_size / seconds))
