@@ -37,6 +37,7 @@ demo: setup
 	$(BIN)/gesturenet dataset_convert --dataset_spec specs/dataset_config.json \
 		--experiment_spec specs/dataset_experiment_config.json --k_folds 0 \
 		--output_filename $(WORKSPACE)/data.json --experiment_name v1
+	GESTURENET_KEY=$${GESTURENET_KEY:-demo-key} $(BIN)/gesturenet train -e specs/train_spec.json
 
 clean:
 	rm -rf $(WORKSPACE) .pytest_cache .ruff_cache

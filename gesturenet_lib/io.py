@@ -10,10 +10,14 @@ fsync'ed, then renamed over the destination, so a crash never leaves a file that
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from gesturenet_lib.errors import UserInputError
 
 CLOUD_SCHEMES = ("gs://",)
 
@@ -72,6 +76,17 @@ def read_bytes(path: str | os.PathLike) -> bytes:
 
 def read_text(path: str | os.PathLike) -> str:
     return _local(path).read_text(encoding="utf-8")
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> Any:
+    """Parse a JSON file; a missing file or bad JSON is a one-line UserInputError naming it."""
+    if not exists(path):
+        raise UserInputError(f"{path}: {what} not found")
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise UserInputError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: "
+                             f"{err.msg}") from None
 
 
 def makedirs(path: str | os.PathLike) -> None:

@@ -56,13 +56,7 @@ class ImportResult:
 def load_class_map(path: str | None) -> dict[str, str]:
     if path is None:
         return dict(DEFAULT_CLASS_MAP)
-    if not io.exists(path):
-        raise UserInputError(f"--class_map {path}: file not found")
-    try:
-        data = json.loads(io.read_text(path))
-    except json.JSONDecodeError as err:
-        raise UserInputError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: "
-                             f"{err.msg}") from None
+    data = io.read_json(path, "--class_map file")
     if not isinstance(data, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise UserInputError(f"{path}: must be an object of HaGRID label -> class name")

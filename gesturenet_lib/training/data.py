@@ -32,13 +32,7 @@ def read_sets(data_json: str, image_root: str, classes: dict[str, int],
               names: tuple[str, ...] = ("train_set", "validation_set", "kpi_set"),
               use_tfds: bool = True) -> dict[str, ImageSet]:
     """The sets of ``data_json`` with labels mapped by the spec's ``classes``."""
-    if not io.exists(data_json):
-        raise UserInputError(f"{data_json}: data file not found (dataset.data_path)")
-    try:
-        doc = json.loads(io.read_text(data_json))
-    except json.JSONDecodeError as err:
-        raise UserInputError(f"{data_json}: invalid JSON at line {err.lineno} column "
-                             f"{err.colno}: {err.msg}") from None
+    doc = io.read_json(data_json, "data file (dataset.data_path)")
     tfds_dir = doc.get("tfds_dir")
     tfds_path = io.join(image_root, tfds_dir) if (use_tfds and tfds_dir) else None
     if tfds_path and not io.exists(io.join(tfds_path, "dataset_info.json")):

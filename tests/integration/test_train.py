@@ -158,3 +158,23 @@ def test_multi_worker_without_tf_config_is_a_clear_error(tmp_path, capsys, monke
     assert cli.main(["train", "-e", write_spec(tmp_path, spec_dict), "-k", KEY]) == 2
     assert "trainer.num_workers = 2: multi-worker training needs TF_CONFIG" in \
         capsys.readouterr().err
+
+
+def test_training_reads_the_tfds_shards_that_dataset_convert_wrote(tmp_path):
+    from tests.tao_tree import TaoTree
+
+    tree = TaoTree(tmp_path, classes=["fist", "stop"])
+    for u in range(6):
+        for f in range(3):
+            tree.hand(f"u{u}", "s1", f"{f:03d}.png", "fist" if f % 2 else "stop")
+    ds_spec, exp_spec = tree.specs()
+    assert cli.main(["dataset_convert", "--dataset_spec", ds_spec, "--experiment_spec",
+                     exp_spec, "--output_filename", str(tmp_path / "data.json"),
+                     "--experiment_name", "v1", "--direct_running_mode=in_memory"]) == 0
+    for crop in (tmp_path / "extracted").rglob("*.png"):
+        crop.unlink()  # only the TFDS shards are left to read
+    spec = train_spec(tmp_path, epochs=(0, 1))
+    spec["dataset"].update(classes={"stop": 0, "fist": 1}, num_classes=2,
+                           data_path=str(tmp_path / "data.json"), image_root_path=str(tmp_path))
+    assert cli.main(["train", "-e", write_spec(tmp_path, spec), "-k", KEY]) == 0
+    assert len(_rows(tmp_path)) == 1
