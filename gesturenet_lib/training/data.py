@@ -28,6 +28,25 @@ class ImageSet:
         return len(self.paths)
 
 
+def read_class_weights(data_json: str, classes: dict[str, int]) -> list[float] | None:
+    """Per-class loss weights, when data.json gives them as ``"class_weights": {name: w}``
+    (classes it does not name weigh 1)."""
+    doc = io.read_json(data_json, "data file (dataset.data_path)")
+    given = doc.get("class_weights")
+    if given is None:
+        return None
+    if not isinstance(given, dict):
+        raise UserInputError(f"{data_json}: class_weights = {json.dumps(given)[:60]}: must be "
+                             "an object of class name -> weight")
+    weights = [1.0] * len(classes)
+    for name, weight in given.items():
+        if name not in classes or not isinstance(weight, (int, float)) or weight < 0:
+            raise UserInputError(f"{data_json}: class_weights.{name} = {json.dumps(weight)}: "
+                                 "must be a weight >= 0 of a class in dataset.classes")
+        weights[classes[name]] = float(weight)
+    return weights
+
+
 def read_sets(data_json: str, image_root: str, classes: dict[str, int],
               names: tuple[str, ...] = ("train_set", "validation_set", "kpi_set"),
               use_tfds: bool = True) -> dict[str, ImageSet]:

@@ -35,12 +35,20 @@ def per_example_loss(loss_fn: str):
 
 def run_stage(model, strategy, train_ds, val_ds, steps: int, val_steps: int, batch_size: int,
               loss_fn: str, initial_epoch: int, epochs: int,
-              on_epoch_end: Callable[[EpochResult], None]) -> None:
-    """Train ``model`` (compiled: its optimizer is used) for epochs initial_epoch+1..epochs."""
+              on_epoch_end: Callable[[EpochResult], None],
+              class_weights: list[float] | None = None) -> None:
+    """Train ``model`` (compiled: its optimizer is used) for epochs initial_epoch+1..epochs.
+    ``class_weights`` scales each training example's loss by the weight of its class."""
     import keras
     import tensorflow as tf
 
     loss_of = per_example_loss(loss_fn)
+    weights = tf.constant(class_weights or [], tf.float32)
+
+    def weighted(y, losses):
+        if not class_weights:
+            return losses
+        return losses * tf.linalg.matvec(tf.cast(y, tf.float32), weights)
     optimizer = model.optimizer
     with strategy.scope():
         train_acc = keras.metrics.CategoricalAccuracy()
@@ -48,26 +56,27 @@ def run_stage(model, strategy, train_ds, val_ds, steps: int, val_steps: int, bat
 
     @tf.function
     def train_step(batch):
-        def replica(x, y):
+        def train_replica(x, y):
             with tf.GradientTape() as tape:
                 p = model(x, training=True)
-                loss = tf.nn.compute_average_loss(loss_of(y, p), global_batch_size=batch_size)
+                loss = tf.nn.compute_average_loss(weighted(y, loss_of(y, p)),
+                                                  global_batch_size=batch_size)
                 if model.losses:
                     loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
             train_acc.update_state(y, p)
             return loss
-        per_replica = strategy.run(replica, args=batch)
+        per_replica = strategy.run(train_replica, args=batch)
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     @tf.function
     def val_step(batch):
-        def replica(x, y):
+        def val_replica(x, y):
             p = model(x, training=False)
             val_acc.update_state(y, p)
             return tf.nn.compute_average_loss(loss_of(y, p), global_batch_size=batch_size)
-        per_replica = strategy.run(replica, args=batch)
+        per_replica = strategy.run(val_replica, args=batch)
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     train_iter = iter(strategy.experimental_distribute_dataset(train_ds))

@@ -197,7 +197,7 @@ def train(spec_file: str, key: str) -> TrainResult:
 
     from gesturenet_lib.models.model_file import save_tlt
     from gesturenet_lib.training import distribution
-    from gesturenet_lib.training.data import make_dataset, read_sets
+    from gesturenet_lib.training.data import make_dataset, read_class_weights, read_sets
     from gesturenet_lib.training.loop import run_stage
 
     spec = load_experiment_spec(spec_file)
@@ -215,6 +215,7 @@ def train(spec_file: str, key: str) -> TrainResult:
     data_json = io.resolve(spec.dataset.data_path, base)
     image_root = io.resolve(spec.dataset.image_root_path or io.parent(data_json), base)
     sets = read_sets(data_json, image_root, classes, ("train_set", "validation_set"))
+    class_weights = read_class_weights(data_json, classes)
     train_set, val_set = sets["train_set"], sets["validation_set"]
     if len(train_set) == 0:
         raise UserInputError(f"{data_json}: train_set has no images")
@@ -275,7 +276,7 @@ def train(spec_file: str, key: str) -> TrainResult:
         run_stage(model, strategy, train_ds, val_ds, steps, val_steps, spec.batch_size,
                   plan.stage.loss_fn, done, plan.stage.train_epochs,
                   _epoch_handler(plan.name, index, model, history, checkpointer, csv_path,
-                                 cluster.is_chief, summary_writer))
+                                 cluster.is_chief, summary_writer), class_weights)
         state = None
     model_path = io.join(out_dir, "model.tlt")
     if cluster.is_chief:
