@@ -1,5 +1,12 @@
 """One module per CLI subtask; SUBTASKS lists those that exist, in TAO's documentation order."""
 
-from gesturenet_lib.cli_commands import dataset_convert, dataset_import, train, validate
+from gesturenet_lib.cli_commands import (
+                                         dataset_convert,
+                                         dataset_import,
+                                         evaluate,
+                                         inference,
+                                         train,
+                                         validate,
+)
 
-SUBTASKS = [dataset_import, dataset_convert, train, validate]
+SUBTASKS = [dataset_import, dataset_convert, train, evaluate, inference, validate]

@@ -2,8 +2,9 @@
 
 Keras 3's ``Model.fit`` fails under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585),
 so the loop is our own; the same code runs on one process (the default strategy) and on many.
-An epoch is ``ceil(images / batch_size)`` global batches drawn from a repeated dataset, so
-every worker runs the same number of steps (a worker with fewer batches would hang the others).
+An epoch is ``ceil(images / batch_size)`` global batches drawn from a repeated training set,
+so every worker runs the same number of steps (a worker with fewer batches would hang the
+others).
 """
 
 from __future__ import annotations
@@ -79,9 +80,14 @@ def run_stage(model, strategy, train_ds, val_ds, steps: int, val_steps: int, bat
         per_replica = strategy.run(val_replica, args=batch)
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-    train_iter = iter(strategy.experimental_distribute_dataset(train_ds))
-    val_iter = iter(strategy.experimental_distribute_dataset(val_ds)) if val_ds is not None \
-        else None
+    train_dist = strategy.experimental_distribute_dataset(train_ds)
+    val_dist = strategy.experimental_distribute_dataset(val_ds) if val_ds is not None else None
+    # The training set is repeated and read by one iterator, so the next epoch's first batches
+    # are prepared while this epoch ends. The validation set is repeated only on several
+    # workers (equal step counts); on one process each epoch reads one finite pass.
+    train_iter = iter(train_dist)
+    val_repeated = val_ds is not None and val_ds.cardinality().numpy() == -1
+    val_iter = iter(val_dist) if val_repeated else None
     show_bar = sys.stderr.isatty()
     for epoch in range(initial_epoch, epochs):
         start = time.perf_counter()
@@ -96,9 +102,10 @@ def run_stage(model, strategy, train_ds, val_ds, steps: int, val_steps: int, bat
                                       ("accuracy", float(train_acc.result()))])
         seconds = time.perf_counter() - start
         val_loss = val_accuracy = None
-        if val_iter is not None and val_steps:
+        if val_dist is not None and val_steps:
             val_acc.reset_state()
-            val_total = sum(float(val_step(next(val_iter))) for _ in range(val_steps))
+            val_batches = val_iter if val_repeated else iter(val_dist)
+            val_total = sum(float(val_step(next(val_batches))) for _ in range(val_steps))
             val_loss, val_accuracy = val_total / val_steps, float(val_acc.result())
         learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
         on_epoch_end(EpochResult(epoch + 1, total / steps, float(train_acc.result()), val_loss,

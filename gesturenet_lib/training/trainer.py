@@ -227,7 +227,8 @@ def train(spec_file: str, key: str) -> TrainResult:
                             spec.dataset.augmentation, shuffle=True, seed=spec.random_seed,
                             repeat=True)
     val_ds = make_dataset(val_set, prep, num_classes, spec.batch_size, None, shuffle=False,
-                          seed=spec.random_seed, repeat=True) if len(val_set) else None
+                          seed=spec.random_seed, repeat=cluster.workers > 1) \
+        if len(val_set) else None
     if cluster.workers > 1:
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = \

@@ -1,0 +1,34 @@
+"""`gesturenet evaluate -e SPEC -m MODEL -k KEY`: metrics, confusion matrix and report."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "evaluate", help="score a model on a set of the data.json (the kpi set by default)",
+        description="Write metrics.json, confusion_matrix.png and report.html to "
+                    "<output_experiments_fld>/<evaluator.evaluation_exp_name>/ and print a "
+                    "table. -m takes .tlt, .keras, .onnx, .etlt or .engine.")
+    parser.add_argument("-e", "--experiment_spec_filename", required=True,
+                        help="the experiment spec")
+    parser.add_argument("-m", "--model", required=True, help="the model file")
+    parser.add_argument("-k", "--key", help="the model's key (default: $GESTURENET_KEY)")
+    parser.add_argument("--data_type", default="kpi_set",
+                        choices=["kpi_set", "validation_set", "train_set"],
+                        help="the set to evaluate (default: kpi_set)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from gesturenet_lib.cli import KEY_ENV
+    from gesturenet_lib.evaluation.evaluate import evaluate
+
+    key = args.key or os.environ.get(KEY_ENV) or None  # .onnx and .keras need no key
+    result = evaluate(args.experiment_spec_filename, args.model, key, args.data_type)
+    print(result.table)
+    print(f"wrote {result.output_dir}/metrics.json, confusion_matrix.png, report.html")
+    return 0

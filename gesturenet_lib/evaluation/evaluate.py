@@ -1,0 +1,89 @@
+"""`evaluate`: score a model on one set of a data.json and write metrics.json,
+confusion_matrix.png and report.html to <output_experiments_fld>/<evaluation_exp_name>/."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from gesturenet_lib import io
+from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.evaluation.metrics import classification_metrics, metrics_table
+from gesturenet_lib.evaluation.report import Misclassified, confusion_png, report_html
+from gesturenet_lib.inference.backends import load_backend
+from gesturenet_lib.inference.run import Source, predict_sources
+from gesturenet_lib.specs import load_experiment_spec
+
+log = logging.getLogger(__name__)
+SETS = ("train_set", "validation_set", "kpi_set")
+GALLERY_LIMIT = 120
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    output_dir: str
+    metrics: dict
+    table: str
+
+
+def set_entries(data_json: str, data_type: str) -> list[dict]:
+    if data_type not in SETS:
+        raise UserInputError(f"--data_type {data_type}: must be one of {', '.join(SETS)}")
+    doc = io.read_json(data_json, "data file")
+    images = (doc.get(data_type) or {}).get("images")
+    if images is None:
+        raise UserInputError(f"{data_json}: has no {data_type}")
+    return images
+
+
+def check_classes(model_classes: dict[str, int], spec_classes: dict[str, int], model: str):
+    if model_classes != spec_classes:
+        raise UserInputError(f"{model}: the model's classes {json.dumps(model_classes)} differ "
+                             f"from the spec's dataset.classes {json.dumps(spec_classes)}")
+
+
+def evaluate(spec_file: str, model_path: str, key: str | None,
+             data_type: str = "kpi_set") -> EvaluateResult:
+    spec = load_experiment_spec(spec_file)
+    base = io.parent(spec_file)
+    data_json = io.resolve(spec.evaluator.data_path or spec.dataset.data_path, base)
+    image_root = io.resolve(spec.dataset.image_root_path or io.parent(data_json), base)
+    entries = set_entries(data_json, data_type)
+    classes = dict(spec.dataset.classes)
+    names = sorted(classes, key=classes.get)
+    backend = load_backend(model_path, key, spec)
+    check_classes(backend.classes, classes, model_path)
+    sources, labels = [], []
+    for i, entry in enumerate(entries):
+        if entry.get("label") not in classes:
+            raise UserInputError(f"{data_json}: {data_type}.images[{i}].label = "
+                                 f"{json.dumps(entry.get('label'))}: not in dataset.classes")
+        sources.append(Source(io.join(image_root, entry["bbox_path"]), entry["bbox_path"]))
+        labels.append(classes[entry["label"]])
+    log.info("evaluate: %d images of %s with %s (%s)", len(sources), data_type, model_path,
+             backend.name)
+    predictions = predict_sources(backend, sources, spec.batch_size, keep_crops=True)
+    done = [(p, y) for p, y in zip(predictions, labels, strict=True) if p.error is None]
+    truth = np.array([y for _, y in done], dtype=int)
+    pred = np.array([p.index for p, _ in done], dtype=int)
+    metrics = classification_metrics(truth, pred, names)
+    metrics.update(images_evaluated=len(done), images_skipped=len(predictions) - len(done),
+                   skipped=[{"path": p.source.shown_as, "error": p.error}
+                            for p in predictions if p.error],
+                   data_type=data_type, model=model_path, backend=backend.name)
+    wrong = [Misclassified(p.source.shown_as, names[y], names[p.index], p.confidence, p.crop)
+             for p, y in done if p.index != y][:GALLERY_LIMIT]
+    out_dir = io.join(io.resolve(spec.output_experiments_fld, base),
+                      spec.evaluator.evaluation_exp_name)
+    png = confusion_png(metrics["confusion_matrix"]["matrix"], names)
+    io.write_text(io.join(out_dir, "metrics.json"), json.dumps(metrics, indent=1) + "\n")
+    io.write_bytes(io.join(out_dir, "confusion_matrix.png"), png)
+    io.write_text(io.join(out_dir, "report.html"), report_html(
+        metrics, png, wrong, f"GestureNet evaluation: {data_type} of {data_json}"))
+    if not done:
+        raise UserInputError(f"{data_json}: none of the {len(sources)} images of {data_type} "
+                             "could be read")
+    return EvaluateResult(out_dir, metrics, metrics_table(metrics))

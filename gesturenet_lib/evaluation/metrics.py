@@ -1,0 +1,53 @@
+"""Classification metrics people can read: accuracy, per-class precision, recall, F1 and
+support, macro and weighted averages, and the confusion matrix with class names."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def classification_metrics(truth: np.ndarray, pred: np.ndarray, names: list[str]) -> dict:
+    """Metrics of integer labels ``truth`` vs ``pred`` over classes ``names`` (index order)."""
+    n = len(names)
+    matrix = np.zeros((n, n), dtype=np.int64)
+    np.add.at(matrix, (truth, pred), 1)
+    per_class = {}
+    for i, name in enumerate(names):
+        tp = int(matrix[i, i])
+        predicted, actual = int(matrix[:, i].sum()), int(matrix[i, :].sum())
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": precision, "recall": recall, "f1": f1,
+                           "support": actual}
+    support = np.array([per_class[c]["support"] for c in names], dtype=float)
+    total = support.sum()
+
+    def average(key: str) -> dict:
+        values = np.array([per_class[c][key] for c in names])
+        weighted = float((values * support).sum() / total) if total else 0.0
+        return {"macro": float(values.mean()) if n else 0.0, "weighted": weighted}
+
+    return {
+        "accuracy": float(np.trace(matrix) / total) if total else 0.0,
+        "per_class": per_class,
+        "macro_avg": {k: average(k)["macro"] for k in ("precision", "recall", "f1")},
+        "weighted_avg": {k: average(k)["weighted"] for k in ("precision", "recall", "f1")},
+        "confusion_matrix": {"labels": list(names), "matrix": matrix.tolist()},
+    }
+
+
+def metrics_table(metrics: dict) -> str:
+    """The stdout table."""
+    lines = [f"{'class':<14}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
+    for name, m in metrics["per_class"].items():
+        lines.append(f"{name:<14}{m['precision']:>10.4f}{m['recall']:>10.4f}{m['f1']:>10.4f}"
+                     f"{m['support']:>9d}")
+    support = sum(m["support"] for m in metrics["per_class"].values())
+    for key in ("macro_avg", "weighted_avg"):
+        a = metrics[key]
+        lines.append(f"{key:<14}{a['precision']:>10.4f}{a['recall']:>10.4f}{a['f1']:>10.4f}"
+                     f"{support:>9d}")
+    lines.append(f"accuracy {metrics['accuracy']:.4f} on {metrics['images_evaluated']} images"
+                 f" ({metrics['images_skipped']} skipped)")
+    return "\n".join(lines)

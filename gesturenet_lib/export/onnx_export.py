@@ -1,0 +1,37 @@
+"""Keras -> ONNX with tf2onnx: input ``input_1`` in the declared layout with a dynamic batch
+dimension, output ``predictions`` (the softmax), and our metadata (class names,
+preprocessing, version) in the model's ``metadata_props`` under the key ``gesturenet``."""
+
+from __future__ import annotations
+
+import json
+
+from gesturenet_lib import __version__
+
+METADATA_KEY = "gesturenet"
+DEFAULT_OPSET = 13
+
+
+def keras_to_onnx(model, metadata: dict, opset: int = DEFAULT_OPSET) -> bytes:
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="input_1")]
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
+    entry = proto.metadata_props.add()
+    entry.key = METADATA_KEY
+    entry.value = json.dumps({**metadata, "gesturenet_version": __version__}, sort_keys=True)
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def read_metadata(onnx_bytes: bytes) -> dict:
+    """Our metadata from an ONNX model ({} when it has none)."""
+    import onnx
+
+    proto = onnx.load_from_string(onnx_bytes)
+    for entry in proto.metadata_props:
+        if entry.key == METADATA_KEY:
+            return json.loads(entry.value)
+    return {}

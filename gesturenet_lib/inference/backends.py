@@ -1,0 +1,224 @@
+"""One model interface, one backend per format.
+
+``load_backend(path, key, spec)`` reads ``.tlt`` (our encrypted Keras), ``.keras``, ``.onnx``,
+``.etlt`` (our encrypted ONNX, written by export) or ``.engine`` (TensorRT) and returns an
+object with ``classes``, ``preprocessing`` and ``predict(batch) -> probabilities``. The ONNX and
+TensorRT paths never import TensorFlow, so a deployment machine needs neither it nor Keras.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from gesturenet_lib import crypto, io
+from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.models.preprocessing import Preprocessing
+from gesturenet_lib.specs.experiment import ExperimentSpec
+
+FORMATS = (".tlt", ".keras", ".onnx", ".etlt", ".engine")
+
+
+@dataclass
+class Backend(ABC):
+    """What every backend offers; ``run`` maps a float32 batch to class probabilities."""
+    name: str
+    classes: dict[str, int]
+    preprocessing: Preprocessing
+    num_outputs: int
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self.run(np.ascontiguousarray(batch, dtype=np.float32)))
+
+    @abstractmethod
+    def run(self, batch: np.ndarray):
+        """Probabilities for a float32 batch in the model's input layout."""
+
+
+class KerasBackend(Backend):
+    def __init__(self, model, classes, preprocessing):
+        import tensorflow as tf
+
+        super().__init__("keras", classes, preprocessing, int(model.output_shape[-1]))
+        self.model = model
+        self.fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def run(self, batch):
+        return self.fn(batch).numpy()
+
+
+class OnnxBackend(Backend):
+    def __init__(self, onnx_bytes: bytes, classes, preprocessing, source: str):
+        import onnxruntime as ort
+
+        try:
+            self.session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+        except Exception as err:  # ORT raises its own exception types
+            raise UserInputError(f"{source}: not a readable ONNX model (truncated or "
+                                 f"corrupted?): {str(err).splitlines()[0][:120]}") from None
+        output = self.session.get_outputs()[0]
+        super().__init__("onnxruntime", classes, preprocessing, int(output.shape[-1]))
+        self.input_name = self.session.get_inputs()[0].name
+
+    def run(self, batch):
+        return self.session.run(None, {self.input_name: batch})[0]
+
+
+class TensorRTBackend(Backend):
+    """A serialized TensorRT engine, run with TensorRT's Python API and cuda-python."""
+
+    def __init__(self, engine_bytes: bytes, classes, preprocessing, source: str):
+        trt, cudart = require_tensorrt(source)
+        self.trt, self.cudart = trt, cudart
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = runtime.deserialize_cuda_engine(engine_bytes)
+        if self.engine is None:
+            raise UserInputError(f"{source}: TensorRT could not load this engine (built by "
+                                 "another TensorRT version or GPU?)")
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.input_name = next(n for n in names
+                               if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
+        self.output_name = next(n for n in names
+                                if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
+        outputs = int(self.engine.get_tensor_shape(self.output_name)[-1])
+        super().__init__("tensorrt", classes, preprocessing, outputs)
+
+    def _check(self, result):
+        err = result[0] if isinstance(result, tuple) else result
+        if int(err) != 0:
+            raise RuntimeError(f"CUDA error {err}")
+        return result[1:] if isinstance(result, tuple) and len(result) > 1 else None
+
+    def run(self, batch):
+        cudart = self.cudart
+        self.context.set_input_shape(self.input_name, batch.shape)
+        out = np.empty((batch.shape[0], self.num_outputs), np.float32)
+        (d_in,) = self._check(cudart.cudaMalloc(batch.nbytes))
+        (d_out,) = self._check(cudart.cudaMalloc(out.nbytes))
+        try:
+            kind = cudart.cudaMemcpyKind
+            self._check(cudart.cudaMemcpy(d_in, batch.ctypes.data, batch.nbytes,
+                                          kind.cudaMemcpyHostToDevice))
+            self.context.set_tensor_address(self.input_name, int(d_in))
+            self.context.set_tensor_address(self.output_name, int(d_out))
+            if not self.context.execute_async_v3(0):
+                raise RuntimeError("TensorRT execution failed")
+            self._check(cudart.cudaDeviceSynchronize())
+            self._check(cudart.cudaMemcpy(out.ctypes.data, d_out, out.nbytes,
+                                          kind.cudaMemcpyDeviceToHost))
+        finally:
+            cudart.cudaFree(d_in)
+            cudart.cudaFree(d_out)
+        return out
+
+
+def require_tensorrt(what: str):
+    """(tensorrt, cuda runtime) or a UserInputError naming what is missing."""
+    try:
+        import tensorrt as trt
+    except ImportError:
+        raise UserInputError(f"{what}: TensorRT engines need NVIDIA TensorRT and a GPU: the "
+                             "Python module 'tensorrt' is missing (install the 'gpu' extra, "
+                             "pip install '.[gpu]', on a machine with CUDA)") from None
+    try:
+        from cuda.bindings import runtime as cudart
+    except ImportError:
+        try:
+            from cuda import cudart
+        except ImportError:
+            raise UserInputError(f"{what}: TensorRT engines need NVIDIA's cuda-python: the "
+                                 "module 'cuda' is missing (pip install '.[gpu]')") from None
+    err, count = cudart.cudaGetDeviceCount()
+    if int(err) != 0 or count == 0:
+        raise UserInputError(f"{what}: no CUDA GPU is visible (cudaGetDeviceCount: {err})")
+    return trt, cudart
+
+
+def looks_like_tao(blob: bytes) -> bool:
+    """TAO's .etlt/.tlt start with an int32 input-name length and the name (closed cipher)."""
+    if len(blob) < 8 or blob.startswith(crypto.MAGIC):
+        return False
+    (length,) = struct.unpack("<i", blob[:4])
+    name = blob[4:4 + length] if 0 < length < 256 else b""
+    return bool(name) and all(32 < c < 127 for c in name)
+
+
+def _check_ours(path: str, blob: bytes) -> None:
+    """Refuse, clearly, files that are not our encrypted format (TAO's above all)."""
+    if not blob.startswith(crypto.MAGIC):
+        if looks_like_tao(blob):
+            raise UserInputError(
+                f"{path}: this looks like a model encrypted by NVIDIA TAO, whose cipher is "
+                "closed; our .tlt/.etlt format differs. Export it from TAO to ONNX (TAO 5: "
+                "`tao model gesturenet export` writes .onnx) and pass the .onnx file")
+        raise UserInputError(f"{path}: not a GestureNet encrypted model (wrong file or "
+                             "truncated)")
+
+
+def _decrypt(path: str, blob: bytes, key: str | None) -> tuple[bytes, str]:
+    _check_ours(path, blob)
+    if not key:
+        raise UserInputError(f"{path}: a key is needed (-k/--key or GESTURENET_KEY)")
+    try:
+        return crypto.decrypt(blob, key)
+    except crypto.DecryptionError as err:
+        raise UserInputError(f"{path}: {err}") from None
+
+
+def _metadata_or_spec(meta: dict, spec: ExperimentSpec | None, path: str):
+    if meta.get("classes") and meta.get("preprocessing"):
+        return meta["classes"], Preprocessing.from_dict(meta["preprocessing"])
+    if spec is None:
+        raise UserInputError(f"{path}: the model carries no class map; give the experiment "
+                             "spec (-e)")
+    return dict(spec.dataset.classes), Preprocessing.for_model(spec.model)
+
+
+def load_backend(path: str, key: str | None, spec: ExperimentSpec | None) -> Backend:
+    """The backend for ``path``; checks its class count against ``spec``."""
+    suffix = next((s for s in FORMATS if path.endswith(s)), None)
+    if suffix is None:
+        raise UserInputError(f"-m {path}: unknown model format; expected one of "
+                             + ", ".join(FORMATS))
+    if not io.exists(path):
+        raise UserInputError(f"{path}: model file not found")
+    if suffix in (".tlt", ".keras"):
+        from gesturenet_lib.models.model_file import load_model_file
+
+        if suffix == ".tlt":
+            _check_ours(path, io.read_bytes(path))
+        loaded = load_model_file(path, key)
+        meta = {"classes": loaded.classes,
+                "preprocessing": loaded.preprocessing.to_dict() if loaded.preprocessing
+                else None}
+        classes, prep = _metadata_or_spec(meta, spec, path)
+        backend: Backend = KerasBackend(loaded.model, classes, prep)
+    elif suffix in (".onnx", ".etlt"):
+        from gesturenet_lib.export.onnx_export import read_metadata
+
+        data = io.read_bytes(path)
+        if suffix == ".etlt":
+            data, kind = _decrypt(path, data, key)
+            if kind != "onnx":
+                raise UserInputError(f"{path}: holds a {kind} model, not ONNX")
+        try:
+            meta = read_metadata(data)
+        except Exception:  # onnx raises DecodeError for truncated files
+            raise UserInputError(f"{path}: not a readable ONNX model (truncated or "
+                                 "corrupted?)") from None
+        classes, prep = _metadata_or_spec(meta, spec, path)
+        backend = OnnxBackend(data, classes, prep, path)
+    else:
+        meta_path = path + ".json"
+        meta = json.loads(io.read_text(meta_path)) if io.exists(meta_path) else {}
+        classes, prep = _metadata_or_spec(meta, spec, path)
+        backend = TensorRTBackend(io.read_bytes(path), classes, prep, path)
+    if spec is not None and backend.num_outputs != spec.dataset.num_classes:
+        raise UserInputError(f"{path}: the model has {backend.num_outputs} classes, the spec's "
+                             f"dataset.num_classes is {spec.dataset.num_classes}")
+    return backend

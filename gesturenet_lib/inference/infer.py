@@ -1,0 +1,85 @@
+"""`inference`: classify every image of a data.json set (cut from the full image by its
+``bbox_coordinates``, exactly as dataset_convert cut it) or every image under a folder of
+crops, and write results.txt (TAO-compatible first fields) and results.jsonl."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from gesturenet_lib import io
+from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.evaluation.evaluate import check_classes, set_entries
+from gesturenet_lib.inference.backends import load_backend
+from gesturenet_lib.inference.run import Source, predict_sources
+from gesturenet_lib.specs import load_experiment_spec
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+@dataclass(frozen=True)
+class InferenceResult:
+    results_txt: str
+    results_jsonl: str
+    classified: int
+    failed: int
+
+
+def sources_from_data_json(data_json: str, data_type: str, image_root: str) -> list[Source]:
+    sources = []
+    for i, entry in enumerate(set_entries(data_json, data_type)):
+        corners = entry.get("bbox_coordinates")
+        if not entry.get("full_image_path") or not corners:
+            raise UserInputError(f"{data_json}: {data_type}.images[{i}] needs full_image_path "
+                                 "and bbox_coordinates")
+        sources.append(Source(io.join(image_root, entry["full_image_path"]),
+                              entry["full_image_path"], corners))
+    return sources
+
+
+def sources_from_dir(image_dir: str) -> list[Source]:
+    if not io.is_dir(image_dir):
+        raise UserInputError(f"--image_dir {image_dir}: folder not found")
+    return [Source(path, os.path.relpath(path, image_dir))
+            for path in io.list_files(image_dir) if path.lower().endswith(IMAGE_SUFFIXES)]
+
+
+def inference(spec_file: str, model_path: str, key: str | None, results_dir: str,
+              image_root: str | None = None, data_json: str | None = None,
+              data_type: str = "kpi_set", image_dir: str | None = None) -> InferenceResult:
+    spec = load_experiment_spec(spec_file)
+    if image_dir:
+        sources = sources_from_dir(image_dir)
+    elif data_json:
+        root = image_root or spec.dataset.image_root_path or io.parent(data_json)
+        sources = sources_from_data_json(data_json, data_type, root)
+    else:
+        raise UserInputError("give --data_json (with --image_root_path) or --image_dir")
+    backend = load_backend(model_path, key, spec)
+    check_classes(backend.classes, dict(spec.dataset.classes), model_path)
+    names = sorted(backend.classes, key=backend.classes.get)
+    predictions = predict_sources(backend, sources, spec.batch_size)
+    txt, jsonl = [], []
+    for p in predictions:
+        record = {"path": p.source.shown_as}
+        if p.source.corners:
+            record["bbox_coordinates"] = p.source.corners
+        if p.error:
+            txt.append(f"{p.source.shown_as} -1 error {p.error.replace(' ', '_')}")
+            record["error"] = p.error
+        else:
+            txt.append(f"{p.source.shown_as} {p.index} {names[p.index]} {p.confidence:.6f}")
+            record.update(class_index=p.index, class_name=names[p.index],
+                          confidence=p.confidence,
+                          probabilities=[float(v) for v in p.probabilities])
+        jsonl.append(json.dumps(record))
+    out_txt = io.join(results_dir, "results.txt")
+    out_jsonl = io.join(results_dir, "results.jsonl")
+    io.write_text(out_txt, "\n".join(txt) + ("\n" if txt else ""))
+    io.write_text(out_jsonl, "\n".join(jsonl) + ("\n" if jsonl else ""))
+    failed = sum(1 for p in predictions if p.error)
+    result = InferenceResult(out_txt, out_jsonl, len(predictions) - failed, failed)
+    if result.classified == 0:
+        raise UserInputError(f"no image could be classified ({failed} failed); see {out_jsonl}")
+    return result
