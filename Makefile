@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 WORKSPACE := workspace
 
-.PHONY: setup test lint demo docs clean
+.PHONY: setup browser test lint demo docs clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,12 @@ $(STAMP):
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	@touch $@
 
-test: setup
+# Debian's Chromium, for the test that renders the evaluation report headless.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser
 	$(BIN)/ruff check gesturenet_lib components pipelines tests bench
 	$(BIN)/python -m pytest -n 2 -q tests
 

@@ -24,7 +24,9 @@ def write_dataset(root: Path, per_class: int = 16, size: int = 32, seed: int = 0
             cv2.imwrite(str(root / rel), image)
             split = "validation_set" if i % 4 == 0 else "train_set"
             sets[split].append({"bbox_path": rel, "label": label, "user_id": f"u{i}",
-                                "full_image_path": rel})
+                                "full_image_path": rel,
+                                "bbox_coordinates": [[0, 0], [size, 0], [0, size],
+                                                     [size, size]]})
     doc = {name: {"images": images} for name, images in sets.items()}
     doc["classes"] = {name: i for i, name in enumerate(COLOURS)}
     path = root / "data.json"

@@ -48,8 +48,9 @@ def _panel(matrix: np.ndarray, names: list[str], normalised: bool, title: str) -
         cv2.putText(label, names[i][:12], (2, 15), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         rotated = cv2.rotate(label, cv2.ROTATE_90_COUNTERCLOCKWISE)
         x = MARGIN + i * CELL + (CELL - rotated.shape[1]) // 2
-        panel[5 + 30:5 + 30 + rotated.shape[0], x:x + rotated.shape[1]] = np.minimum(
-            panel[5 + 30:5 + 30 + rotated.shape[0], x:x + rotated.shape[1]], rotated)
+        y = MARGIN - rotated.shape[0] - 2  # column labels end just above the grid
+        panel[y:y + rotated.shape[0], x:x + rotated.shape[1]] = np.minimum(
+            panel[y:y + rotated.shape[0], x:x + rotated.shape[1]], rotated)
     cv2.putText(panel, "predicted ->  (rows: true class)", (MARGIN, size + 20), font, 0.45,
                 (80, 80, 80), 1, cv2.LINE_AA)
     return panel
