@@ -1,12 +1,13 @@
 """One module per CLI subtask; SUBTASKS lists those that exist, in TAO's documentation order."""
 
 from gesturenet_lib.cli_commands import (
-                                         dataset_convert,
-                                         dataset_import,
-                                         evaluate,
-                                         inference,
-                                         train,
-                                         validate,
+    dataset_convert,
+    dataset_import,
+    evaluate,
+    export,
+    inference,
+    train,
+    validate,
 )
 
-SUBTASKS = [dataset_import, dataset_convert, train, evaluate, inference, validate]
+SUBTASKS = [dataset_import, dataset_convert, train, evaluate, inference, export, validate]

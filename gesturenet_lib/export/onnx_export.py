@@ -19,11 +19,36 @@ def keras_to_onnx(model, metadata: dict, opset: int = DEFAULT_OPSET) -> bytes:
 
     spec = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="input_1")]
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
+    stable_tensor_names(proto)
     entry = proto.metadata_props.add()
     entry.key = METADATA_KEY
     entry.value = json.dumps({**metadata, "gesturenet_version": __version__}, sort_keys=True)
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
+
+
+def stable_tensor_names(proto) -> None:
+    """Rename the graph's intermediate tensors ``<op>_<node index>`` (graph inputs, outputs and
+    weights keep their names). TensorFlow's names carry per-process counters
+    (``model_1/...`` then ``model_2/...``), and a calibration cache must name the same tensors
+    in every export of the same model."""
+    graph = proto.graph
+    keep = {v.name for v in graph.input} | {v.name for v in graph.output} | {
+        i.name for i in graph.initializer}
+    renamed: dict[str, str] = {}
+    for index, node in enumerate(graph.node):
+        node.name = f"{node.op_type}_{index:04d}"
+        for k, name in enumerate(node.output):
+            if name and name not in keep:
+                renamed[name] = f"{node.op_type.lower()}_{index:04d}" + (f"_{k}" if k else "")
+    for node in graph.node:
+        for field in (node.input, node.output):
+            for k, name in enumerate(field):
+                if name in renamed:
+                    field[k] = renamed[name]
+    for value in graph.value_info:
+        if value.name in renamed:
+            value.name = renamed[value.name]
 
 
 def read_metadata(onnx_bytes: bytes) -> dict:

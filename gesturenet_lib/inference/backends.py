@@ -160,7 +160,8 @@ def _check_ours(path: str, blob: bytes) -> None:
                              "truncated)")
 
 
-def _decrypt(path: str, blob: bytes, key: str | None) -> tuple[bytes, str]:
+def decrypt_container(path: str, blob: bytes, key: str | None) -> tuple[bytes, str]:
+    """(model bytes, kind) of our encrypted file, or a UserInputError naming the problem."""
     _check_ours(path, blob)
     if not key:
         raise UserInputError(f"{path}: a key is needed (-k/--key or GESTURENET_KEY)")
@@ -203,7 +204,7 @@ def load_backend(path: str, key: str | None, spec: ExperimentSpec | None) -> Bac
 
         data = io.read_bytes(path)
         if suffix == ".etlt":
-            data, kind = _decrypt(path, data, key)
+            data, kind = decrypt_container(path, data, key)
             if kind != "onnx":
                 raise UserInputError(f"{path}: holds a {kind} model, not ONNX")
         try:

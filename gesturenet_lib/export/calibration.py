@@ -1,0 +1,147 @@
+"""INT8 calibration on the CPU with ONNX Runtime, written as a TensorRT calibration cache.
+
+Calibration tensorfile (``--cal_data_file``): a NumPy ``.npy`` array, float32, shape
+``(N, C, H, W)`` (or N, H, W, C for channels_last models): the calibration images already
+preprocessed exactly as in training. Reused when it exists, as TAO does.
+
+TensorRT calibration cache (``--cal_cache_file``): a header line
+``TRT-<version>-<calibrator>`` then one ``<tensor name>: <8 hex digits>`` line per tensor, the
+hex digits being the big-endian IEEE-754 float32 of the scale ``amax / 127``. The ranges come
+from ONNX Runtime's calibrators (entropy, percentile or minmax) and are made symmetric, as
+TensorRT's INT8 is. Reused (calibration skipped) when it exists, as TAO does. TensorRT has no
+percentile calibrator; a percentile cache is labelled ``EntropyCalibration2`` so that
+TensorRT's entropy calibrator accepts it.
+
+The INT8 ONNX model (QDQ) is quantized from the same cache, so the CPU model and a TensorRT
+engine built from the cache use the same scales.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from gesturenet_lib import io
+from gesturenet_lib.errors import UserInputError
+
+# A TensorRT 10.x version tag; an engine build rewrites it to the installed version.
+DEFAULT_TRT_VERSION = 100800
+HEADERS = {"entropy": "EntropyCalibration2", "percentile": "EntropyCalibration2",
+           "minmax": "MinMaxCalibration"}
+
+
+@dataclass(frozen=True)
+class CalibrationCache:
+    header: str
+    scales: dict[str, float]   # tensor name -> amax / 127
+
+
+def write_cache(path: str, scales: dict[str, float], calibrator: str,
+                trt_version: int = DEFAULT_TRT_VERSION) -> None:
+    lines = [f"TRT-{trt_version}-{HEADERS[calibrator]}"]
+    for name in sorted(scales):
+        lines.append(f"{name}: {struct.pack('>f', scales[name]).hex()}")
+    io.write_text(path, "\n".join(lines) + "\n")
+
+
+def read_cache(path: str) -> CalibrationCache:
+    text = io.read_text(path).splitlines()
+    if not text or not text[0].startswith("TRT-"):
+        raise UserInputError(f"{path}: not a TensorRT calibration cache (no TRT-... header)")
+    scales = {}
+    for number, line in enumerate(text[1:], start=2):
+        if not line.strip():
+            continue
+        name, sep, hexed = line.rpartition(": ")
+        try:
+            scales[name] = struct.unpack(">f", bytes.fromhex(hexed.strip()))[0]
+        except ValueError:
+            raise UserInputError(f"{path}: line {number} = {line[:60]!r}: expected "
+                                 "'tensor: 8 hex digits'") from None
+        if not sep:
+            raise UserInputError(f"{path}: line {number}: expected 'tensor: hex'")
+    return CalibrationCache(text[0], scales)
+
+
+class _Reader:
+    """ONNX Runtime CalibrationDataReader over a calibration tensorfile."""
+
+    def __init__(self, data: np.ndarray, input_name: str, batch_size: int):
+        self.batches = [data[i:i + batch_size] for i in range(0, len(data), batch_size)]
+        self.input_name = input_name
+        self.position = 0
+
+    def get_next(self):
+        if self.position >= len(self.batches):
+            return None
+        self.position += 1
+        return {self.input_name: self.batches[self.position - 1]}
+
+    def rewind(self):
+        self.position = 0
+
+    def __len__(self):
+        return len(self.batches)
+
+
+def _method(calibrator: str):
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {"entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile,
+            "minmax": CalibrationMethod.MinMax}[calibrator]
+
+
+def calibrate(onnx_path: str, data: np.ndarray, batch_size: int, calibrator: str
+              ) -> dict[str, float]:
+    """Per-tensor scales (amax / 127) of every activation ONNX Runtime calibrates."""
+    from onnxruntime.quantization.calibrate import create_calibrator
+
+    with tempfile.TemporaryDirectory(prefix="gesturenet-calib-") as tmp:
+        extra = {"percentile": 99.99} if calibrator == "percentile" else {}
+        calib = create_calibrator(onnx_path, None,
+                                  augmented_model_path=os.path.join(tmp, "augmented.onnx"),
+                                  calibrate_method=_method(calibrator), extra_options=extra)
+        calib.collect_data(_Reader(data, "input_1", batch_size))
+        ranges = calib.compute_data()
+    scales = {}
+    for name, tensor_range in ranges.data.items():
+        low, high = (float(np.asarray(v).max()) if i else float(np.asarray(v).min())
+                     for i, v in enumerate(tensor_range.range_value))
+        amax = max(abs(low), abs(high))
+        scales[name] = (amax if amax > 0 else 1e-8) / 127.0
+    return scales
+
+
+def quantize_from_cache(onnx_path: str, output_path: str, cache: CalibrationCache,
+                        calibrator: str) -> None:
+    """An INT8 QDQ ONNX model whose activation ranges are the cache's (symmetric)."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
+
+    ranges = {name: TensorData(lowest=np.array(-127.0 * s, np.float32),
+                               highest=np.array(127.0 * s, np.float32))
+              for name, s in cache.scales.items()}
+    with tempfile.TemporaryDirectory(prefix="gesturenet-quant-") as tmp:
+        ranges_file = os.path.join(tmp, "ranges.json")
+        save_tensors_data(TensorsData(_method(calibrator), ranges), ranges_file)
+        quantize_static(onnx_path, output_path, None, quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        per_channel=True, calibrate_method=_method(calibrator),
+                        calibration_cache_path=ranges_file,
+                        extra_options={"ActivationSymmetric": True})
+
+
+def quantized_activations(qdq_onnx: bytes) -> set[str]:
+    """Tensors an INT8 QDQ model quantizes (inputs of QuantizeLinear nodes, not weights)."""
+    import onnx
+
+    proto = onnx.load_from_string(qdq_onnx)
+    initializers = {i.name for i in proto.graph.initializer}
+    suffix = "_QuantizeLinear_Input"  # a graph output quantized in place is renamed so
+    return {name[:-len(suffix)] if name.endswith(suffix) else name
+            for node in proto.graph.node if node.op_type == "QuantizeLinear"
+            for name in node.input[:1] if name not in initializers}

@@ -1,0 +1,257 @@
+"""`export`: a trained model -> ONNX or encrypted .etlt, labels.txt, a DeepStream config, a
+Triton model repository entry, and with ``--data_type int8`` a calibration tensorfile, a
+TensorRT calibration cache and an INT8 ONNX model; with ``--engine_file`` a TensorRT engine.
+
+``-m`` takes .tlt/.keras (converted with tf2onnx) or .onnx/.etlt (used as they are): the latter
+path never imports TensorFlow, so an engine can be built on a deployment machine that has only
+the ``gpu`` extra.
+"""
+
+from __future__ import annotations
+
+import io as _bytes_io
+import logging
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gesturenet_lib import crypto, io
+from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.export import calibration, deploy_configs
+from gesturenet_lib.export.onnx_export import DEFAULT_OPSET
+from gesturenet_lib.models.preprocessing import Preprocessing
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    model: str
+    key: str | None
+    output: str
+    opset: int = DEFAULT_OPSET
+    data_type: str = "fp32"
+    cal_data_file: str | None = None
+    cal_image_dir: str | None = None
+    cal_cache_file: str = "./cal.bin"
+    batches: int = 10
+    batch_size: int = 16
+    max_batch_size: int = 1
+    max_workspace_size: int = 1 << 30
+    engine_file: str | None = None
+    input_dims: str | None = None
+    backend: str = "onnx"
+    experiment_spec: str | None = None
+    calibrator: str = "entropy"
+
+
+@dataclass
+class ExportResult:
+    files: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _source_onnx(req: ExportRequest, spec) -> tuple[bytes, list[str], Preprocessing]:
+    """(FP32 ONNX bytes, class names in index order, preprocessing) of ``-m``."""
+    from gesturenet_lib.inference.backends import decrypt_container
+
+    if not io.exists(req.model):
+        raise UserInputError(f"-m {req.model}: model file not found")
+    if req.model.endswith((".onnx", ".etlt")):
+        from gesturenet_lib.export.onnx_export import read_metadata
+
+        data = io.read_bytes(req.model)
+        if req.model.endswith(".etlt"):
+            data, kind = decrypt_container(req.model, data, req.key)
+            if kind != "onnx":
+                raise UserInputError(f"{req.model}: holds a {kind} model, not ONNX")
+        try:
+            meta = read_metadata(data)
+        except Exception:
+            raise UserInputError(f"{req.model}: not a readable ONNX model") from None
+        if meta.get("classes") and meta.get("preprocessing"):
+            classes, prep = meta["classes"], Preprocessing.from_dict(meta["preprocessing"])
+        elif spec is not None:
+            classes, prep = dict(spec.dataset.classes), Preprocessing.for_model(spec.model)
+        else:
+            raise UserInputError(f"{req.model}: carries no class map; give --experiment_spec")
+        return data, sorted(classes, key=classes.get), prep
+    if req.model.endswith((".tlt", ".keras")):
+        from gesturenet_lib.export.onnx_export import keras_to_onnx
+        from gesturenet_lib.models.model_file import load_model_file
+
+        if req.model.endswith(".tlt"):
+            decrypt_container(req.model, io.read_bytes(req.model), req.key)
+        loaded = load_model_file(req.model, req.key)
+        if loaded.classes is None:
+            if spec is None:
+                raise UserInputError(f"{req.model}: a .keras file carries no class map; give "
+                                     "--experiment_spec")
+            classes, prep = dict(spec.dataset.classes), Preprocessing.for_model(spec.model)
+        else:
+            classes, prep = loaded.classes, loaded.preprocessing
+        onnx_bytes = keras_to_onnx(loaded.model, {"classes": classes,
+                                                  "preprocessing": prep.to_dict()}, req.opset)
+        return onnx_bytes, sorted(classes, key=classes.get), prep
+    raise UserInputError(f"-m {req.model}: expected a .tlt, .keras, .onnx or .etlt file")
+
+
+def _model_dims(onnx_bytes: bytes) -> tuple[int, ...]:
+    import onnx
+
+    shape = onnx.load_from_string(onnx_bytes).graph.input[0].type.tensor_type.shape
+    return tuple(int(d.dim_value) for d in shape.dim[1:])
+
+
+def _calibration_data(req: ExportRequest, prep: Preprocessing, out_dir: str) -> np.ndarray:
+    """The calibration tensorfile: reused when it exists, else made from --cal_image_dir."""
+    needed = req.batch_size * req.batches
+    path = req.cal_data_file or io.join(out_dir, "calibration.tensorfile.npy")
+    if io.exists(path):
+        data = np.load(path)
+        log.info("export: reusing calibration tensorfile %s (%d images)", path, len(data))
+        return data
+    if not req.cal_image_dir:
+        raise UserInputError("--data_type int8: give --cal_image_dir (or an existing "
+                             "--cal_data_file or --cal_cache_file)")
+    if not io.is_dir(req.cal_image_dir):
+        raise UserInputError(f"--cal_image_dir {req.cal_image_dir}: folder not found")
+    from gesturenet_lib.data.annotations import RecordError
+    from gesturenet_lib.inference.preprocess import load_rgb, to_input
+
+    files = [p for p in io.list_files(req.cal_image_dir) if p.lower().endswith(IMAGE_SUFFIXES)]
+    tensors = []
+    for file in files:
+        if len(tensors) == needed:
+            break
+        try:
+            tensors.append(to_input(load_rgb(file), prep))
+        except RecordError as err:
+            log.warning("export: skipping calibration image %s: %s", file, err)
+    if len(tensors) < needed:
+        raise UserInputError(
+            f"--cal_image_dir {req.cal_image_dir}: {len(tensors)} usable images found, "
+            f"{needed} needed (--batch_size {req.batch_size} x --batches {req.batches})")
+    data = np.stack(tensors)
+    buffer = _bytes_io.BytesIO()
+    np.save(buffer, data)
+    io.write_bytes(path, buffer.getvalue())
+    log.info("export: wrote calibration tensorfile %s (%d images)", path, len(data))
+    return data
+
+
+def _int8(req: ExportRequest, fp32_onnx: bytes, prep: Preprocessing, out_dir: str,
+          stem: str, result: ExportResult) -> bytes:
+    """Calibrate (unless the cache exists), write the cache and the INT8 QDQ model."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="gesturenet-export-") as tmp:
+        fp32_path = os.path.join(tmp, "fp32.onnx")
+        with open(fp32_path, "wb") as handle:
+            handle.write(fp32_onnx)
+        if io.exists(req.cal_cache_file):
+            log.info("export: reusing calibration cache %s (calibration skipped)",
+                     req.cal_cache_file)
+        else:
+            data = _calibration_data(req, prep, out_dir)
+            scales = calibration.calibrate(fp32_path, data, req.batch_size, req.calibrator)
+            calibration.write_cache(req.cal_cache_file, scales, req.calibrator)
+            log.info("export: wrote calibration cache %s (%d tensors, %s)", req.cal_cache_file,
+                     len(scales), req.calibrator)
+        cache = calibration.read_cache(req.cal_cache_file)
+        int8_path = os.path.join(tmp, "int8.onnx")
+        calibration.quantize_from_cache(fp32_path, int8_path, cache, req.calibrator)
+        with open(int8_path, "rb") as handle:
+            int8_onnx = handle.read()
+    target = io.join(out_dir, f"{stem}_int8.onnx")
+    io.write_bytes(target, int8_onnx)
+    result.files.update(cal_cache=req.cal_cache_file, int8_onnx=target)
+    return int8_onnx
+
+
+def export(req: ExportRequest) -> ExportResult:
+    spec = None
+    if req.experiment_spec:
+        from gesturenet_lib.specs import load_experiment_spec
+
+        spec = load_experiment_spec(req.experiment_spec)
+    if req.backend not in ("onnx", "tfonnx"):
+        raise UserInputError(f"--backend {req.backend}: only onnx is supported (UFF is "
+                             "deprecated by NVIDIA and not produced)")
+    if req.data_type not in ("fp32", "fp16", "int8"):
+        raise UserInputError(f"--data_type {req.data_type}: must be fp32, fp16 or int8")
+    if req.calibrator not in calibration.HEADERS:
+        raise UserInputError(f"--calibrator {req.calibrator}: must be entropy, percentile or "
+                             "minmax")
+    if not req.output.endswith((".onnx", ".etlt")):
+        raise UserInputError(f"-o {req.output}: must end with .onnx or .etlt")
+    if req.output.endswith(".etlt") and not req.key:
+        raise UserInputError("-k/--key: needed to encrypt the .etlt (or use -o model.onnx)")
+    if min(req.batch_size, req.batches, req.max_batch_size) < 1:
+        raise UserInputError("--batch_size, --batches and --max_batch_size must be >= 1")
+
+    onnx_bytes, classes, prep = _source_onnx(req, spec)
+    dims = _model_dims(onnx_bytes)
+    if req.input_dims:
+        try:
+            asked = tuple(int(v) for v in req.input_dims.split(","))
+        except ValueError:
+            raise UserInputError(f"--input_dims {req.input_dims}: expected C,H,W "
+                                 "like 3,160,160") from None
+        if asked != dims:
+            raise UserInputError(f"--input_dims {req.input_dims}: the model's input is "
+                                 f"{','.join(map(str, dims))}; export does not resize models")
+    result = ExportResult()
+    out_dir = io.parent(os.path.abspath(req.output))
+    stem = os.path.splitext(os.path.basename(req.output))[0]
+    if req.output.endswith(".etlt"):
+        io.write_bytes(req.output, crypto.encrypt(onnx_bytes, req.key, "onnx"))
+    else:
+        io.write_bytes(req.output, onnx_bytes)
+    result.files["model"] = req.output
+    io.write_text(io.join(out_dir, "labels.txt"), deploy_configs.labels_txt(classes))
+    result.files["labels"] = io.join(out_dir, "labels.txt")
+
+    if req.data_type == "int8":
+        _int8(req, onnx_bytes, prep, out_dir, stem, result)
+    if req.engine_file:
+        from gesturenet_lib.export.tensorrt_build import build_engine
+
+        build_engine(onnx_bytes, req.engine_file, req.data_type, dims, req.max_batch_size,
+                     req.max_workspace_size, req.cal_cache_file, req.calibrator,
+                     req.batch_size)
+        result.files["engine"] = req.engine_file
+
+    info = deploy_configs.DeployInfo(classes, prep, dims, req.data_type, req.max_batch_size)
+    if req.engine_file:
+        model_line = (os.path.basename(req.engine_file), "engine")
+    elif req.output.endswith(".onnx"):
+        model_line = (os.path.basename(req.output), "onnx")
+    else:
+        model_line = None
+        result.notes.append("DeepStream and Triton cannot decrypt .etlt: export again with "
+                            "-o model.onnx (onnx-file) or add --engine_file (model-engine-file) "
+                            "on a GPU machine")
+    calib = os.path.basename(req.cal_cache_file) if req.data_type == "int8" else None
+    config_path = io.join(out_dir, "nvinfer_config.txt")
+    text = deploy_configs.deepstream_config(info, *(model_line or ("", "onnx")), calib)
+    if model_line is None:
+        text = text.replace("onnx-file=\n", "# onnx-file / model-engine-file: see the export "
+                                            "log (.etlt cannot be read by DeepStream)\n")
+    io.write_text(config_path, text)
+    result.files["deepstream_config"] = config_path
+    if model_line is not None:
+        kind = model_line[1]
+        triton = io.join(out_dir, "triton", "gesturenet")
+        platform = "tensorrt_plan" if kind == "engine" else "onnxruntime_onnx"
+        io.write_text(io.join(triton, "config.pbtxt"),
+                      deploy_configs.triton_config(info, "gesturenet", platform))
+        io.write_text(io.join(triton, "labels.txt"), deploy_configs.labels_txt(classes))
+        io.write_bytes(io.join(triton, "1", "model.plan" if kind == "engine" else "model.onnx"),
+                       io.read_bytes(req.engine_file) if kind == "engine" else onnx_bytes)
+        result.files["triton"] = triton
+    for note in result.notes:
+        log.warning("export: %s", note)
+    return result
