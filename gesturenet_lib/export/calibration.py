@@ -12,8 +12,11 @@ TensorRT's INT8 is. Reused (calibration skipped) when it exists, as TAO does. Te
 percentile calibrator; a percentile cache is labelled ``EntropyCalibration2`` so that
 TensorRT's entropy calibrator accepts it.
 
-The INT8 ONNX model (QDQ) is quantized from the same cache, so the CPU model and a TensorRT
-engine built from the cache use the same scales.
+The same calibration run also keeps ONNX Runtime's own ranges beside the cache
+(``<cache>.ranges.json``), from which the INT8 ONNX model for the CPU is quantized (QDQ,
+per-channel int8 weights, uint8 activations: ONNX Runtime's fast x86 kernels). Both files are
+reused together; a cache without its ranges file (one made by TensorRT, say) is refused for the
+CPU model with a message, rather than quantizing from scales ONNX Runtime handles badly.
 """
 
 from __future__ import annotations
@@ -96,8 +99,8 @@ def _method(calibrator: str):
 
 
 def calibrate(onnx_path: str, data: np.ndarray, batch_size: int, calibrator: str
-              ) -> dict[str, float]:
-    """Per-tensor scales (amax / 127) of every activation ONNX Runtime calibrates."""
+              ) -> dict[str, tuple[float, float]]:
+    """Per-tensor (low, high) ranges of every activation ONNX Runtime calibrates."""
     from onnxruntime.quantization.calibrate import create_calibrator
 
     with tempfile.TemporaryDirectory(prefix="gesturenet-calib-") as tmp:
@@ -107,32 +110,53 @@ def calibrate(onnx_path: str, data: np.ndarray, batch_size: int, calibrator: str
                                   calibrate_method=_method(calibrator), extra_options=extra)
         calib.collect_data(_Reader(data, "input_1", batch_size))
         ranges = calib.compute_data()
-    scales = {}
-    for name, tensor_range in ranges.data.items():
-        low, high = (float(np.asarray(v).max()) if i else float(np.asarray(v).min())
-                     for i, v in enumerate(tensor_range.range_value))
-        amax = max(abs(low), abs(high))
-        scales[name] = (amax if amax > 0 else 1e-8) / 127.0
-    return scales
+    return {name: (float(np.min(r.range_value[0])), float(np.max(r.range_value[1])))
+            for name, r in ranges.data.items()}
 
 
-def quantize_from_cache(onnx_path: str, output_path: str, cache: CalibrationCache,
-                        calibrator: str) -> None:
-    """An INT8 QDQ ONNX model whose activation ranges are the cache's (symmetric)."""
+def scales_of(ranges: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """TensorRT's symmetric scales: amax / 127 with amax = max(|low|, |high|)."""
+    return {name: max(abs(lo), abs(hi), 1e-8 * 127) / 127.0
+            for name, (lo, hi) in ranges.items()}
+
+
+def ranges_path(cache_path: str) -> str:
+    """The ONNX Runtime ranges kept beside the TensorRT cache (same calibration run)."""
+    return cache_path + ".ranges.json"
+
+
+def write_ranges(path: str, ranges: dict[str, tuple[float, float]]) -> None:
+    import json
+
+    io.write_text(path, json.dumps({k: list(v) for k, v in sorted(ranges.items())}) + "\n")
+
+
+def read_ranges(path: str) -> dict[str, tuple[float, float]]:
+    import json
+
+    return {k: (float(v[0]), float(v[1])) for k, v in json.loads(io.read_text(path)).items()}
+
+
+def quantize_with_ranges(onnx_path: str, output_path: str,
+                         ranges: dict[str, tuple[float, float]], calibrator: str) -> None:
+    """An INT8 QDQ ONNX model for ONNX Runtime from the calibration's ranges.
+
+    uint8 activations, per-channel int8 weights (U8S8): ONNX Runtime's fast x86 path, measured
+    3x FP32 here. The ranges are ONNX Runtime's own (asymmetric); the symmetric TensorRT
+    scales, fed to ONNX Runtime's QDQ kernels, collapsed a trained model's accuracy."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
 
-    ranges = {name: TensorData(lowest=np.array(-127.0 * s, np.float32),
-                               highest=np.array(127.0 * s, np.float32))
-              for name, s in cache.scales.items()}
+    data = {name: TensorData(lowest=np.array(lo, np.float32), highest=np.array(hi, np.float32))
+            for name, (lo, hi) in ranges.items()}
     with tempfile.TemporaryDirectory(prefix="gesturenet-quant-") as tmp:
         ranges_file = os.path.join(tmp, "ranges.json")
-        save_tensors_data(TensorsData(_method(calibrator), ranges), ranges_file)
+        save_tensors_data(TensorsData(_method(calibrator), data), ranges_file)
         quantize_static(onnx_path, output_path, None, quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        per_channel=True, calibrate_method=_method(calibrator),
-                        calibration_cache_path=ranges_file,
-                        extra_options={"ActivationSymmetric": True})
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        per_channel=True, reduce_range=True,
+                        calibrate_method=_method(calibrator),
+                        calibration_cache_path=ranges_file)
 
 
 def quantized_activations(qdq_onnx: bytes) -> set[str]:

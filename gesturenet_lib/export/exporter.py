@@ -151,18 +151,27 @@ def _int8(req: ExportRequest, fp32_onnx: bytes, prep: Preprocessing, out_dir: st
         fp32_path = os.path.join(tmp, "fp32.onnx")
         with open(fp32_path, "wb") as handle:
             handle.write(fp32_onnx)
+        ranges_file = calibration.ranges_path(req.cal_cache_file)
         if io.exists(req.cal_cache_file):
+            if not io.exists(ranges_file):
+                raise UserInputError(
+                    f"--cal_cache_file {req.cal_cache_file}: exists, but not the ONNX Runtime "
+                    f"ranges beside it ({ranges_file}) that the CPU INT8 model is made from; "
+                    "delete the cache to calibrate again")
+            calibration.read_cache(req.cal_cache_file)  # refuse a malformed cache early
             log.info("export: reusing calibration cache %s (calibration skipped)",
                      req.cal_cache_file)
         else:
             data = _calibration_data(req, prep, out_dir)
-            scales = calibration.calibrate(fp32_path, data, req.batch_size, req.calibrator)
-            calibration.write_cache(req.cal_cache_file, scales, req.calibrator)
+            ranges = calibration.calibrate(fp32_path, data, req.batch_size, req.calibrator)
+            calibration.write_ranges(ranges_file, ranges)
+            calibration.write_cache(req.cal_cache_file, calibration.scales_of(ranges),
+                                    req.calibrator)
             log.info("export: wrote calibration cache %s (%d tensors, %s)", req.cal_cache_file,
-                     len(scales), req.calibrator)
-        cache = calibration.read_cache(req.cal_cache_file)
+                     len(ranges), req.calibrator)
         int8_path = os.path.join(tmp, "int8.onnx")
-        calibration.quantize_from_cache(fp32_path, int8_path, cache, req.calibrator)
+        calibration.quantize_with_ranges(fp32_path, int8_path,
+                                         calibration.read_ranges(ranges_file), req.calibrator)
         with open(int8_path, "rb") as handle:
             int8_onnx = handle.read()
     target = io.join(out_dir, f"{stem}_int8.onnx")
