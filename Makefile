@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 WORKSPACE := workspace
 
-.PHONY: setup browser test lint demo docs clean
+.PHONY: setup browser test lint demo demo-cli compile docs clean
 
 setup: $(STAMP)
 
@@ -34,7 +34,13 @@ lint: setup
 docs: setup
 	$(BIN)/python -m gesturenet_lib.specs.reference README.md
 
+# The whole KFP pipeline on this machine (KFP's local runner) on the bundled HaGRID sample.
 demo: setup
+	GESTURENET_KEY=$${GESTURENET_KEY:-demo-key} $(BIN)/python -m pipelines.run_local \
+		--root $(WORKSPACE)/kfp --k_folds 3 --cross_validate
+
+# The same subtasks through the CLI, one by one.
+demo-cli: setup
 	$(BIN)/gesturenet validate --dataset_spec specs/dataset_config.json \
 		--experiment_spec specs/dataset_experiment_config.json -e specs/train_spec.json
 	$(BIN)/gesturenet dataset_import --format hagrid --images data/hagrid-sample/dataset \
@@ -43,6 +49,10 @@ demo: setup
 		--experiment_spec specs/dataset_experiment_config.json --k_folds 0 \
 		--output_filename $(WORKSPACE)/data.json --experiment_name v1
 	GESTURENET_KEY=$${GESTURENET_KEY:-demo-key} $(BIN)/gesturenet train -e specs/train_spec.json
+
+# Compile the pipeline; the committed pipeline.yaml must equal this (a test checks it).
+compile: setup
+	$(BIN)/python -m pipelines.compile pipeline.yaml
 
 clean:
 	rm -rf $(WORKSPACE) .pytest_cache .ruff_cache

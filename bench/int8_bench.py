@@ -1,8 +1,8 @@
-"""Benchmark: ONNX Runtime FP32 vs INT8 on this CPU for the model `make demo` trained on the
+"""Benchmark: ONNX Runtime FP32 vs INT8 on this CPU for the model `make demo-cli` trained on the
 HaGRID sample: median latency at batch 1, throughput at batch 64, top-1 agreement and kpi
 accuracy, in one run. Target: INT8 throughput >= 1.5x FP32 with accuracy within 1 point.
 
-    make demo   # once: imports, converts and trains (workspace/)
+    make demo-cli   # once: imports, converts and trains with the CLI (workspace/)
     .venv/bin/python bench/int8_bench.py [--model workspace/experiments/model/model.tlt]
 
 Calibration uses the train set's crops (never the kpi set). Writes bench/results/int8.json.
@@ -46,7 +46,7 @@ def main() -> int:
                         choices=["entropy", "percentile", "minmax"])
     args = parser.parse_args()
     if not Path(args.model).exists():
-        print(f"{args.model} not found: run `make demo` first", file=sys.stderr)
+        print(f"{args.model} not found: run `make demo-cli` first", file=sys.stderr)
         return 2
 
     from gesturenet_lib.export.exporter import ExportRequest, export

@@ -20,19 +20,8 @@ from collections.abc import Sequence
 from gesturenet_lib import __version__
 from gesturenet_lib.cli_commands import SUBTASKS
 from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.keys import KEY_ENV, resolve_key  # noqa: F401  (re-exported for tests)
 from gesturenet_lib.specs import SpecError
-
-KEY_ENV = "GESTURENET_KEY"
-
-
-def resolve_key(flag_value: str | None, what: str = "-k/--key") -> str:
-    """The model key: the flag wins over the GESTURENET_KEY environment variable."""
-    if flag_value:
-        return flag_value
-    from_env = os.environ.get(KEY_ENV, "")
-    if from_env:
-        return from_env
-    raise UserInputError(f"{what}: no key given; pass {what} or set {KEY_ENV}")
 
 
 def quiet_libraries() -> None:

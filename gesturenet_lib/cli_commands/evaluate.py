@@ -22,12 +22,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
-    from gesturenet_lib.cli import KEY_ENV
     from gesturenet_lib.evaluation.evaluate import evaluate
+    from gesturenet_lib.keys import optional_key
 
-    key = args.key or os.environ.get(KEY_ENV) or None  # .onnx and .keras need no key
+    key = optional_key(args.key)  # .onnx and .keras need no key
     result = evaluate(args.experiment_spec_filename, args.model, key, args.data_type)
     print(result.table)
     print(f"wrote {result.output_dir}/metrics.json, confusion_matrix.png, report.html")

@@ -53,12 +53,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
-    from gesturenet_lib.cli import KEY_ENV
     from gesturenet_lib.export.exporter import ExportRequest, export
+    from gesturenet_lib.keys import optional_key
 
-    key = args.key or os.environ.get(KEY_ENV) or None
+    key = optional_key(args.key)
     result = export(ExportRequest(
         model=args.model, key=key, output=args.output, opset=args.opset,
         data_type=args.data_type, cal_data_file=args.cal_data_file,

@@ -28,12 +28,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
-    from gesturenet_lib.cli import KEY_ENV
     from gesturenet_lib.inference.infer import inference
+    from gesturenet_lib.keys import optional_key
 
-    key = args.key or os.environ.get(KEY_ENV) or None
+    key = optional_key(args.key)
     result = inference(args.experiment_spec, args.model, key, args.results_dir,
                        args.image_root_path, args.data_json, args.data_type, args.image_dir)
     print(f"classified {result.classified} images, {result.failed} failed")

@@ -20,7 +20,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gesturenet_lib.cli import resolve_key
+    from gesturenet_lib.keys import resolve_key
     from gesturenet_lib.specs import load_experiment_spec
     from gesturenet_lib.training.trainer import train
 

@@ -122,6 +122,9 @@ def _convert(tp: Any, value: Any, at: str) -> Any:
         choices = typing.get_args(tp)
         if value in choices and type(value) in {type(c) for c in choices}:
             return value
+        # JSON through protobuf (KFP parameters) turns 18 into 18.0
+        if isinstance(value, float) and value.is_integer() and int(value) in choices:
+            return int(value)
         fail(at, value, "must be one of " + ", ".join(str(c) for c in choices))
     if origin is list:
         if not isinstance(value, list):

@@ -1,0 +1,14 @@
+"""KFP v2 components, one module per subtask. Each is an interface: typed inputs and outputs
+and a call into ``gesturenet_lib.pipeline_steps``; no logic lives here.
+
+In a cluster every component runs in the project's image (``GESTURENET_IMAGE``, default
+``<registry>/gesturenet:<package version>``); locally KFP's SubprocessRunner runs them in the
+current environment.
+"""
+
+import os
+
+from gesturenet_lib import __version__
+
+REGISTRY = os.environ.get("GESTURENET_REGISTRY", "ghcr.io/gesturenet-kfp")
+IMAGE = os.environ.get("GESTURENET_IMAGE", f"{REGISTRY}/gesturenet:{__version__}")

@@ -1,0 +1,67 @@
+"""Run the whole pipeline on this machine with KFP's local runner (what `make demo` does):
+`python -m pipelines.run_local [--source data/hagrid-sample] [--root workspace/kfp]`.
+The key comes from GESTURENET_KEY (the local runner hands the environment to every task).
+Prints where every artifact is, the evaluation table and the export files."""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from kfp import local
+
+from pipelines.gesturenet_pipeline import gesturenet_pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--source", default=str(REPO / "data" / "hagrid-sample"))
+    parser.add_argument("--source_format", default="hagrid", choices=["hagrid", "tao"])
+    parser.add_argument("--root", default=str(REPO / "workspace" / "kfp"))
+    parser.add_argument("--train_spec", help="a train spec JSON (default: the pipeline's)")
+    parser.add_argument("--k_folds", type=int, default=0)
+    parser.add_argument("--cross_validate", action="store_true")
+    parser.add_argument("--export_data_type", default="int8", choices=["fp32", "fp16", "int8"])
+    args = parser.parse_args(argv)
+    if not os.environ.get("GESTURENET_KEY"):
+        print("set GESTURENET_KEY (the key that encrypts the model)", file=sys.stderr)
+        return 2
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=args.root)
+    params = {"source_uri": os.path.abspath(args.source), "source_format": args.source_format,
+              "k_folds": args.k_folds, "cross_validate": args.cross_validate,
+              "fold_indices": list(range(max(args.k_folds, 1))),
+              "export_data_type": args.export_data_type}
+    if args.train_spec:
+        params["train_spec"] = json.loads(Path(args.train_spec).read_text())
+    start = time.perf_counter()
+    gesturenet_pipeline(**params)
+    print(f"\npipeline finished in {time.perf_counter() - start:.0f} s; artifacts:")
+    runs = sorted(Path(args.root).glob("gesturenet-*"), key=lambda p: p.stat().st_mtime)
+    run = runs[-1]
+    for task in sorted(p for p in run.iterdir() if p.is_dir()):
+        for artifact in sorted(task.iterdir()):
+            if artifact.name != "executor_output.json":
+                print(f"  {task.name:<22} {artifact.name:<12} {artifact}")
+    evaluation = run / "evaluate" / "executor_output.json"
+    if evaluation.exists():
+        output = json.loads(evaluation.read_text())["parameterValues"]["Output"]
+        print(f"\nevaluation of the kpi set:\n{output['table']}")
+        print(f"report page: {run / 'evaluate' / 'report'}")
+    summary = run / "fold-summary" / "executor_output.json"
+    if summary.exists():
+        folds = json.loads(summary.read_text())["artifacts"]["summary"]["artifacts"][0]
+        print(f"\nk-fold summary: {json.dumps(folds['metadata'], indent=1)}")
+    for export_dir in run.glob("export*/exported"):
+        print("\nexport files:")
+        for f in sorted(export_dir.rglob("*")):
+            if f.is_file():
+                print(f"  {f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
