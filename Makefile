@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 WORKSPACE := workspace
 
-.PHONY: setup browser test lint demo demo-cli compile docs clean
+.PHONY: setup browser test lint demo demo-cli compile submit images docs clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,18 @@ demo-cli: setup
 # Compile the pipeline; the committed pipeline.yaml must equal this (a test checks it).
 compile: setup
 	$(BIN)/python -m pipelines.compile pipeline.yaml
+
+# Start a run on a Kubeflow cluster: make submit HOST=https://... EXPERIMENT=name PARAMS=params.yaml
+submit: setup
+	$(BIN)/gesturenet pipeline submit --host $(HOST) --experiment $(EXPERIMENT) --params $(PARAMS) \
+		$(if $(NAMESPACE),--namespace $(NAMESPACE),)
+
+# Container images (needs a Docker engine; none runs on the CI machines).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+REGISTRY ?= ghcr.io/gesturenet-kfp
+images:
+	docker build -f docker/Dockerfile -t $(REGISTRY)/gesturenet:$(VERSION) .
+	docker build -f docker/Dockerfile.gpu -t $(REGISTRY)/gesturenet:$(VERSION)-gpu .
 
 clean:
 	rm -rf $(WORKSPACE) .pytest_cache .ruff_cache

@@ -1,8 +1,10 @@
 """The one seam through which the library reads and writes files.
 
-Every path a user gives goes through these functions, so that cloud URIs (``gs://bucket/key``)
-can be supported in one place. Today local paths are served; a ``gs://`` URI is refused with a
-clear message until the cloud-storage issue lands (see README, "Cloud storage").
+Every path a user gives goes through these functions: local paths, and ``gs://bucket/key``
+URIs served by google-cloud-storage (credentials from Google's default chain; with
+``STORAGE_EMULATOR_HOST`` set, anonymous credentials against that emulator). Folders on GCS are
+key prefixes. Subtasks that hand paths to TensorFlow, Beam's workers or OpenCV still expect
+local paths today (see README, "Cloud storage").
 
 Writes are atomic: data goes to a temporary file in the destination folder, is flushed and
 fsync'ed, then renamed over the destination, so a crash never leaves a file that looks complete.
@@ -10,6 +12,7 @@ fsync'ed, then renamed over the destination, so a crash never leaves a file that
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -22,21 +25,39 @@ from gesturenet_lib.errors import UserInputError
 CLOUD_SCHEMES = ("gs://",)
 
 
-class UnsupportedURIError(OSError):
-    """A URI scheme this build cannot read or write."""
-
-
 def is_cloud_uri(path: str | os.PathLike) -> bool:
     return str(path).startswith(CLOUD_SCHEMES)
 
 
-def _local(path: str | os.PathLike) -> Path:
-    if is_cloud_uri(path):
-        raise UnsupportedURIError(
-            f"{path}: cloud storage URIs are not supported by this build yet; "
-            "copy the data to a local path"
-        )
-    return Path(path)
+@functools.lru_cache(maxsize=1)
+def _gcs_client():
+    """One client per process (it holds a connection pool)."""
+    from google.cloud import storage
+
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        from google.auth.credentials import AnonymousCredentials
+
+        return storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT", "local"),
+                              credentials=AnonymousCredentials())
+    return storage.Client()
+
+
+def _split(uri: str | os.PathLike) -> tuple[str, str]:
+    bucket, _, key = str(uri)[len("gs://"):].partition("/")
+    if not bucket:
+        raise UserInputError(f"{uri}: a gs:// URI needs a bucket name")
+    return bucket, key
+
+
+def _blob(uri: str | os.PathLike):
+    bucket, key = _split(uri)
+    return _gcs_client().bucket(bucket).blob(key)
+
+
+def _has_prefix(uri: str | os.PathLike) -> bool:
+    bucket, key = _split(uri)
+    prefix = key.rstrip("/") + "/" if key else ""
+    return any(True for _ in _gcs_client().list_blobs(bucket, prefix=prefix, max_results=1))
 
 
 def join(base: str | os.PathLike, *parts: str) -> str:
@@ -63,19 +84,30 @@ def parent(path: str | os.PathLike) -> str:
 
 
 def exists(path: str | os.PathLike) -> bool:
-    return _local(path).exists()
+    if is_cloud_uri(path):
+        return _blob(path).exists() or _has_prefix(path)
+    return Path(path).exists()
 
 
 def is_dir(path: str | os.PathLike) -> bool:
-    return _local(path).is_dir()
+    if is_cloud_uri(path):
+        return _has_prefix(path)
+    return Path(path).is_dir()
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:
-    return _local(path).read_bytes()
+    if is_cloud_uri(path):
+        from google.api_core.exceptions import NotFound
+
+        try:
+            return _blob(path).download_as_bytes()
+        except NotFound:
+            raise FileNotFoundError(f"{path}: no such object") from None
+    return Path(path).read_bytes()
 
 
 def read_text(path: str | os.PathLike) -> str:
-    return _local(path).read_text(encoding="utf-8")
+    return read_bytes(path).decode("utf-8")
 
 
 def read_json(path: str | os.PathLike, what: str = "file") -> Any:
@@ -90,7 +122,9 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
 
 
 def makedirs(path: str | os.PathLike) -> None:
-    _local(path).mkdir(parents=True, exist_ok=True)
+    if is_cloud_uri(path):
+        return  # GCS has no folders: a prefix exists once an object is written under it
+    Path(path).mkdir(parents=True, exist_ok=True)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> None:
@@ -100,8 +134,12 @@ def write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> N
     ``durable=False``, which keeps them atomic against a crashed process but leaves flushing to
     the OS; the step that commits them (data.json) calls ``sync_local()`` once first, which gives
     the same guarantee at the commit point for a fraction of the cost of one fsync per file.
+    On GCS an object appears whole or not at all, so an upload is atomic as it is.
     """
-    target = _local(path)
+    if is_cloud_uri(path):
+        _blob(path).upload_from_string(data)
+        return
+    target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
@@ -129,7 +167,14 @@ def sync_local() -> None:
 
 def list_files(root: str | os.PathLike) -> Iterator[str]:
     """Every file under ``root``, recursively, in sorted order (deterministic)."""
-    base = _local(root)
+    if is_cloud_uri(root):
+        bucket, key = _split(root)
+        prefix = key.rstrip("/") + "/" if key else ""
+        names = sorted(b.name for b in _gcs_client().list_blobs(bucket, prefix=prefix)
+                       if not b.name.endswith("/"))
+        yield from (f"gs://{bucket}/{name}" for name in names)
+        return
+    base = Path(root)
     for dirpath, dirnames, filenames in os.walk(base):
         dirnames.sort()
         for name in sorted(filenames):
@@ -138,4 +183,11 @@ def list_files(root: str | os.PathLike) -> Iterator[str]:
 
 def list_dir(path: str | os.PathLike) -> list[str]:
     """Names of the entries directly inside ``path``, sorted."""
-    return sorted(os.listdir(_local(path)))
+    if is_cloud_uri(path):
+        bucket, key = _split(path)
+        prefix = key.rstrip("/") + "/" if key else ""
+        listing = _gcs_client().list_blobs(bucket, prefix=prefix, delimiter="/")
+        names = [b.name[len(prefix):] for b in listing if b.name != prefix]
+        names += [p[len(prefix):].rstrip("/") for p in listing.prefixes]
+        return sorted(set(names))
+    return sorted(os.listdir(path))

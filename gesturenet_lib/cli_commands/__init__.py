@@ -6,8 +6,10 @@ from gesturenet_lib.cli_commands import (
     evaluate,
     export,
     inference,
+    pipeline,
     train,
     validate,
 )
 
-SUBTASKS = [dataset_import, dataset_convert, train, evaluate, inference, export, validate]
+SUBTASKS = [dataset_import, dataset_convert, train, evaluate, inference, export, validate,
+            pipeline]

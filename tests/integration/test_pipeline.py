@@ -130,3 +130,44 @@ def test_the_whole_pipeline_runs_locally(tmp_path):
     lines = (root / "inference/results/results.txt").read_text().splitlines()
     assert len(lines) == len(doc["kpi_set"]["images"])
     assert Path(root / "export/exported/cal.bin").read_text().startswith("TRT-")
+
+
+def test_cli_compile_writes_the_committed_pipeline(tmp_path, monkeypatch):
+    from gesturenet_lib import cli
+
+    for name in ("GESTURENET_IMAGE", "GESTURENET_REGISTRY", "GESTURENET_GPU_TYPE",
+                 "GESTURENET_GPU_LIMIT", "GESTURENET_KEY_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["pipeline", "compile", "-o", str(tmp_path / "p.yaml")]) == 0
+    assert (tmp_path / "p.yaml").read_text() == (REPO / "pipeline.yaml").read_text()
+
+
+@pytest.mark.parametrize("params,message", [
+    ("source_uri: gs://b/x\nk_fold: 3\n", "k_fold: unknown parameter; did you mean 'k_folds'?"),
+    ("source_uri: gs://b/x\nk_folds: three\n", "k_folds = 'three': must be integer"),
+    ("source_uri: gs://b/x\ncross_validate: 1\n", "cross_validate = 1: must be boolean"),
+    ("source_uri: gs://b/x\nencryption_key: s3cret\n", "never a pipeline parameter"),
+    ("k_folds: 2\n", "missing required parameter(s): source_uri"),
+    ("[1, 2\n", "invalid YAML"),
+])
+def test_submit_checks_params_before_contacting_the_cluster(params, message, tmp_path, capsys):
+    from gesturenet_lib import cli
+
+    (tmp_path / "params.yaml").write_text(params)
+    rc = cli.main(["pipeline", "submit", "--host", "http://127.0.0.1:9", "--experiment", "e",
+                   "--params", str(tmp_path / "params.yaml"),
+                   "--package", str(REPO / "pipeline.yaml")])
+    assert rc == 2
+    assert message in capsys.readouterr().err
+
+
+def test_submit_to_an_unreachable_host_is_one_line(tmp_path, capsys):
+    from gesturenet_lib import cli
+
+    (tmp_path / "params.yaml").write_text("source_uri: gs://b/x\n")
+    rc = cli.main(["pipeline", "submit", "--host", "http://127.0.0.1:9", "--experiment", "e",
+                   "--params", str(tmp_path / "params.yaml"),
+                   "--package", str(REPO / "pipeline.yaml")])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("gesturenet pipeline: error: --host http://127.0.0.1:9: cannot submit")
