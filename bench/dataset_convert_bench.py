@@ -32,6 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 from gesturenet_lib import io  # noqa: E402
 from gesturenet_lib.data import images  # noqa: E402
@@ -43,6 +44,8 @@ from gesturenet_lib.data.hagrid_import import import_hagrid  # noqa: E402
 from gesturenet_lib.specs.dataset_experiment_config import GESTURENET_CLASSES  # noqa: E402
 
 SAMPLE = REPO / "data" / "hagrid-sample"
+
+from results_file import write_results  # noqa: E402
 
 
 def build_dataset(root: Path, min_images: int) -> tuple[Path, int]:
@@ -155,9 +158,7 @@ def main() -> int:
     print(f"ratio            {figures['ratio']:8.2f}  (target >= 1.6 on 2 cores)")
     print(f"peak memory      this process {driver_rss:.0f} MB (loop, then Beam's in-process "
           f"runner), largest crop worker {worker_rss:.0f} MB")
-    out = REPO / "bench" / "results" / "dataset_convert.json"
-    io.write_text(out, json.dumps(figures, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_results("dataset_convert", figures)
     return 0
 
 

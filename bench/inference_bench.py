@@ -12,7 +12,6 @@ Writes bench/results/inference.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -23,6 +22,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from results_file import write_results  # noqa: E402
 
 
 def timings(predict, batch: np.ndarray, runs: int) -> list[float]:
@@ -67,10 +69,7 @@ def main() -> int:
     ratio = figures["keras"]["batch1_median_ms"] / figures["onnxruntime_fp32"]["batch1_median_ms"]
     figures["onnxruntime_vs_keras_batch1"] = round(ratio, 2)
     print(f"ONNX Runtime FP32 vs Keras at batch 1: {ratio:.2f}x  (target >= 1.8)")
-    out = REPO / "bench" / "results" / "inference.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_results("inference", figures)
     return 0
 
 

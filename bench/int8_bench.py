@@ -23,6 +23,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from results_file import write_results  # noqa: E402
 
 
 def median_seconds(fn, batch, runs):
@@ -90,10 +93,7 @@ def main() -> int:
     figures["int8_vs_fp32_batch1"] = round(
         figures["fp32"]["batch1_median_ms"] / figures["int8"]["batch1_median_ms"], 2)
     print(json.dumps(figures, indent=1))
-    out = REPO / "bench" / "results" / "int8.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_results("int8", figures)
     return 0
 
 

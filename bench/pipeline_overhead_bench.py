@@ -25,6 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-key"
 
+from results_file import write_results  # noqa: E402
+
 
 def timed(cmd: list[str], env: dict) -> float:
     start = time.perf_counter()
@@ -118,10 +120,7 @@ def main() -> int:
     print(f"pipeline (local runner) {pipeline_s:7.1f} s")
     print(f"CLI, step by step       {cli_total:7.1f} s")
     print(f"overhead                {figures['overhead'] * 100:6.1f} %  (target <= 10 %)")
-    out = REPO / "bench" / "results" / "pipeline_overhead.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_results("pipeline_overhead", figures)
     return 0
 
 

@@ -23,6 +23,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from results_file import write_results  # noqa: E402
 
 
 def f1_scores(truth: np.ndarray, pred: np.ndarray, n: int) -> list[float]:
@@ -88,10 +91,7 @@ def main() -> int:
         "final_val_accuracy": result.history[-1]["val_accuracy"],
     }
     print(json.dumps(figures, indent=1))
-    out = REPO / "bench" / "results" / "train_hagrid.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_results("train_hagrid", figures)
     shutil.rmtree(root, ignore_errors=True)
     return 0
 

@@ -24,6 +24,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from results_file import write_results  # noqa: E402
 
 
 def write_crops(root: Path, n: int, classes: list[str]) -> Path:
@@ -114,10 +117,7 @@ def main() -> int:
     print(f"gesturenet train    {pipeline:7.1f} images/s (steady state)")
     print(f"compute bound       {bound:7.1f} images/s (same model, batch, loop; in memory)")
     print(f"ratio               {pipeline / bound:7.3f}  (target >= 0.90)")
-    out = REPO / "bench" / "results" / "train_throughput.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_results("train_throughput", figures)
     return 0
 
 
