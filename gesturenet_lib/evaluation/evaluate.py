@@ -14,7 +14,7 @@ from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.evaluation.metrics import classification_metrics, metrics_table
 from gesturenet_lib.evaluation.report import Misclassified, confusion_png, report_html
 from gesturenet_lib.inference.backends import load_backend
-from gesturenet_lib.inference.run import Source, predict_sources
+from gesturenet_lib.inference.run import Source, log_progress, predict_sources
 from gesturenet_lib.specs import load_experiment_spec
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,8 @@ def evaluate(spec_file: str, model_path: str, key: str | None,
         labels.append(classes[entry["label"]])
     log.info("evaluate: %d images of %s with %s (%s)", len(sources), data_type, model_path,
              backend.name)
-    predictions = predict_sources(backend, sources, spec.batch_size, keep_crops=True)
+    predictions = predict_sources(backend, sources, spec.batch_size, keep_crops=True,
+                                  progress=log_progress("evaluate"))
     done = [(p, y) for p, y in zip(predictions, labels, strict=True) if p.error is None]
     truth = np.array([y for _, y in done], dtype=int)
     pred = np.array([p.index for p, _ in done], dtype=int)

@@ -12,7 +12,7 @@ from gesturenet_lib import io
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.evaluation.evaluate import check_classes, set_entries
 from gesturenet_lib.inference.backends import load_backend
-from gesturenet_lib.inference.run import Source, predict_sources
+from gesturenet_lib.inference.run import Source, log_progress, predict_sources
 from gesturenet_lib.specs import load_experiment_spec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -59,7 +59,8 @@ def inference(spec_file: str, model_path: str, key: str | None, results_dir: str
     backend = load_backend(model_path, key, spec)
     check_classes(backend.classes, dict(spec.dataset.classes), model_path)
     names = sorted(backend.classes, key=backend.classes.get)
-    predictions = predict_sources(backend, sources, spec.batch_size)
+    predictions = predict_sources(backend, sources, spec.batch_size,
+                                  progress=log_progress("inference"))
     txt, jsonl = [], []
     for p in predictions:
         record = {"path": p.source.shown_as}

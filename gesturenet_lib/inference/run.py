@@ -42,6 +42,21 @@ def _load(source: Source) -> np.ndarray:
     return crop_corners(image, source.corners) if source.corners else image
 
 
+def log_progress(what: str, every: int = 10):
+    """A progress callback: one log line every ``every`` batches and at the end."""
+    import logging
+
+    log = logging.getLogger("gesturenet_lib.inference")
+    calls = {"n": 0}
+
+    def report(done: int, total: int) -> None:
+        calls["n"] += 1
+        if calls["n"] % every == 0 or done == total:
+            log.info("%s: %d of %d images", what, done, total)
+
+    return report
+
+
 def predict_sources(backend: Backend, sources: list[Source], batch_size: int,
                     keep_crops: bool = False, progress=None) -> list[Prediction]:
     results: list[Prediction | None] = [None] * len(sources)
