@@ -124,12 +124,35 @@ def _guard_settings(folder: str, record: str, experiment_name: str) -> None:
     io.write_text(path, record)
 
 
-def dataset_convert(req: ConvertRequest) -> ConvertResult:
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
+@dataclass
+class ConvertJob:
+    """Everything a conversion needs, resolved and checked before Beam starts."""
+    req: ConvertRequest
+    ds: DatasetConfig
+    exp: DatasetExperimentConfig
+    mount: str
+    layouts: list
+    plan: SplitPlan
+    files: list
+    crop_settings: object
+    out_settings: object
+    data_json: str
+    tfds_dir: str | None
 
+    @property
+    def tfds_split_names(self) -> list[str]:
+        names = ["kpi"]
+        if self.req.k_folds >= 2:
+            for i in range(self.req.k_folds):
+                names += [f"train_fold{i}", f"validation_fold{i}"]
+        else:
+            names += ["train", "validation"]
+        return names
+
+
+def prepare(req: ConvertRequest) -> ConvertJob:
+    """Validate the request and specs, list the data, plan the splits (no Beam yet)."""
     from gesturenet_lib.data import convert_pipeline as cp
-    from gesturenet_lib.data import tfds_writer
 
     if req.k_folds < 0:
         raise UserInputError(f"--k_folds {req.k_folds}: must be 0 (no folds) or >= 2")
@@ -149,52 +172,67 @@ def dataset_convert(req: ConvertRequest) -> ConvertResult:
     log.info("dataset_convert: %d annotation files in %d dataset(s); users: %d train, "
              "%d validation, %d kpi", len(files), len(layouts), len(plan.train_users),
              len(plan.validation_users), len(plan.kpi_users))
-
     crop_settings = cp.CropSettings(mount, ds.post_data_dir, req.experiment_name,
                                     ds.convert_bbox_square, ds.bbox_enlarge_ratio)
     record = cp.settings_record(crop_settings, list(exp.classes))
     for lay in layouts:
         _guard_settings(io.join(mount, ds.post_data_dir, lay.dataset, req.experiment_name),
                         record, req.experiment_name)
-    data_json = os.path.abspath(req.output_filename)
     tfds_rel = f"{ds.post_data_dir.strip('/')}/{layouts[0].dataset}/{req.experiment_name}/tfds"
     tfds_dir = io.join(mount, tfds_rel) if req.write_tfds else None
+    data_json = os.path.abspath(req.output_filename)
     out_settings = cp.OutputSettings(
         data_json=data_json, classes=tuple(exp.classes), k_folds=req.k_folds,
         experiment_name=req.experiment_name, use_class_weights=exp.sampling.use_class_weights,
         class_weights=dict(exp.sampling.class_weights),
         tfds_dir=tfds_rel if req.write_tfds else None)
-    if tfds_dir and io.exists(tfds_dir):
-        for stale in io.list_files(tfds_dir):  # shard counts may differ from the last run
+    return ConvertJob(req, ds, exp, mount, layouts, plan, files, crop_settings, out_settings,
+                      data_json, tfds_dir)
+
+
+def build_pipeline(job: ConvertJob, p) -> None:
+    """Add the conversion's transforms to Beam pipeline ``p`` (any runner)."""
+    import apache_beam as beam
+
+    from gesturenet_lib.data import convert_pipeline as cp
+    from gesturenet_lib.data import tfds_writer
+
+    exp = job.exp
+    read = p | "ReadAnnotations" >> cp.ReadAnnotations(job.files, job.layouts)
+    split = read["records"] | "AssignSplits" >> cp.AssignSplits(
+        job.plan, exp.set_list.kpi, exp.set_list.train_val)
+    kept = split["assigned"] | "FilterByMetadata" >> cp.FilterByMetadata(
+        exp.image_feature_filter.train_val, exp.image_feature_filter.kpi)
+    sampled = kept["kept"] | "SampleFrames" >> cp.SampleFrames(job.ds.sampling_rate)
+    crops = sampled["kept"] | "CropHands" >> cp.CropHands(job.crop_settings,
+                                                          crop_processes(job.req))
+    dropped = ((read[cp.REJECTED], split[cp.FILTERED], kept[cp.FILTERED],
+                sampled[cp.SAMPLED_OUT], crops[cp.REJECTED])
+               | "AllDropped" >> beam.Flatten())
+    final = (crops["entries"], dropped) | "WriteDatasetJson" >> cp.WriteDatasetJson(
+        job.out_settings, job.plan)
+    if job.tfds_dir:
+        _ = final | "WriteTfdsShards" >> tfds_writer.WriteTfdsShards(
+            job.tfds_dir, job.tfds_split_names, tuple(exp.classes), job.mount)
+
+
+def dataset_convert(req: ConvertRequest) -> ConvertResult:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from gesturenet_lib.data import convert_pipeline as cp
+    from gesturenet_lib.data import tfds_writer
+
+    job = prepare(req)
+    if job.tfds_dir and io.exists(job.tfds_dir):
+        for stale in io.list_files(job.tfds_dir):  # shard counts may differ from the last run
             os.unlink(stale)
+    args = default_beam_args(req.beam_args)
+    log.info("dataset_convert: running Beam pipeline (%s)", " ".join(args))
+    with beam.Pipeline(options=PipelineOptions(args)) as p:
+        build_pipeline(job, p)
 
-    options = PipelineOptions(default_beam_args(req.beam_args))
-    log.info("dataset_convert: running Beam pipeline (%s)", " ".join(default_beam_args(
-        req.beam_args)))
-    with beam.Pipeline(options=options) as p:
-        read = p | "ReadAnnotations" >> cp.ReadAnnotations(files, layouts)
-        split = read["records"] | "AssignSplits" >> cp.AssignSplits(
-            plan, exp.set_list.kpi, exp.set_list.train_val)
-        kept = split["assigned"] | "FilterByMetadata" >> cp.FilterByMetadata(
-            exp.image_feature_filter.train_val, exp.image_feature_filter.kpi)
-        sampled = kept["kept"] | "SampleFrames" >> cp.SampleFrames(ds.sampling_rate)
-        crops = sampled["kept"] | "CropHands" >> cp.CropHands(
-            crop_settings, crop_processes(req))
-        dropped = ((read[cp.REJECTED], split[cp.FILTERED], kept[cp.FILTERED],
-                    sampled[cp.SAMPLED_OUT], crops[cp.REJECTED])
-                   | "AllDropped" >> beam.Flatten())
-        final = (crops["entries"], dropped) | "WriteDatasetJson" >> cp.WriteDatasetJson(
-            out_settings, plan)
-        if tfds_dir:
-            names = ["kpi"]
-            if req.k_folds >= 2:
-                for i in range(req.k_folds):
-                    names += [f"train_fold{i}", f"validation_fold{i}"]
-            else:
-                names += ["train", "validation"]
-            _ = final | "WriteTfdsShards" >> tfds_writer.WriteTfdsShards(
-                tfds_dir, names, tuple(exp.classes), mount)
-
+    exp, data_json, tfds_dir = job.exp, job.data_json, job.tfds_dir
     if tfds_dir:
         tfds_writer.write_metadata(tfds_dir, tuple(exp.classes),
                                    f"GestureNet hand crops, experiment {req.experiment_name}")

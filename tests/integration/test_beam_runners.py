@@ -1,0 +1,64 @@
+"""dataset_convert's pipeline built for managed and cluster runners, without running remotely:
+the options a user passes reach Beam unchanged, and the graph is the same."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOptions,
+                                                  PortableOptions, SetupOptions,
+                                                  StandardOptions, WorkerOptions)
+from apache_beam.runners.direct.direct_runner import DirectRunner
+
+from components import IMAGE
+from gesturenet_lib.data.dataset_convert import (ConvertRequest, build_pipeline, crop_processes,
+                                                 default_beam_args, prepare)
+from tests.tao_tree import TaoTree
+
+DATAFLOW = ["--runner", "DataflowRunner", "--project", "my-project", "--region", "europe-west4",
+            "--temp_location", "gs://my-bucket/tmp", "--sdk_container_image", IMAGE,
+            "--num_workers", "10", "--max_num_workers", "40", "--machine_type", "n2-standard-4",
+            "--experiments", "use_runner_v2"]
+FLINK = ["--runner", "PortableRunner", "--job_endpoint", "flink-jobserver:8099",
+         "--environment_type", "DOCKER", "--environment_config", IMAGE]
+
+STEPS = ("ReadAnnotations", "AssignSplits", "FilterByMetadata", "SampleFrames", "CropHands",
+         "WriteDatasetJson", "WriteTfdsShards")
+
+
+@pytest.fixture
+def job_request(tmp_path):
+    tree = TaoTree(tmp_path)
+    tree.hand("u1", "s1", "a.png", "fist")
+    tree.hand("u2", "s1", "a.png", "stop")
+    ds, exp = tree.specs()
+    return lambda args: ConvertRequest(ds, exp, str(tmp_path / "data.json"), "v1",
+                                       beam_args=args)
+
+
+@pytest.mark.parametrize("args", [DATAFLOW, FLINK], ids=["dataflow", "flink"])
+def test_runner_options_pass_through_and_the_graph_builds(args, job_request):
+    request = job_request(args)
+    assert default_beam_args(request.beam_args) == args  # nothing added when --runner is given
+    assert crop_processes(request) == 1  # managed runners already run a worker per core
+    options = PipelineOptions(default_beam_args(request.beam_args))
+    # Build (never run) with a local runner object, so nothing is contacted.
+    pipeline = beam.Pipeline(runner=DirectRunner(), options=options)
+    build_pipeline(prepare(request), pipeline)
+    labels = {t.unique_name.split("/")[0]
+              for t in pipeline.to_runner_api().components.transforms.values()}
+    assert set(STEPS) <= labels
+    if args is DATAFLOW:
+        cloud = options.view_as(GoogleCloudOptions)
+        assert (cloud.project, cloud.region, cloud.temp_location) == (
+            "my-project", "europe-west4", "gs://my-bucket/tmp")
+        workers = options.view_as(WorkerOptions)
+        assert workers.sdk_container_image == IMAGE and workers.max_num_workers == 40
+        assert options.view_as(StandardOptions).runner == "DataflowRunner"
+    else:
+        portable = options.view_as(PortableOptions)
+        assert portable.job_endpoint == "flink-jobserver:8099"
+        assert portable.environment_config == IMAGE
+    # the image carries every dependency: nothing else is staged
+    setup = options.view_as(SetupOptions)
+    assert setup.requirements_file is None and setup.setup_file is None
