@@ -121,6 +121,22 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
                              f"{err.msg}") from None
 
 
+def is_object(uri: str) -> bool:
+    """A gs:// URI naming one object (not a prefix)."""
+    return is_cloud_uri(uri) and _blob(uri).exists()
+
+
+def download(uri: str, path: str) -> None:
+    """Stream object ``uri`` to local file ``path``."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    _blob(uri).download_to_filename(path)
+
+
+def upload(path: str, uri: str) -> None:
+    """Stream local file ``path`` to object ``uri``."""
+    _blob(uri).upload_from_filename(path)
+
+
 def makedirs(path: str | os.PathLike) -> None:
     if is_cloud_uri(path):
         return  # GCS has no folders: a prefix exists once an object is written under it

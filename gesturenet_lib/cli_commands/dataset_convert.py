@@ -29,7 +29,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gesturenet_lib.data.dataset_convert import ConvertRequest, dataset_convert
+    from gesturenet_lib.cloud import dataset_convert
+    from gesturenet_lib.data.dataset_convert import ConvertRequest
 
     result = dataset_convert(ConvertRequest(
         dataset_spec=args.dataset_spec, experiment_spec=args.experiment_spec,

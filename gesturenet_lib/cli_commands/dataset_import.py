@@ -21,9 +21,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gesturenet_lib.data.hagrid_import import import_hagrid
+    from gesturenet_lib.cloud import dataset_import
 
-    result = import_hagrid(args.images, args.annotations, args.output, args.class_map)
+    result = dataset_import(args.images, args.annotations, args.output, args.class_map)
     print(f"imported {result.images} images, {result.boxes} hand boxes, {result.users} users "
           f"into {args.output}")
     for name, count in result.per_class.items():

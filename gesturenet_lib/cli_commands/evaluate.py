@@ -22,7 +22,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gesturenet_lib.evaluation.evaluate import evaluate
+    from gesturenet_lib.cloud import evaluate
     from gesturenet_lib.keys import optional_key
 
     key = optional_key(args.key)  # .onnx and .keras need no key

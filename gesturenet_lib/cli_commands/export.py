@@ -53,7 +53,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gesturenet_lib.export.exporter import ExportRequest, export
+    from gesturenet_lib.cloud import export
+    from gesturenet_lib.export.exporter import ExportRequest
     from gesturenet_lib.keys import optional_key
 
     key = optional_key(args.key)

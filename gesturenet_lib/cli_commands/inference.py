@@ -28,7 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gesturenet_lib.inference.infer import inference
+    from gesturenet_lib.cloud import inference
     from gesturenet_lib.keys import optional_key
 
     key = optional_key(args.key)

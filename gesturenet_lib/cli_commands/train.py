@@ -20,9 +20,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gesturenet_lib.cloud import train
     from gesturenet_lib.keys import resolve_key
     from gesturenet_lib.specs import load_experiment_spec
-    from gesturenet_lib.training.trainer import train
 
     load_experiment_spec(args.experiment_spec_filename)  # fail fast, before TensorFlow loads
     result = train(args.experiment_spec_filename, resolve_key(args.key))

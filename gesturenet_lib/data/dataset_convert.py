@@ -75,14 +75,14 @@ def crop_processes(req: ConvertRequest) -> int:
     return (os.cpu_count() or 1) if local else 1
 
 
-def _datasets(exp: DatasetExperimentConfig) -> list[str]:
+def datasets_of(exp: DatasetExperimentConfig) -> list[str]:
     return list(dict.fromkeys(exp.set_list.train_val + exp.set_list.kpi))
 
 
 def _layouts(ds: DatasetConfig, mount: str, exp: DatasetExperimentConfig,
              spec_file: str) -> list[DatasetLayout]:
     layouts = []
-    for name in _datasets(exp):
+    for name in datasets_of(exp):
         dataset_dir = io.join(mount, ds.org_data_dir, name)
         if not io.is_dir(dataset_dir):
             raise UserInputError(f"{spec_file}: dataset folder {dataset_dir} "

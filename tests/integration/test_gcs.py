@@ -73,3 +73,63 @@ def test_specs_validate_from_gs(bucket, train_spec_dict, capsys):
     assert f"{bucket}/specs/bad.json: model.num_layers = 19" in capsys.readouterr().err
     assert cli.main(["validate", "-e", f"{bucket}/specs/none.json"]) == 2
     assert f"{bucket}/specs/none.json: file not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_subtasks_end_to_end_with_every_path_on_gs(bucket, tmp_path, capsys):
+    """dataset_import -> dataset_convert -> a tiny train -> evaluate -> export, every input
+    and output on gs://, results read back from the bucket."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from gesturenet_lib.models.model_file import load_model_file
+    from gesturenet_lib.staging import Stage
+    from tests.conftest import SAMPLE, SPECS
+
+    with Stage() as stage:  # upload the bundled sample
+        jobs = [(p, f"{bucket}/hagrid/{p.relative_to(SAMPLE)}")
+                for p in SAMPLE.rglob("*") if p.is_file()
+                and p.parts[len(SAMPLE.parts)] in ("dataset", "annotations")]
+        stage._parallel(lambda job: io.upload(str(job[0]), job[1]), jobs)
+    ws = f"{bucket}/ws"
+    ds = json.loads((SPECS / "dataset_config.json").read_text())
+    ds["mount_dir_path"] = ws
+    io.write_text(f"{bucket}/specs/dataset_config.json", json.dumps(ds))
+    io.write_text(f"{bucket}/specs/dataset_experiment_config.json",
+                  (SPECS / "dataset_experiment_config.json").read_text())
+    spec = json.loads((SPECS / "train_spec.json").read_text())
+    spec["model"].update(num_layers=6, image_height=32, image_width=32)
+    spec["trainer"]["finetuning"]["train_epochs"] = 1
+    spec.update(output_experiments_fld=f"{ws}/experiments")
+    spec["dataset"].update(data_path=f"{ws}/data.json", image_root_path=ws)
+    spec["evaluator"] = {"evaluation_exp_name": "results"}
+    io.write_text(f"{bucket}/specs/train_spec.json", json.dumps(spec))
+    s = f"{bucket}/specs"
+
+    assert cli.main(["dataset_import", "--format", "hagrid", "--images",
+                     f"{bucket}/hagrid/dataset", "--annotations", f"{bucket}/hagrid/annotations",
+                     "--output", f"{ws}/original/hagrid"]) == 0
+    assert cli.main(["dataset_convert", "--dataset_spec", f"{s}/dataset_config.json",
+                     "--experiment_spec", f"{s}/dataset_experiment_config.json",
+                     "--output_filename", f"{ws}/data.json", "--experiment_name", "v1",
+                     "--direct_running_mode=in_memory"]) == 0
+    assert cli.main(["train", "-e", f"{s}/train_spec.json", "-k", "gs-key"]) == 0
+    model = f"{ws}/experiments/model/model.tlt"
+    assert cli.main(["evaluate", "-e", f"{s}/train_spec.json", "-m", model, "-k", "gs-key"]) == 0
+    assert cli.main(["export", "-m", model, "-k", "gs-key", "-o", f"{ws}/export/model.onnx"]) == 0
+    capsys.readouterr()
+
+    doc = json.loads(io.read_text(f"{ws}/data.json"))
+    assert doc["stats"]["crops"] == 545 and doc["stats"]["rejected"] == 0
+    crop = doc["train_set"]["images"][0]["bbox_path"]
+    assert io.read_bytes(f"{ws}/{crop}").startswith(b"\x89PNG")
+    assert io.exists(f"{ws}/{doc['tfds_dir']}/dataset_info.json")
+    local_model = tmp_path / "model.tlt"
+    local_model.write_bytes(io.read_bytes(model))
+    assert load_model_file(str(local_model), "gs-key").classes["random"] == 5
+    assert io.exists(f"{ws}/experiments/model/checkpoints/last.keras")
+    metrics = json.loads(io.read_text(f"{ws}/experiments/results/metrics.json"))
+    assert metrics["images_evaluated"] == len(doc["kpi_set"]["images"])
+    assert io.read_text(f"{ws}/export/nvinfer_config.txt").startswith("[property]")
+    session = ort.InferenceSession(io.read_bytes(f"{ws}/export/model.onnx"))
+    assert session.run(None, {"input_1": np.zeros((1, 3, 32, 32), "float32")})[0].shape == (1, 6)
