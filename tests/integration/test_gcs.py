@@ -117,6 +117,9 @@ def test_subtasks_end_to_end_with_every_path_on_gs(bucket, tmp_path, capsys):
     model = f"{ws}/experiments/model/model.tlt"
     assert cli.main(["evaluate", "-e", f"{s}/train_spec.json", "-m", model, "-k", "gs-key"]) == 0
     assert cli.main(["export", "-m", model, "-k", "gs-key", "-o", f"{ws}/export/model.onnx"]) == 0
+    assert cli.main(["inference", "-e", f"{s}/train_spec.json", "-m", model, "-k", "gs-key",
+                     "--data_json", f"{ws}/data.json", "--image_root_path", ws,
+                     "--results_dir", f"{ws}/inference"]) == 0
     capsys.readouterr()
 
     doc = json.loads(io.read_text(f"{ws}/data.json"))
@@ -131,5 +134,7 @@ def test_subtasks_end_to_end_with_every_path_on_gs(bucket, tmp_path, capsys):
     metrics = json.loads(io.read_text(f"{ws}/experiments/results/metrics.json"))
     assert metrics["images_evaluated"] == len(doc["kpi_set"]["images"])
     assert io.read_text(f"{ws}/export/nvinfer_config.txt").startswith("[property]")
+    results = io.read_text(f"{ws}/inference/results.txt").splitlines()
+    assert len(results) == len(doc["kpi_set"]["images"])
     session = ort.InferenceSession(io.read_bytes(f"{ws}/export/model.onnx"))
     assert session.run(None, {"input_1": np.zeros((1, 3, 32, 32), "float32")})[0].shape == (1, 6)
