@@ -35,7 +35,7 @@ def dataset_import(images: str, annotations: str, output: str, class_map: str | 
 def dataset_convert(req):
     from gesturenet_lib.data.convert_pipeline import fold_path, rejects_path
     from gesturenet_lib.data.dataset_convert import dataset_convert as convert
-    from gesturenet_lib.data.dataset_convert import datasets_of
+    from gesturenet_lib.data.dataset_convert import datasets_of, is_local_runner
     from gesturenet_lib.specs import load_dataset_experiment_config
 
     ds = load_dataset_config(req.dataset_spec)  # errors name the user's files
@@ -43,6 +43,8 @@ def dataset_convert(req):
     mount = io.resolve(ds.mount_dir_path, io.parent(req.dataset_spec))
     if not any_cloud(mount, req.output_filename, req.dataset_spec, req.experiment_spec):
         return convert(req)
+    if not is_local_runner(req.beam_args):
+        return convert(req)  # a managed runner's workers read and write gs:// themselves
     with Stage() as stage:
         for name in datasets_of(exp):
             stage.pull(io.join(mount, ds.org_data_dir, name))

@@ -137,6 +137,19 @@ def upload(path: str, uri: str) -> None:
     _blob(uri).upload_from_filename(path)
 
 
+def delete(path: str | os.PathLike) -> None:
+    """Remove one file or object (no error when it is already gone)."""
+    if is_cloud_uri(path):
+        from google.api_core.exceptions import NotFound
+
+        try:
+            _blob(path).delete()
+        except NotFound:
+            pass
+        return
+    Path(path).unlink(missing_ok=True)
+
+
 def makedirs(path: str | os.PathLike) -> None:
     if is_cloud_uri(path):
         return  # GCS has no folders: a prefix exists once an object is written under it

@@ -85,13 +85,24 @@ def read_users(dataset_dir: str, dataset: str, annotation_path: str) -> dict[str
 
 
 def _relative_task_path(task_path: str, mount_dir: str) -> str:
-    mount = os.path.normpath(mount_dir)
-    full = os.path.normpath(task_path if os.path.isabs(task_path)
-                            else os.path.join(mount, task_path))
-    rel = os.path.relpath(full, mount)
-    if rel == ".." or rel.startswith("../") or os.path.isabs(rel):
+    """``task_path`` relative to the mount, refusing anything that leaves it."""
+    if io.is_cloud_uri(mount_dir):
+        mount = mount_dir.rstrip("/")
+        if io.is_cloud_uri(task_path):
+            if not task_path.startswith(mount + "/"):
+                raise RecordError(f"task_path {task_path!r} resolves outside mount_dir_path")
+            task_path = task_path[len(mount) + 1:]
+        elif task_path.startswith("/"):
+            raise RecordError(f"task_path {task_path!r} resolves outside mount_dir_path")
+        rel = posixpath.normpath(task_path)
+    else:
+        mount = os.path.normpath(mount_dir)
+        full = os.path.normpath(task_path if os.path.isabs(task_path)
+                                else os.path.join(mount, task_path))
+        rel = os.path.relpath(full, mount).replace(os.sep, "/")
+    if rel == ".." or rel.startswith("../") or rel.startswith("/"):
         raise RecordError(f"task_path {task_path!r} resolves outside mount_dir_path")
-    return rel.replace(os.sep, "/")
+    return rel
 
 
 def _find(result: list, kind: str) -> list[dict]:

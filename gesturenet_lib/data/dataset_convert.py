@@ -75,6 +75,20 @@ def crop_processes(req: ConvertRequest) -> int:
     return (os.cpu_count() or 1) if local else 1
 
 
+def _absolute(path: str) -> str:
+    return path if io.is_cloud_uri(path) else os.path.abspath(path)
+
+
+def is_local_runner(beam_args: list[str]) -> bool:
+    """True when the Beam runner runs on this machine (it can read a local staging cache)."""
+    args = default_beam_args(beam_args)
+    runner = next((a.split("=", 1)[1] for a in args if a.startswith("--runner=")), None)
+    if runner is None and "--runner" in args:
+        runner = args[args.index("--runner") + 1]
+    return runner in (None, "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner",
+                      "PrismRunner")
+
+
 def datasets_of(exp: DatasetExperimentConfig) -> list[str]:
     return list(dict.fromkeys(exp.set_list.train_val + exp.set_list.kpi))
 
@@ -161,7 +175,7 @@ def prepare(req: ConvertRequest) -> ConvertJob:
                              "name without '/'")
     ds = load_dataset_config(req.dataset_spec)
     exp = load_dataset_experiment_config(req.experiment_spec)
-    mount = os.path.abspath(io.resolve(ds.mount_dir_path, io.parent(req.dataset_spec)))
+    mount = _absolute(io.resolve(ds.mount_dir_path, io.parent(req.dataset_spec)))
     layouts = _layouts(ds, mount, exp, req.dataset_spec)
     plan = _plan(ds, exp, layouts, req)
     files = [(i, path) for i, lay in enumerate(layouts)
@@ -180,7 +194,7 @@ def prepare(req: ConvertRequest) -> ConvertJob:
                         record, req.experiment_name)
     tfds_rel = f"{ds.post_data_dir.strip('/')}/{layouts[0].dataset}/{req.experiment_name}/tfds"
     tfds_dir = io.join(mount, tfds_rel) if req.write_tfds else None
-    data_json = os.path.abspath(req.output_filename)
+    data_json = _absolute(req.output_filename)
     out_settings = cp.OutputSettings(
         data_json=data_json, classes=tuple(exp.classes), k_folds=req.k_folds,
         experiment_name=req.experiment_name, use_class_weights=exp.sampling.use_class_weights,
@@ -204,8 +218,10 @@ def build_pipeline(job: ConvertJob, p) -> None:
     kept = split["assigned"] | "FilterByMetadata" >> cp.FilterByMetadata(
         exp.image_feature_filter.train_val, exp.image_feature_filter.kpi)
     sampled = kept["kept"] | "SampleFrames" >> cp.SampleFrames(job.ds.sampling_rate)
-    crops = sampled["kept"] | "CropHands" >> cp.CropHands(job.crop_settings,
-                                                          crop_processes(job.req))
+    # Forked crop processes would share the parent's open GCS connections: gs:// data get one
+    # process per Beam worker.
+    processes = 1 if io.is_cloud_uri(job.mount) else crop_processes(job.req)
+    crops = sampled["kept"] | "CropHands" >> cp.CropHands(job.crop_settings, processes)
     dropped = ((read[cp.REJECTED], split[cp.FILTERED], kept[cp.FILTERED],
                 sampled[cp.SAMPLED_OUT], crops[cp.REJECTED])
                | "AllDropped" >> beam.Flatten())
@@ -226,7 +242,7 @@ def dataset_convert(req: ConvertRequest) -> ConvertResult:
     job = prepare(req)
     if job.tfds_dir and io.exists(job.tfds_dir):
         for stale in io.list_files(job.tfds_dir):  # shard counts may differ from the last run
-            os.unlink(stale)
+            io.delete(stale)
     args = default_beam_args(req.beam_args)
     log.info("dataset_convert: running Beam pipeline (%s)", " ".join(args))
     with beam.Pipeline(options=PipelineOptions(args)) as p:

@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOptions,
-                                                  PortableOptions, SetupOptions,
-                                                  StandardOptions, WorkerOptions)
+from apache_beam.options.pipeline_options import (
+    GoogleCloudOptions,
+    PipelineOptions,
+    PortableOptions,
+    SetupOptions,
+    StandardOptions,
+    WorkerOptions,
+)
 from apache_beam.runners.direct.direct_runner import DirectRunner
 
 from components import IMAGE
-from gesturenet_lib.data.dataset_convert import (ConvertRequest, build_pipeline, crop_processes,
-                                                 default_beam_args, prepare)
+from gesturenet_lib.data.dataset_convert import (
+    ConvertRequest,
+    build_pipeline,
+    crop_processes,
+    default_beam_args,
+    prepare,
+)
 from tests.tao_tree import TaoTree
 
 DATAFLOW = ["--runner", "DataflowRunner", "--project", "my-project", "--region", "europe-west4",

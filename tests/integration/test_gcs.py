@@ -138,3 +138,33 @@ def test_subtasks_end_to_end_with_every_path_on_gs(bucket, tmp_path, capsys):
     assert len(results) == len(doc["kpi_set"]["images"])
     session = ort.InferenceSession(io.read_bytes(f"{ws}/export/model.onnx"))
     assert session.run(None, {"input_1": np.zeros((1, 3, 32, 32), "float32")})[0].shape == (1, 6)
+
+
+def test_beam_workers_read_and_write_gs_directly(bucket, tmp_path):
+    """What a managed runner does: no staging, every read and write of the pipeline on gs://
+    (run here by the local runner; TFDS shards need TensorFlow's own GCS access, not tested)."""
+    from gesturenet_lib.data.dataset_convert import ConvertRequest, dataset_convert
+    from tests.tao_tree import TaoTree
+
+    tree = TaoTree(tmp_path / "local")
+    for u in range(4):
+        tree.hand(f"u{u}", "s1", "000.png", "fist" if u % 2 else "stop")
+    tree.annotate("original/data/u0/s1/missing.png", "fist")
+    for path in io.list_files(tmp_path / "local" / "original"):
+        rel = str(path)[len(str(tmp_path / "local")) + 1:]
+        io.upload(path, f"{bucket}/mount/{rel}")
+    ds, exp = tree.specs()
+    spec = json.loads(open(ds).read())
+    spec["mount_dir_path"] = f"{bucket}/mount"
+    io.write_text(f"{bucket}/specs/ds.json", json.dumps(spec))
+    io.write_text(f"{bucket}/specs/exp.json", open(exp).read())
+    result = dataset_convert(ConvertRequest(
+        f"{bucket}/specs/ds.json", f"{bucket}/specs/exp.json", f"{bucket}/out/data.json", "v1",
+        beam_args=["--direct_running_mode=in_memory"], write_tfds=False))
+    doc = json.loads(io.read_text(f"{bucket}/out/data.json"))
+    assert result.stats["crops"] == 4 == doc["stats"]["crops"]
+    missing = "missing image original/data/u0/s1/missing.png"
+    assert doc["stats"]["rejected_by_reason"] == {missing: 1}
+    first = doc["train_set"]["images"][0]["bbox_path"]
+    assert io.read_bytes(f"{bucket}/mount/{first}").startswith(b"\x89PNG")
+    assert "missing.png" in io.read_text(f"{bucket}/out/data_rejects.jsonl")
