@@ -54,46 +54,22 @@ class ExportResult:
 
 
 def _source_onnx(req: ExportRequest, spec) -> tuple[bytes, list[str], Preprocessing]:
-    """(FP32 ONNX bytes, class names in index order, preprocessing) of ``-m``."""
-    from gesturenet_lib.inference.backends import decrypt_container
+    """(FP32 ONNX bytes, class names in index order, preprocessing) of ``-m``; the same
+    readers as inference, so a .onnx/.etlt never imports TensorFlow."""
+    from gesturenet_lib.inference.backends import metadata_or_spec, read_keras, read_onnx
 
     if not io.exists(req.model):
         raise UserInputError(f"-m {req.model}: model file not found")
     if req.model.endswith((".onnx", ".etlt")):
-        from gesturenet_lib.export.onnx_export import read_metadata
-
-        data = io.read_bytes(req.model)
-        if req.model.endswith(".etlt"):
-            data, kind = decrypt_container(req.model, data, req.key)
-            if kind != "onnx":
-                raise UserInputError(f"{req.model}: holds a {kind} model, not ONNX")
-        try:
-            meta = read_metadata(data)
-        except Exception:
-            raise UserInputError(f"{req.model}: not a readable ONNX model") from None
-        if meta.get("classes") and meta.get("preprocessing"):
-            classes, prep = meta["classes"], Preprocessing.from_dict(meta["preprocessing"])
-        elif spec is not None:
-            classes, prep = dict(spec.dataset.classes), Preprocessing.for_model(spec.model)
-        else:
-            raise UserInputError(f"{req.model}: carries no class map; give --experiment_spec")
+        data, meta = read_onnx(req.model, req.key)
+        classes, prep = metadata_or_spec(meta, spec, req.model)
         return data, sorted(classes, key=classes.get), prep
     if req.model.endswith((".tlt", ".keras")):
         from gesturenet_lib.export.onnx_export import keras_to_onnx
-        from gesturenet_lib.models.model_file import load_model_file
 
-        if req.model.endswith(".tlt"):
-            decrypt_container(req.model, io.read_bytes(req.model), req.key)
-        loaded = load_model_file(req.model, req.key)
-        if loaded.classes is None:
-            if spec is None:
-                raise UserInputError(f"{req.model}: a .keras file carries no class map; give "
-                                     "--experiment_spec")
-            classes, prep = dict(spec.dataset.classes), Preprocessing.for_model(spec.model)
-        else:
-            classes, prep = loaded.classes, loaded.preprocessing
-        onnx_bytes = keras_to_onnx(loaded.model, {"classes": classes,
-                                                  "preprocessing": prep.to_dict()}, req.opset)
+        model, classes, prep = read_keras(req.model, req.key, spec)
+        onnx_bytes = keras_to_onnx(model, {"classes": classes, "preprocessing": prep.to_dict()},
+                                   req.opset)
         return onnx_bytes, sorted(classes, key=classes.get), prep
     raise UserInputError(f"-m {req.model}: expected a .tlt, .keras, .onnx or .etlt file")
 

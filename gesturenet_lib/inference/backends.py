@@ -148,7 +148,7 @@ def looks_like_tao(blob: bytes) -> bool:
     return bool(name) and all(32 < c < 127 for c in name)
 
 
-def _check_ours(path: str, blob: bytes) -> None:
+def check_container(path: str, blob: bytes) -> None:
     """Refuse, clearly, files that are not our encrypted format (TAO's above all)."""
     if not blob.startswith(crypto.MAGIC):
         if looks_like_tao(blob):
@@ -162,7 +162,7 @@ def _check_ours(path: str, blob: bytes) -> None:
 
 def decrypt_container(path: str, blob: bytes, key: str | None) -> tuple[bytes, str]:
     """(model bytes, kind) of our encrypted file, or a UserInputError naming the problem."""
-    _check_ours(path, blob)
+    check_container(path, blob)
     if not key:
         raise UserInputError(f"{path}: a key is needed (-k/--key or GESTURENET_KEY)")
     try:
@@ -171,13 +171,43 @@ def decrypt_container(path: str, blob: bytes, key: str | None) -> tuple[bytes, s
         raise UserInputError(f"{path}: {err}") from None
 
 
-def _metadata_or_spec(meta: dict, spec: ExperimentSpec | None, path: str):
+def metadata_or_spec(meta: dict, spec: ExperimentSpec | None, path: str
+                     ) -> tuple[dict[str, int], Preprocessing]:
+    """Classes and preprocessing from the model's metadata, else from the spec."""
     if meta.get("classes") and meta.get("preprocessing"):
         return meta["classes"], Preprocessing.from_dict(meta["preprocessing"])
     if spec is None:
         raise UserInputError(f"{path}: the model carries no class map; give the experiment "
                              "spec (-e)")
     return dict(spec.dataset.classes), Preprocessing.for_model(spec.model)
+
+
+def read_keras(path: str, key: str | None, spec: ExperimentSpec | None):
+    """(Keras model, classes, preprocessing) of a .tlt (with the key) or .keras file."""
+    from gesturenet_lib.models.model_file import load_model_file
+
+    if path.endswith(".tlt"):
+        check_container(path, io.read_bytes(path))  # the clear errors for TAO files too
+    loaded = load_model_file(path, key)
+    meta = {"classes": loaded.classes,
+            "preprocessing": loaded.preprocessing.to_dict() if loaded.preprocessing else None}
+    return (loaded.model, *metadata_or_spec(meta, spec, path))
+
+
+def read_onnx(path: str, key: str | None) -> tuple[bytes, dict]:
+    """(ONNX bytes, our metadata) of a .onnx or .etlt (with the key) file; TensorFlow-free."""
+    from gesturenet_lib.export.onnx_export import read_metadata
+
+    data = io.read_bytes(path)
+    if path.endswith(".etlt"):
+        data, kind = decrypt_container(path, data, key)
+        if kind != "onnx":
+            raise UserInputError(f"{path}: holds a {kind} model, not ONNX")
+    try:
+        return data, read_metadata(data)
+    except Exception:  # onnx raises DecodeError for truncated files
+        raise UserInputError(f"{path}: not a readable ONNX model (truncated or "
+                             "corrupted?)") from None
 
 
 def load_backend(path: str, key: str | None, spec: ExperimentSpec | None) -> Backend:
@@ -189,35 +219,15 @@ def load_backend(path: str, key: str | None, spec: ExperimentSpec | None) -> Bac
     if not io.exists(path):
         raise UserInputError(f"{path}: model file not found")
     if suffix in (".tlt", ".keras"):
-        from gesturenet_lib.models.model_file import load_model_file
-
-        if suffix == ".tlt":
-            _check_ours(path, io.read_bytes(path))
-        loaded = load_model_file(path, key)
-        meta = {"classes": loaded.classes,
-                "preprocessing": loaded.preprocessing.to_dict() if loaded.preprocessing
-                else None}
-        classes, prep = _metadata_or_spec(meta, spec, path)
-        backend: Backend = KerasBackend(loaded.model, classes, prep)
+        model, classes, prep = read_keras(path, key, spec)
+        backend: Backend = KerasBackend(model, classes, prep)
     elif suffix in (".onnx", ".etlt"):
-        from gesturenet_lib.export.onnx_export import read_metadata
-
-        data = io.read_bytes(path)
-        if suffix == ".etlt":
-            data, kind = decrypt_container(path, data, key)
-            if kind != "onnx":
-                raise UserInputError(f"{path}: holds a {kind} model, not ONNX")
-        try:
-            meta = read_metadata(data)
-        except Exception:  # onnx raises DecodeError for truncated files
-            raise UserInputError(f"{path}: not a readable ONNX model (truncated or "
-                                 "corrupted?)") from None
-        classes, prep = _metadata_or_spec(meta, spec, path)
-        backend = OnnxBackend(data, classes, prep, path)
+        data, meta = read_onnx(path, key)
+        backend = OnnxBackend(data, *metadata_or_spec(meta, spec, path), path)
     else:
         meta_path = path + ".json"
         meta = json.loads(io.read_text(meta_path)) if io.exists(meta_path) else {}
-        classes, prep = _metadata_or_spec(meta, spec, path)
+        classes, prep = metadata_or_spec(meta, spec, path)
         backend = TensorRTBackend(io.read_bytes(path), classes, prep, path)
     if spec is not None and backend.num_outputs != spec.dataset.num_classes:
         raise UserInputError(f"{path}: the model has {backend.num_outputs} classes, the spec's "
