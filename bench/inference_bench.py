@@ -15,7 +15,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,17 +24,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from results_file import write_results  # noqa: E402
-
-
-def timings(predict, batch: np.ndarray, runs: int) -> list[float]:
-    for _ in range(10):  # warm-up: tracing, allocation
-        predict(batch)
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        predict(batch)
-        out.append(time.perf_counter() - start)
-    return out
+from timing import latencies  # noqa: E402
 
 
 def main() -> int:
@@ -62,8 +51,8 @@ def main() -> int:
     many = rng.random((64, *shape), dtype=np.float32)
     figures = {"model": "resnet18 3x160x160", "cores": os.cpu_count(), "runs": args.runs}
     for name, backend in backends.items():
-        lat = statistics.median(timings(backend.predict, one, args.runs)) * 1000
-        thr = 64 / statistics.median(timings(backend.predict, many, max(5, args.runs // 20)))
+        lat = statistics.median(latencies(backend.predict, one, args.runs)) * 1000
+        thr = 64 / statistics.median(latencies(backend.predict, many, max(5, args.runs // 20)))
         figures[name] = {"batch1_median_ms": round(lat, 2), "batch64_images_per_s": round(thr, 1)}
         print(f"{name:<18} batch 1: {lat:7.2f} ms   batch 64: {thr:7.1f} images/s")
     ratio = figures["keras"]["batch1_median_ms"] / figures["onnxruntime_fp32"]["batch1_median_ms"]

@@ -16,7 +16,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,17 +25,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from results_file import write_results  # noqa: E402
-
-
-def median_seconds(fn, batch, runs):
-    for _ in range(5):
-        fn(batch)
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn(batch)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+from timing import latencies  # noqa: E402
 
 
 def main() -> int:
@@ -80,11 +69,11 @@ def main() -> int:
         many = np.concatenate([x] * (64 // len(x) + 1))[:64]
         figures = {"images": len(kpi), "cores": os.cpu_count(), "calibrator": args.calibrator}
         for name, backend in (("fp32", fp32), ("int8", int8)):
-            figures[name] = {
-                "batch1_median_ms": round(median_seconds(backend.predict, one, args.runs) * 1e3,
-                                          2),
-                "batch64_images_per_s": round(64 / median_seconds(backend.predict, many,
-                                                                  max(5, args.runs // 10)), 1)}
+            one_s = statistics.median(latencies(backend.predict, one, args.runs, warmup=5))
+            many_s = statistics.median(latencies(backend.predict, many,
+                                                 max(5, args.runs // 10), warmup=5))
+            figures[name] = {"batch1_median_ms": round(one_s * 1e3, 2),
+                             "batch64_images_per_s": round(64 / many_s, 1)}
     figures["top1_agreement"] = round(float(np.mean(p32 == p8)), 4)
     figures["kpi_accuracy_fp32"] = round(float(np.mean(p32 == truth)), 4)
     figures["kpi_accuracy_int8"] = round(float(np.mean(p8 == truth)), 4)
