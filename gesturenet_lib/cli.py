@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from gesturenet_lib import __version__
 from gesturenet_lib.cli_commands import SUBTASKS
 from gesturenet_lib.errors import UserInputError
-from gesturenet_lib.keys import KEY_ENV, resolve_key  # noqa: F401  (re-exported for tests)
 from gesturenet_lib.specs import SpecError
 
 

@@ -59,3 +59,13 @@ def write_spec(root: Path, spec: dict, name: str = "train_spec.json") -> str:
     path = root / name
     path.write_text(json.dumps(spec))
     return str(path)
+
+
+def train_colour_model(root: Path, key: str, per_class: int, epochs: int) -> tuple[str, str]:
+    """Train on the colour dataset through the CLI; returns (spec file, model.tlt)."""
+    from gesturenet_lib import cli
+
+    write_dataset(root, per_class=per_class)
+    spec = write_spec(root, train_spec(root, epochs=(0, epochs)))
+    assert cli.main(["train", "-e", spec, "-k", key]) == 0
+    return spec, str(root / "out/model/model.tlt")

@@ -14,7 +14,7 @@ import pytest
 
 from gesturenet_lib import cli, crypto
 from tests.conftest import SAMPLE
-from tests.training_fixtures import train_spec, write_dataset, write_spec
+from tests.training_fixtures import train_colour_model, write_spec
 
 pytestmark = pytest.mark.slow
 KEY = "eval-key"
@@ -27,11 +27,8 @@ def trained(tmp_path_factory):
     from gesturenet_lib.models.model_file import load_model_file
 
     root = tmp_path_factory.mktemp("trained")
-    write_dataset(root, per_class=8)
-    spec = write_spec(root, train_spec(root, epochs=(0, 3)))
-    assert cli.main(["train", "-e", spec, "-k", KEY]) == 0
-    tlt = root / "out/model/model.tlt"
-    loaded = load_model_file(str(tlt), KEY)
+    spec, tlt = train_colour_model(root, KEY, per_class=8, epochs=3)
+    loaded = load_model_file(tlt, KEY)
     loaded.model.save(root / "model.keras")
     onnx_bytes = keras_to_onnx(loaded.model, {"classes": loaded.classes,
                                               "preprocessing": loaded.preprocessing.to_dict()})

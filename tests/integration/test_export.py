@@ -14,7 +14,7 @@ import onnx
 import pytest
 
 from gesturenet_lib import cli
-from tests.training_fixtures import train_spec, write_dataset, write_spec
+from tests.training_fixtures import train_colour_model
 
 pytestmark = pytest.mark.slow
 KEY = "export-key"
@@ -24,10 +24,8 @@ KEY = "export-key"
 def model(tmp_path_factory):
     """A model that has learned the separable colour dataset."""
     root = tmp_path_factory.mktemp("export")
-    write_dataset(root, per_class=16)
-    spec = write_spec(root, train_spec(root, epochs=(0, 6)))
-    assert cli.main(["train", "-e", spec, "-k", KEY]) == 0
-    return root, spec, str(root / "out/model/model.tlt")
+    spec, tlt = train_colour_model(root, KEY, per_class=16, epochs=6)
+    return root, spec, tlt
 
 
 def _export(*args):

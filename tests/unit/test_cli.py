@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from gesturenet_lib import cli
+from gesturenet_lib import cli, keys
 from gesturenet_lib.cli_commands import SUBTASKS
 from gesturenet_lib.errors import UserInputError
 from tests.conftest import REPO, SPECS
@@ -61,15 +61,15 @@ def test_console_script_and_python_m_run(entry):
 
 
 def test_key_flag_wins_over_environment(monkeypatch):
-    monkeypatch.setenv(cli.KEY_ENV, "from-env")
-    assert cli.resolve_key("from-flag") == "from-flag"
-    assert cli.resolve_key(None) == "from-env"
+    monkeypatch.setenv(keys.KEY_ENV, "from-env")
+    assert keys.resolve_key("from-flag") == "from-flag"
+    assert keys.resolve_key(None) == "from-env"
 
 
 def test_missing_key_is_a_user_error(monkeypatch):
-    monkeypatch.delenv(cli.KEY_ENV, raising=False)
+    monkeypatch.delenv(keys.KEY_ENV, raising=False)
     with pytest.raises(UserInputError, match="GESTURENET_KEY"):
-        cli.resolve_key(None)
+        keys.resolve_key(None)
 
 
 def test_cli_does_not_import_heavy_libraries():
