@@ -45,6 +45,19 @@ def check_classes(model_classes: dict[str, int], spec_classes: dict[str, int], m
                              f"from the spec's dataset.classes {json.dumps(spec_classes)}")
 
 
+def _predicted_index(p, classes: dict[str, int]) -> int:
+    """The class a prediction counts as: where a hand_landmarks model found no hand, "random"
+    when the classes have it, else -1 (always wrong)."""
+    if p.hand_found is False:
+        return classes.get("random", -1)
+    return p.index
+
+
+def _predicted_name(p, classes: dict[str, int], names: list[str]) -> str:
+    index = _predicted_index(p, classes)
+    return "no hand found" if index < 0 else names[index]
+
+
 def evaluate(spec_file: str, model_path: str, key: str | None,
              data_type: str = "kpi_set") -> EvaluateResult:
     spec = load_experiment_spec(spec_file)
@@ -69,14 +82,18 @@ def evaluate(spec_file: str, model_path: str, key: str | None,
                                   progress=log_progress("evaluate"))
     done = [(p, y) for p, y in zip(predictions, labels, strict=True) if p.error is None]
     truth = np.array([y for _, y in done], dtype=int)
-    pred = np.array([p.index for p, _ in done], dtype=int)
+    pred = np.array([_predicted_index(p, classes) for p, _ in done], dtype=int)
     metrics = classification_metrics(truth, pred, names)
+    if any(p.hand_found is not None for p, _ in done):
+        metrics["no_hand_found"] = sum(1 for p, _ in done if p.hand_found is False)
+        metrics["no_hand_found_counted_as"] = "random" if "random" in classes else "wrong"
     metrics.update(images_evaluated=len(done), images_skipped=len(predictions) - len(done),
                    skipped=[{"path": p.source.shown_as, "error": p.error}
                             for p in predictions if p.error],
                    data_type=data_type, model=model_path, backend=backend.name)
-    wrong = [Misclassified(p.source.shown_as, names[y], names[p.index], p.confidence, p.crop)
-             for p, y in done if p.index != y][:GALLERY_LIMIT]
+    wrong = [Misclassified(p.source.shown_as, names[y], _predicted_name(p, classes, names),
+                           p.confidence, p.crop)
+             for (p, y), k in zip(done, pred, strict=True) if k != y][:GALLERY_LIMIT]
     out_dir = io.join(io.resolve(spec.output_experiments_fld, base),
                       spec.evaluator.evaluation_exp_name)
     png = confusion_png(metrics["confusion_matrix"]["matrix"], names)

@@ -7,14 +7,18 @@ import numpy as np
 
 
 def classification_metrics(truth: np.ndarray, pred: np.ndarray, names: list[str]) -> dict:
-    """Metrics of integer labels ``truth`` vs ``pred`` over classes ``names`` (index order)."""
+    """Metrics of integer labels ``truth`` vs ``pred`` over classes ``names`` (index order).
+    A prediction of -1 means "no answer" (a hand_landmarks model that found no hand and has
+    no "random" class): it counts against recall and accuracy, and is in no matrix column."""
     n = len(names)
     matrix = np.zeros((n, n), dtype=np.int64)
-    np.add.at(matrix, (truth, pred), 1)
+    answered = pred >= 0
+    np.add.at(matrix, (truth[answered], pred[answered]), 1)
+    actual_counts = np.bincount(truth, minlength=n) if len(truth) else np.zeros(n, np.int64)
     per_class = {}
     for i, name in enumerate(names):
         tp = int(matrix[i, i])
-        predicted, actual = int(matrix[:, i].sum()), int(matrix[i, :].sum())
+        predicted, actual = int(matrix[:, i].sum()), int(actual_counts[i])
         precision = tp / predicted if predicted else 0.0
         recall = tp / actual if actual else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -50,4 +54,7 @@ def metrics_table(metrics: dict) -> str:
                      f"{support:>9d}")
     lines.append(f"accuracy {metrics['accuracy']:.4f} on {metrics['images_evaluated']} images"
                  f" ({metrics['images_skipped']} skipped)")
+    if "no_hand_found" in metrics:
+        lines.append(f"no hand found in {metrics['no_hand_found']} images (counted as "
+                     f"{metrics['no_hand_found_counted_as']})")
     return "\n".join(lines)

@@ -107,6 +107,9 @@ def report_html(metrics: dict, png: bytes, misclassified: list[Misclassified],
         f"predicted <b>{html.escape(m.predicted)}</b> ({m.confidence:.2f})<br>"
         f"<small>{html.escape(m.path)}</small></figcaption></figure>"
         for m in misclassified)
+    no_hand = "" if "no_hand_found" not in metrics else (
+        f' No hand found in <span data-key="no_hand_found">{metrics["no_hand_found"]}</span> '
+        f'(counted as {html.escape(metrics["no_hand_found_counted_as"])}).')
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -120,7 +123,7 @@ figure {{ display: inline-block; margin: 6px; width: 150px; vertical-align: top;
 <p>Accuracy {num("accuracy", metrics["accuracy"])} &middot; macro F1
 {num("macro_avg.f1", metrics["macro_avg"]["f1"])} &middot;
 <span data-key="images_evaluated">{metrics["images_evaluated"]}</span> images evaluated,
-<span data-key="images_skipped">{metrics["images_skipped"]}</span> skipped.</p>
+<span data-key="images_skipped">{metrics["images_skipped"]}</span> skipped.{no_hand}</p>
 <h2>Per class</h2><table>{"".join(rows)}</table>
 <h2>Confusion matrix</h2><table id="confusion">{"".join(cm)}</table>
 <img alt="confusion matrix" src="data:image/png;base64,{base64.b64encode(png).decode()}">

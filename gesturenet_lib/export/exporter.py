@@ -56,7 +56,7 @@ class ExportResult:
 def _source_onnx(req: ExportRequest, spec) -> tuple[bytes, list[str], Preprocessing]:
     """(FP32 ONNX bytes, class names in index order, preprocessing) of ``-m``; the same
     readers as inference, so a .onnx/.etlt never imports TensorFlow."""
-    from gesturenet_lib.inference.backends import metadata_or_spec, read_keras, read_onnx
+    from gesturenet_lib.inference.backends import metadata_or_spec, read_model_file, read_onnx
 
     if not io.exists(req.model):
         raise UserInputError(f"-m {req.model}: model file not found")
@@ -65,11 +65,19 @@ def _source_onnx(req: ExportRequest, spec) -> tuple[bytes, list[str], Preprocess
         classes, prep = metadata_or_spec(meta, spec, req.model)
         return data, sorted(classes, key=classes.get), prep
     if req.model.endswith((".tlt", ".keras")):
-        from gesturenet_lib.export.onnx_export import keras_to_onnx
+        from gesturenet_lib.export.onnx_export import keras_to_onnx, landmark_model_to_onnx
 
-        model, classes, prep = read_keras(req.model, req.key, spec)
-        onnx_bytes = keras_to_onnx(model, {"classes": classes, "preprocessing": prep.to_dict()},
-                                   req.opset)
+        loaded, classes, prep = read_model_file(req.model, req.key, spec)
+        metadata = {"classes": classes, "preprocessing": prep.to_dict(),
+                    "base_model": loaded.family}
+        if loaded.family == "hand_landmarks":
+            settings = loaded.metadata["hand_landmarks"]
+            onnx_bytes = landmark_model_to_onnx(
+                loaded.model, loaded.attachments["extractor.onnx"],
+                settings["presence_threshold"], {**metadata, "hand_landmarks": settings},
+                req.opset)
+        else:
+            onnx_bytes = keras_to_onnx(loaded.model, metadata, req.opset)
         return onnx_bytes, sorted(classes, key=classes.get), prep
     raise UserInputError(f"-m {req.model}: expected a .tlt, .keras, .onnx or .etlt file")
 

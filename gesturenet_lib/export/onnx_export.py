@@ -20,11 +20,40 @@ def keras_to_onnx(model, metadata: dict, opset: int = DEFAULT_OPSET) -> bytes:
     spec = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="input_1")]
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
     stable_tensor_names(proto)
+    add_metadata(proto, metadata)
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def add_metadata(proto, metadata: dict) -> None:
+    """Store our metadata (replacing any) in the model's ``metadata_props``."""
+    kept = [e for e in proto.metadata_props if e.key != METADATA_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
     entry = proto.metadata_props.add()
     entry.key = METADATA_KEY
     entry.value = json.dumps({**metadata, "gesturenet_version": __version__}, sort_keys=True)
-    onnx.checker.check_model(proto)
-    return proto.SerializeToString()
+
+
+def landmark_model_to_onnx(head, extractor_onnx: bytes, threshold: float, metadata: dict,
+                           opset: int = DEFAULT_OPSET) -> bytes:
+    """A hand_landmarks model (extractor + Keras head) -> ONE graph, ``input_1`` ->
+    ``predictions`` and ``hand_found``, with our metadata."""
+    import onnx
+
+    from gesturenet_lib.models.hand_landmarks import merge_for_export
+    from gesturenet_lib.models.landmark_assets import LANDMARK_OPSET
+
+    if opset != LANDMARK_OPSET:
+        from gesturenet_lib.errors import UserInputError
+
+        raise UserInputError(f"--opset {opset}: the hand_landmarks family exports at opset "
+                             f"{LANDMARK_OPSET}, the landmark network's")
+    merged = onnx.load_from_string(merge_for_export(
+        extractor_onnx, keras_to_onnx(head, {}, opset), threshold))
+    add_metadata(merged, metadata)
+    onnx.checker.check_model(merged)
+    return merged.SerializeToString()
 
 
 def stable_tensor_names(proto) -> None:

@@ -34,6 +34,11 @@ class Backend(ABC):
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.run(np.ascontiguousarray(batch, dtype=np.float32)))
 
+    def predict_with_hands(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities, hand found per image) where the model reports it (the
+        hand_landmarks family), else (probabilities, None)."""
+        return self.predict(batch), None
+
     @abstractmethod
     def run(self, batch: np.ndarray):
         """Probabilities for a float32 batch in the model's input layout."""
@@ -51,6 +56,28 @@ class KerasBackend(Backend):
         return self.fn(batch).numpy()
 
 
+class LandmarkBackend(Backend):
+    """A hand_landmarks .tlt: the stored extractor (ONNX Runtime) then the Keras head, the
+    two-step path that export joins into one graph."""
+
+    def __init__(self, extractor_onnx: bytes, head, classes, preprocessing, threshold: float):
+        from gesturenet_lib.models.hand_landmarks import Extractor
+
+        self.extractor = Extractor(extractor_onnx)
+        self.head = KerasBackend(head, classes, preprocessing)
+        self.threshold = threshold
+        super().__init__("onnxruntime+keras", classes, preprocessing, self.head.num_outputs)
+
+    def run(self, batch):
+        return self.head.run(self.extractor(batch))
+
+    def predict_with_hands(self, batch):
+        from gesturenet_lib.models.hand_landmarks import hand_found
+
+        raw = self.extractor(np.ascontiguousarray(batch, dtype=np.float32))
+        return np.asarray(self.head.run(raw)), hand_found(raw, self.threshold)
+
+
 class OnnxBackend(Backend):
     def __init__(self, onnx_bytes: bytes, classes, preprocessing, source: str):
         import onnxruntime as ort
@@ -63,9 +90,20 @@ class OnnxBackend(Backend):
         output = self.session.get_outputs()[0]
         super().__init__("onnxruntime", classes, preprocessing, int(output.shape[-1]))
         self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
 
     def run(self, batch):
-        return self.session.run(None, {self.input_name: batch})[0]
+        return self.session.run(self.output_names[:1], {self.input_name: batch})[0]
+
+    def predict_with_hands(self, batch):
+        from gesturenet_lib.models.hand_landmarks import HAND_FOUND
+
+        if HAND_FOUND not in self.output_names:
+            return self.predict(batch), None
+        probs, found = self.session.run(
+            [self.output_names[0], HAND_FOUND],
+            {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
+        return probs, found[:, 0] >= 0.5
 
 
 class TensorRTBackend(Backend):
@@ -182,8 +220,8 @@ def metadata_or_spec(meta: dict, spec: ExperimentSpec | None, path: str
     return dict(spec.dataset.classes), Preprocessing.for_model(spec.model)
 
 
-def read_keras(path: str, key: str | None, spec: ExperimentSpec | None):
-    """(Keras model, classes, preprocessing) of a .tlt (with the key) or .keras file."""
+def read_model_file(path: str, key: str | None, spec: ExperimentSpec | None):
+    """(LoadedModel, classes, preprocessing) of a .tlt (with the key) or .keras file."""
     from gesturenet_lib.models.model_file import load_model_file
 
     if path.endswith(".tlt"):
@@ -191,7 +229,7 @@ def read_keras(path: str, key: str | None, spec: ExperimentSpec | None):
     loaded = load_model_file(path, key)
     meta = {"classes": loaded.classes,
             "preprocessing": loaded.preprocessing.to_dict() if loaded.preprocessing else None}
-    return (loaded.model, *metadata_or_spec(meta, spec, path))
+    return (loaded, *metadata_or_spec(meta, spec, path))
 
 
 def read_onnx(path: str, key: str | None) -> tuple[bytes, dict]:
@@ -219,8 +257,13 @@ def load_backend(path: str, key: str | None, spec: ExperimentSpec | None) -> Bac
     if not io.exists(path):
         raise UserInputError(f"{path}: model file not found")
     if suffix in (".tlt", ".keras"):
-        model, classes, prep = read_keras(path, key, spec)
-        backend: Backend = KerasBackend(model, classes, prep)
+        loaded, classes, prep = read_model_file(path, key, spec)
+        if loaded.family == "hand_landmarks":
+            backend: Backend = LandmarkBackend(
+                loaded.attachments["extractor.onnx"], loaded.model, classes, prep,
+                loaded.metadata["hand_landmarks"]["presence_threshold"])
+        else:
+            backend = KerasBackend(loaded.model, classes, prep)
     elif suffix in (".onnx", ".etlt"):
         data, meta = read_onnx(path, key)
         backend = OnnxBackend(data, *metadata_or_spec(meta, spec, path), path)

@@ -74,6 +74,8 @@ def inference(spec_file: str, model_path: str, key: str | None, results_dir: str
             record.update(class_index=p.index, class_name=names[p.index],
                           confidence=p.confidence,
                           probabilities=[float(v) for v in p.probabilities])
+            if p.hand_found is not None:
+                record["hand_found"] = p.hand_found
         jsonl.append(json.dumps(record))
     out_txt = io.join(results_dir, "results.txt")
     out_jsonl = io.join(results_dir, "results.jsonl")

@@ -27,6 +27,7 @@ class Prediction:
     probabilities: np.ndarray | None
     error: str | None = None
     crop: np.ndarray | None = None     # RGB, kept when asked (report galleries)
+    hand_found: bool | None = None     # hand_landmarks models: did the network find a hand
 
     @property
     def index(self) -> int:
@@ -71,9 +72,10 @@ def predict_sources(backend: Backend, sources: list[Source], batch_size: int,
             except RecordError as err:
                 results[i] = Prediction(source, None, str(err))
         if tensors:
-            probs = backend.predict(np.stack(tensors))
-            for (i, crop), p in zip(kept, probs, strict=True):
-                results[i] = Prediction(sources[i], p, None, crop if keep_crops else None)
+            probs, hands = backend.predict_with_hands(np.stack(tensors))
+            for k, ((i, crop), p) in enumerate(zip(kept, probs, strict=True)):
+                results[i] = Prediction(sources[i], p, None, crop if keep_crops else None,
+                                        None if hands is None else bool(hands[k]))
         if progress is not None:
             progress(min(start + batch_size, len(sources)), len(sources))
     return [r for r in results if r is not None]

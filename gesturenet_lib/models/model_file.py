@@ -2,6 +2,8 @@
 was trained with), zipped and encrypted with the user's key (see ``crypto``).
 
 Plain ``.keras`` files are read too (``weights_init`` may name one); they carry no metadata.
+A model may carry attachments: the hand_landmarks family stores its frozen landmark extractor
+(ONNX) as ``extractor.onnx`` beside the trained head.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import os
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gesturenet_lib import crypto, io
 from gesturenet_lib.errors import UserInputError
@@ -26,6 +28,11 @@ class LoadedModel:
     classes: dict[str, int] | None
     preprocessing: Preprocessing | None
     metadata: dict
+    attachments: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def family(self) -> str:
+        return self.metadata.get("base_model", "resnet_vanilla")
 
 
 def _keras_bytes(model) -> bytes:
@@ -39,6 +46,7 @@ def _keras_bytes(model) -> bytes:
 def _load_keras_bytes(data: bytes, compile: bool = False):
     import keras
 
+    import gesturenet_lib.models.landmark_head  # noqa: F401  (registers the head's layers)
     import gesturenet_lib.training.schedule  # noqa: F401  (registers the LR schedule)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -49,12 +57,15 @@ def _load_keras_bytes(data: bytes, compile: bool = False):
 
 
 def save_tlt(path: str, model, key: str, classes: dict[str, int], preprocessing: Preprocessing,
-             extra: dict | None = None) -> None:
+             extra: dict | None = None, attachments: dict[str, bytes] | None = None) -> None:
     metadata = {"format_version": FORMAT_VERSION, "classes": classes,
-                "preprocessing": preprocessing.to_dict(), **(extra or {})}
+                "preprocessing": preprocessing.to_dict(), **(extra or {}),
+                "attachments": sorted(attachments or {})}
     buffer = _bytes_io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("model.keras", _keras_bytes(model))
+        for name, data in sorted((attachments or {}).items()):
+            archive.writestr(name, data)
         archive.writestr("gesturenet.json", json.dumps(metadata, indent=1, sort_keys=True))
     io.write_bytes(path, crypto.encrypt(buffer.getvalue(), key, "keras"))
 
@@ -77,5 +88,6 @@ def load_model_file(path: str, key: str | None) -> LoadedModel:
     with zipfile.ZipFile(_bytes_io.BytesIO(data)) as archive:
         metadata = json.loads(archive.read("gesturenet.json"))
         model = _load_keras_bytes(archive.read("model.keras"))
+        attachments = {name: archive.read(name) for name in metadata.get("attachments", [])}
     return LoadedModel(model, metadata.get("classes"),
-                       Preprocessing.from_dict(metadata["preprocessing"]), metadata)
+                       Preprocessing.from_dict(metadata["preprocessing"]), metadata, attachments)

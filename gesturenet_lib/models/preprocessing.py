@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from gesturenet_lib.specs.experiment import Model
+from gesturenet_lib.specs.experiment import LANDMARK_INPUT_SIZE, Model
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class Preprocessing:
 
     @classmethod
     def for_model(cls, spec: Model) -> Preprocessing:
+        if spec.base_model == "hand_landmarks":  # the landmark network's own input: RGB in [0,1]
+            return cls(LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE, 3, spec.data_format)
         return cls(spec.image_height, spec.image_width, 1 if spec.gray_scale_input else 3,
                    spec.data_format)
 

@@ -63,18 +63,24 @@ def input_shape(spec: Model) -> tuple[int, int, int]:
     return spec.image_height, spec.image_width, channels
 
 
+def make_regularizer(spec: Model):
+    """The spec's kernel regulariser (L1 or L2), or None when its factor is 0."""
+    import keras
+
+    if spec.kernel_regularization_factor <= 0:
+        return None
+    reg_cls = keras.regularizers.L1 if spec.kernel_regularizer_type == "l1" \
+        else keras.regularizers.L2
+    return reg_cls(spec.kernel_regularization_factor)
+
+
 def build_resnet(spec: Model, num_classes: int, compute_format: str = "channels_last"):
     """The classifier for ``spec``: softmax over ``num_classes``."""
     import keras
     from keras import layers
 
     arch = ARCHITECTURES[spec.num_layers]
-    if spec.kernel_regularization_factor > 0:
-        reg_cls = keras.regularizers.L1 if spec.kernel_regularizer_type == "l1" \
-            else keras.regularizers.L2
-        regularizer = reg_cls(spec.kernel_regularization_factor)
-    else:
-        regularizer = None
+    regularizer = make_regularizer(spec)
     axis = -1 if compute_format == "channels_last" else 1
 
     def conv(x, filters, kernel, stride, name):

@@ -216,6 +216,9 @@ def parse(cls: type[T], data: Any, at: str = "") -> T:
         _check_limits(f, value, where)
         kwargs[f.name] = value
     spec = cls(**kwargs)
+    check_given = getattr(spec, "check_given", None)
+    if check_given is not None:  # rules about which keys a file wrote, not just their values
+        check_given(at, set(data))
     check = getattr(spec, "check", None)
     if check is not None:
         check(at)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from gesturenet_lib.specs.base import fail, join_path, spec_field
+from gesturenet_lib.specs.base import SpecError, fail, join_path, spec_field
 
 RESNET_DEPTHS = (6, 10, 12, 18, 26, 34, 50, 101, 152)
 
@@ -53,6 +53,30 @@ class Trainer:
                  f"must differ from top_training.stage_order ({self.top_training.stage_order})")
 
 
+LANDMARK_INPUT_SIZE = 224  # the hand-landmark network's square input (see models.landmark_assets)
+# Model keys that describe a ResNet and mean nothing to the hand_landmarks family.
+RESNET_ONLY_KEYS = ("image_height", "image_width", "gray_scale_input", "num_layers",
+                    "use_batch_norm")
+
+
+@dataclass(frozen=True)
+class HandLandmarks:
+    """The hand_landmarks family: crop -> frozen landmark network -> features -> MLP head."""
+    padding: float = spec_field(
+        0.0, min=0.0, max=2.0,
+        help="border added on each side of the crop, as a fraction of its side, before the "
+             "landmark network (part of the model and of the exported graph)")
+    padding_mode: Literal["edge", "constant"] = spec_field(
+        "edge", help="fill of that border: repeat the edge pixels, or black")
+    presence_threshold: float = spec_field(
+        0.5, min=0.0, max=1.0, min_exclusive=True,
+        help="a crop whose hand-presence score is below this counts as 'no hand found'")
+    hidden_units: list[int] = spec_field(
+        default_factory=lambda: [128, 64], min=1, max=65536,
+        help="widths of the head's hidden layers (empty: logistic regression)")
+    dropout: float = spec_field(0.2, min=0.0, max=0.9, help="dropout after each hidden layer")
+
+
 @dataclass(frozen=True)
 class Model:
     image_height: int = spec_field(160, min=16, max=2048, help="network input height in pixels")
@@ -60,7 +84,9 @@ class Model:
     gray_scale_input: bool = spec_field(False, help="one input channel instead of RGB")
     data_format: Literal["channels_first", "channels_last"] = spec_field(
         "channels_first", help="layout at the model's input and in every exported artefact")
-    base_model: Literal["resnet_vanilla"] = spec_field("resnet_vanilla", help="network family")
+    base_model: Literal["resnet_vanilla", "hand_landmarks"] = spec_field(
+        "resnet_vanilla", help="network family: a ResNet on the crop, or the pretrained "
+                               "hand-landmark network plus a trained head")
     num_layers: Literal[6, 10, 12, 18, 26, 34, 50, 101, 152] = spec_field(
         18, help="ResNet depth")
     weights_init: str | None = spec_field(
@@ -72,6 +98,26 @@ class Model:
         0.001, min=0.0, max=1.0, aliases=("Kernel_regularizer_factor",),
         help="weight-regulariser strength")
     use_batch_norm: bool = spec_field(True, help="batch normalisation after each convolution")
+    hand_landmarks: HandLandmarks | None = spec_field(
+        None, help="settings of the hand_landmarks family (defaults apply when left out)")
+
+    def check_given(self, at: str, given: set[str]) -> None:
+        """Keys that do not apply to the chosen family are refused rather than ignored."""
+        if self.base_model == "hand_landmarks":
+            for key in RESNET_ONLY_KEYS:
+                if key in given:
+                    fail(join_path(at, key), getattr(self, key),
+                         "does not apply to base_model \"hand_landmarks\" (its input is the "
+                         f"landmark network's {LANDMARK_INPUT_SIZE}x{LANDMARK_INPUT_SIZE} RGB); "
+                         "remove it")
+        elif "hand_landmarks" in given:
+            raise SpecError(join_path(at, "hand_landmarks"), None,
+                            f"applies only to base_model \"hand_landmarks\", not "
+                            f"\"{self.base_model}\"", show_value=False)
+
+    @property
+    def landmarks(self) -> HandLandmarks:
+        return self.hand_landmarks or HandLandmarks()
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ moving statistics). ``num_layers_unfreeze: 0`` trains every layer.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io as _text_io
 import json
 import logging
@@ -90,12 +91,23 @@ def make_loss(stage: TrainingStage):
     return keras.losses.CategoricalCrossentropy()
 
 
+def build_model(spec: ExperimentSpec):
+    """A fresh, untrained model of the spec's family."""
+    from gesturenet_lib.models.resnet import build_resnet, make_regularizer
+
+    if spec.model.base_model == "hand_landmarks":
+        from gesturenet_lib.models.landmark_head import build_head
+
+        return build_head(spec.model.landmarks, dict(spec.dataset.classes),
+                          make_regularizer(spec.model))
+    return build_resnet(spec.model, spec.dataset.num_classes)
+
+
 def _initial_model(spec: ExperimentSpec, key: str | None, base_dir: str, num_classes: int):
     """A fresh model, or the one named by ``weights_init`` (new head when asked)."""
     from gesturenet_lib.models.model_file import load_model_file
-    from gesturenet_lib.models.resnet import build_resnet
 
-    model = build_resnet(spec.model, num_classes)
+    model = build_model(spec)
     if not spec.model.weights_init:
         return model
     path = io.resolve(spec.model.weights_init, base_dir)
@@ -190,6 +202,42 @@ def _epoch_handler(stage_name: str, stage_index: int, model, history: list,
     return on_epoch_end
 
 
+def _landmark_inputs(spec: ExperimentSpec, train_set, val_set, prep: Preprocessing,
+                     repeat_val: bool):
+    """hand_landmarks: (train batches, validation batches or None, training examples, the
+    extractor to store in the model). Crops go once through the frozen extractor."""
+    from gesturenet_lib.models.hand_landmarks import Extractor, build_extractor
+    from gesturenet_lib.models.landmark_assets import landmark_onnx_bytes
+    from gesturenet_lib.training.landmark_data import (
+        extract_set,
+        make_landmark_dataset,
+        only_hands,
+    )
+
+    settings = spec.model.landmarks
+    extractor_onnx = build_extractor(landmark_onnx_bytes(), settings, spec.model.data_format)
+    extractor = Extractor(extractor_onnx)
+    train_raw = extract_set(train_set, prep, extractor)
+    train_hands = only_hands(train_raw, settings.presence_threshold)
+    log.info("train: hand found in %d of %d training crops (the others are left out: their "
+             "prediction is the fixed no-hand fallback)", len(train_hands), len(train_raw))
+    if len(train_hands) == 0:
+        raise UserInputError(f"{spec.dataset.data_path}: the landmark network found no hand in "
+                             "any training crop (try a larger bbox_enlarge_ratio or "
+                             "model.hand_landmarks.padding)")
+    if any(a.enable for a in vars(spec.dataset.augmentation).values()):
+        log.info("train: dataset.augmentation is not applied by hand_landmarks (the head "
+                 "trains on the frozen network's landmarks)")
+    train_ds = make_landmark_dataset(train_hands, spec.dataset.num_classes, spec.batch_size,
+                                     shuffle=True, seed=spec.random_seed, repeat=True)
+    val_ds = None
+    if len(val_set):
+        val_ds = make_landmark_dataset(extract_set(val_set, prep, extractor),
+                                       spec.dataset.num_classes, spec.batch_size,
+                                       shuffle=False, seed=spec.random_seed, repeat=repeat_val)
+    return train_ds, val_ds, len(train_hands), {"extractor.onnx": extractor_onnx}
+
+
 def train(spec_file: str, key: str) -> TrainResult:
     """Run (or resume) training as ``spec_file`` describes."""
     import keras
@@ -223,19 +271,25 @@ def train(spec_file: str, key: str) -> TrainResult:
 
     keras.utils.set_random_seed(spec.random_seed)
     strategy = cluster.strategy()
-    train_ds = make_dataset(train_set, prep, num_classes, spec.batch_size,
-                            spec.dataset.augmentation, shuffle=True, seed=spec.random_seed,
-                            repeat=True)
-    val_ds = make_dataset(val_set, prep, num_classes, spec.batch_size, None, shuffle=False,
-                          seed=spec.random_seed, repeat=cluster.workers > 1) \
-        if len(val_set) else None
+    attachments: dict[str, bytes] = {}
+    if spec.model.base_model == "hand_landmarks":
+        train_ds, val_ds, train_count, attachments = _landmark_inputs(
+            spec, train_set, val_set, prep, repeat_val=cluster.workers > 1)
+    else:
+        train_count = len(train_set)
+        train_ds = make_dataset(train_set, prep, num_classes, spec.batch_size,
+                                spec.dataset.augmentation, shuffle=True, seed=spec.random_seed,
+                                repeat=True)
+        val_ds = make_dataset(val_set, prep, num_classes, spec.batch_size, None, shuffle=False,
+                              seed=spec.random_seed, repeat=cluster.workers > 1) \
+            if len(val_set) else None
     if cluster.workers > 1:
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = \
             tf.data.experimental.AutoShardPolicy.DATA
         train_ds = train_ds.with_options(options)
         val_ds = val_ds.with_options(options) if val_ds is not None else None
-    steps = -(-len(train_set) // spec.batch_size)
+    steps = -(-train_count // spec.batch_size)
     val_steps = -(-len(val_set) // spec.batch_size)
 
     io.makedirs(work_dir)
@@ -253,6 +307,7 @@ def train(spec_file: str, key: str) -> TrainResult:
         if state:
             log.info("train: resuming %s after epoch %d from %s", state["stage"],
                      state["epochs_done"], checkpointer.model_path)
+            import gesturenet_lib.models.landmark_head  # noqa: F401  (registers its layers)
             import gesturenet_lib.training.schedule  # noqa: F401  (registers StepSchedule)
 
             model = keras.models.load_model(checkpointer.model_path, compile=True)
@@ -273,7 +328,7 @@ def train(spec_file: str, key: str) -> TrainResult:
                               loss=make_loss(plan.stage), metrics=["accuracy"])
         log.info("train: stage %s: epochs %d-%d of %d, %d images, %d trainable tensors",
                  plan.name, done + 1, plan.stage.train_epochs, plan.stage.train_epochs,
-                 len(train_set), len(model.trainable_weights))
+                 train_count, len(model.trainable_weights))
         run_stage(model, strategy, train_ds, val_ds, steps, val_steps, spec.batch_size,
                   plan.stage.loss_fn, done, plan.stage.train_epochs,
                   _epoch_handler(plan.name, index, model, history, checkpointer, csv_path,
@@ -281,8 +336,11 @@ def train(spec_file: str, key: str) -> TrainResult:
         state = None
     model_path = io.join(out_dir, "model.tlt")
     if cluster.is_chief:
+        family = ({"hand_landmarks": dataclasses.asdict(spec.model.landmarks)}
+                  if spec.model.base_model == "hand_landmarks"
+                  else {"num_layers": spec.model.num_layers})
         save_tlt(model_path, model, key, classes, prep,
-                 {"num_layers": spec.model.num_layers, "base_model": spec.model.base_model,
-                  "history": history})
+                 {**family, "base_model": spec.model.base_model, "history": history},
+                 attachments)
         log.info("train: wrote %s", model_path)
     return TrainResult(out_dir, model_path, history)

@@ -1,0 +1,188 @@
+"""The hand_landmarks family: a pretrained hand-landmark network (frozen) + a trained head.
+
+    crop (input_1, the ResNet family's convention: N,C,H,W or N,H,W,C at 224x224, RGB in [0,1])
+      -> border of ``padding`` x side on each side, resized back to 224     } the *extractor*,
+      -> MediaPipe's hand-landmark network                                  } one ONNX graph run
+      -> raw landmark vector [N, 65]: 21 x (x, y, z), presence, handedness  } by ONNX Runtime
+      -> LandmarkFeatures: wrist-relative, scaled by hand size, one handedness mirrored,
+         fingertip distances (orientation kept: stop vs stop_inverted)      } the *head*, a
+      -> MLP -> softmax                                                     } Keras model that
+      -> NoHandFallback: presence < threshold -> "random" (or uniform)      } trains
+      -> predictions
+
+Training runs the extractor once per crop and trains the head on its output (the network is
+frozen, so this is the same function as running it inside the model). A `.tlt` of this family
+holds the head as a Keras model and the extractor's ONNX bytes. Export converts the head with
+tf2onnx and joins both into ONE graph with outputs ``predictions`` and ``hand_found``.
+
+This module needs no TensorFlow (ONNX and ONNX Runtime only); the head is in ``landmark_head``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gesturenet_lib.specs.experiment import LANDMARK_INPUT_SIZE, HandLandmarks
+
+RAW_SIZE = 65            # 63 landmark coordinates, hand presence, handedness
+PRESENCE, HANDEDNESS = 63, 64
+WRIST, MIDDLE_MCP = 0, 9
+FINGERTIPS = (4, 8, 12, 16, 20)
+TIP_PAIRS = tuple((a, b) for i, a in enumerate(FINGERTIPS) for b in FINGERTIPS[i + 1:])
+FEATURE_SIZE = 63 + len(FINGERTIPS) + len(TIP_PAIRS)
+EXTRACTOR_OUTPUT = "landmark_features"
+HAND_FOUND = "hand_found"
+# The converted network's tensors (tf2onnx names TFLite's outputs Identity, Identity_1, ...).
+NET_INPUT, NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS = ("input_1", "Identity", "Identity_1",
+                                                          "Identity_2")
+
+
+# ------------------------------------------------------------------- the extractor (ONNX graph)
+
+def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: str) -> bytes:
+    """``input_1`` (crop at 224x224, RGB in [0,1], declared layout, dynamic batch) -> border ->
+    the landmark network -> ``landmark_features`` [N, 65]. The world-landmark output, unused,
+    is pruned."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load_from_string(network_onnx)
+    graph = model.graph
+    size = LANDMARK_INPUT_SIZE
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            if name == NET_INPUT:
+                node.input[k] = "net_input"
+    nodes, inits = [], []
+    x = "input_1"
+    if data_format == "channels_first":
+        nodes.append(helper.make_node("Transpose", [x], ["crop_nhwc"], perm=[0, 2, 3, 1],
+                                      name="to_nhwc"))
+        x = "crop_nhwc"
+    border = int(round(settings.padding * size))
+    if border:
+        inits.append(helper.make_tensor("border_pads", TensorProto.INT64, [8],
+                                        [0, border, border, 0, 0, border, border, 0]))
+        nodes.append(helper.make_node("Pad", [x, "border_pads"], ["crop_padded"],
+                                      mode=settings.padding_mode, name="border"))
+        inits += [helper.make_tensor("resize_roi", TensorProto.FLOAT, [0], []),
+                  helper.make_tensor("resize_scales", TensorProto.FLOAT, [0], []),
+                  helper.make_tensor("resize_hwc", TensorProto.INT64, [3], [size, size, 3]),
+                  helper.make_tensor("batch_start", TensorProto.INT64, [1], [0]),
+                  helper.make_tensor("batch_end", TensorProto.INT64, [1], [1])]
+        nodes += [
+            helper.make_node("Shape", ["crop_padded"], ["padded_shape"], name="padded_shape"),
+            helper.make_node("Slice", ["padded_shape", "batch_start", "batch_end"], ["batch"],
+                             name="batch_dim"),
+            helper.make_node("Concat", ["batch", "resize_hwc"], ["resize_sizes"], axis=0,
+                             name="resize_sizes"),
+            helper.make_node("Resize", ["crop_padded", "resize_roi", "resize_scales",
+                                        "resize_sizes"], ["crop_bordered"], mode="linear",
+                             name="border_resize")]
+        x = "crop_bordered"
+    nodes.append(helper.make_node("Identity", [x], ["net_input"], name="net_input"))
+    nodes.append(helper.make_node("Concat", [NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS],
+                                  [EXTRACTOR_OUTPUT], axis=1, name="landmark_features"))
+    all_nodes = nodes[:-1] + list(graph.node) + nodes[-1:]
+    del graph.node[:]
+    graph.node.extend(_reachable(all_nodes, EXTRACTOR_OUTPUT))
+    graph.initializer.extend(inits)
+    used = {name for node in graph.node for name in node.input}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    shape = ["N", 3, size, size] if data_format == "channels_first" else ["N", size, size, 3]
+    del graph.input[:]
+    graph.input.append(helper.make_tensor_value_info("input_1", TensorProto.FLOAT, shape))
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info(EXTRACTOR_OUTPUT, TensorProto.FLOAT,
+                                                      ["N", RAW_SIZE]))
+    del graph.value_info[:]
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _reachable(nodes: list, output: str) -> list:
+    """The nodes ``output`` depends on, in their original order."""
+    producer = {name: i for i, node in enumerate(nodes) for name in node.output}
+    needed, stack = set(), [output]
+    while stack:
+        name = stack.pop()
+        i = producer.get(name)
+        if i is None or i in needed:
+            continue
+        needed.add(i)
+        stack.extend(nodes[i].input)
+    return [node for i, node in enumerate(nodes) if i in needed]
+
+
+class Extractor:
+    """Runs the extractor graph with ONNX Runtime, in batches."""
+
+    def __init__(self, extractor_onnx: bytes, batch_size: int = 64):
+        import onnxruntime as ort
+
+        self.session = ort.InferenceSession(extractor_onnx, providers=["CPUExecutionProvider"])
+        self.batch_size = batch_size
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        out = [self.session.run(None, {"input_1": np.ascontiguousarray(
+            batch[i:i + self.batch_size], dtype=np.float32)})[0]
+            for i in range(0, len(batch), self.batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, RAW_SIZE), np.float32)
+
+
+def fallback_probabilities(classes: dict[str, int]) -> list[float]:
+    """What a crop without a hand is given: one-hot "random" when the classes have it, else
+    uniform (reports then count it as wrong)."""
+    n = len(classes)
+    if "random" in classes:
+        return [1.0 if i == classes["random"] else 0.0 for i in range(n)]
+    return [1.0 / n] * n
+
+
+def hand_found(raw: np.ndarray, threshold: float) -> np.ndarray:
+    return raw[:, PRESENCE] >= threshold
+
+
+# ------------------------------------------------------------------------ one graph for export
+
+def merge_for_export(extractor_onnx: bytes, head_onnx: bytes, threshold: float) -> bytes:
+    """Extractor + head (converted by tf2onnx) -> one graph: ``input_1`` -> ``predictions``
+    [N, C] and ``hand_found`` [N, 1] (1.0 where the presence score reaches ``threshold``)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    extractor = onnx.load_from_string(extractor_onnx)
+    head = onnx.load_from_string(head_onnx)
+    merged = _merge(extractor, head)
+    graph = merged.graph
+    graph.initializer.append(helper.make_tensor("presence_threshold", TensorProto.FLOAT, [],
+                                                [threshold]))
+    graph.node.extend([
+        helper.make_node("GreaterOrEqual", [NET_PRESENCE, "presence_threshold"],
+                         ["hand_found_bool"], name="hand_found_compare"),
+        helper.make_node("Cast", ["hand_found_bool"], [HAND_FOUND], to=TensorProto.FLOAT,
+                         name="hand_found_cast")])
+    graph.output.append(helper.make_tensor_value_info(HAND_FOUND, TensorProto.FLOAT, ["N", 1]))
+    onnx.checker.check_model(merged)
+    return merged.SerializeToString()
+
+
+def _merge(extractor, head):
+    """Prefix the head's names with ``head/``, feed it the extractor's output, keep its output
+    named as it was (``predictions``)."""
+    from onnx import compose
+
+    out_name = head.graph.output[0].name
+    head = compose.add_prefix(head, "head/")
+    merged = compose.merge_models(extractor, head,
+                                  io_map=[(EXTRACTOR_OUTPUT, head.graph.input[0].name)])
+    for node in merged.graph.node:
+        for k, name in enumerate(node.output):
+            if name == f"head/{out_name}":
+                node.output[k] = out_name
+    for value in merged.graph.output:
+        if value.name == f"head/{out_name}":
+            value.name = out_name
+    return merged

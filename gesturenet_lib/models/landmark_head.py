@@ -1,0 +1,89 @@
+"""The trainable head of the hand_landmarks family (Keras): raw landmark vector [N, 65] ->
+normalised features -> MLP -> softmax -> no-hand fallback. The feature normalisation is Keras
+ops, so the same code runs in training and, converted by tf2onnx, in the exported graph."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from gesturenet_lib.models.hand_landmarks import (
+    FEATURE_SIZE,
+    FINGERTIPS,
+    HANDEDNESS,
+    MIDDLE_MCP,
+    PRESENCE,
+    RAW_SIZE,
+    TIP_PAIRS,
+    WRIST,
+    fallback_probabilities,
+)
+from gesturenet_lib.specs.experiment import HandLandmarks
+
+
+@keras.saving.register_keras_serializable(package="gesturenet")
+class LandmarkFeatures(layers.Layer):
+    """Raw [N, 65] -> features [N, FEATURE_SIZE]: the 21 points relative to the wrist, divided
+    by the wrist-to-middle-knuckle length (x, y), x negated for hands whose handedness score
+    is below 0.5 (a left and a right hand making one gesture give the same features), then the
+    fingertip-to-wrist and fingertip-to-fingertip distances. Orientation is kept on purpose:
+    classes such as stop vs stop_inverted differ only by it."""
+
+    def call(self, raw):
+        points = ops.reshape(raw[:, :63], (-1, 21, 3))
+        relative = points - points[:, WRIST:WRIST + 1, :]
+        size = ops.sqrt(ops.sum(ops.square(relative[:, MIDDLE_MCP, :2]), axis=-1))
+        relative = relative / ops.reshape(size + 1e-6, (-1, 1, 1))
+        sign = ops.where(raw[:, HANDEDNESS:HANDEDNESS + 1] >= 0.5, 1.0, -1.0)
+        mirror = ops.concatenate([sign, ops.ones_like(sign), ops.ones_like(sign)], axis=-1)
+        relative = relative * ops.reshape(mirror, (-1, 1, 3))
+        tips = ops.take(relative, list(FINGERTIPS), axis=1)
+        to_wrist = ops.sqrt(ops.sum(ops.square(tips), axis=-1))
+        first = ops.take(relative, [a for a, _ in TIP_PAIRS], axis=1)
+        second = ops.take(relative, [b for _, b in TIP_PAIRS], axis=1)
+        between = ops.sqrt(ops.sum(ops.square(first - second), axis=-1) + 1e-12)
+        return ops.concatenate([ops.reshape(relative, (-1, 63)), to_wrist, between], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], FEATURE_SIZE)
+
+
+@keras.saving.register_keras_serializable(package="gesturenet")
+class NoHandFallback(layers.Layer):
+    """Where the presence score is below ``threshold``, the head's probabilities are replaced
+    by ``fallback``."""
+
+    def __init__(self, threshold: float, fallback: list[float], **kwargs):
+        super().__init__(**kwargs)
+        self.threshold = float(threshold)
+        self.fallback = [float(v) for v in fallback]
+
+    def call(self, inputs):
+        probabilities, raw = inputs
+        found = raw[:, PRESENCE:PRESENCE + 1] >= self.threshold
+        fallback = ops.convert_to_tensor(np.array([self.fallback], np.float32))
+        return ops.where(found, probabilities, fallback + 0.0 * probabilities)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold, "fallback": self.fallback}
+
+
+def build_head(settings: HandLandmarks, classes: dict[str, int], regularizer=None):
+    """Raw landmark vector -> class probabilities. Layer names are fixed (``head_dense_<i>``,
+    ``predictions_dense``, ``predictions``), as in the ResNet family."""
+    raw = keras.Input(shape=(RAW_SIZE,), name="input_1")
+    x = LandmarkFeatures(name="landmark_features")(raw)
+    for i, units in enumerate(settings.hidden_units, start=1):
+        x = layers.Dense(units, activation="relu", kernel_regularizer=regularizer,
+                         name=f"head_dense_{i}")(x)
+        if settings.dropout > 0:
+            x = layers.Dropout(settings.dropout, name=f"head_dropout_{i}")(x)
+    x = layers.Dense(len(classes), kernel_regularizer=regularizer, name="predictions_dense")(x)
+    probabilities = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    outputs = NoHandFallback(settings.presence_threshold, fallback_probabilities(classes),
+                             name="predictions")([probabilities, raw])
+    return keras.Model(raw, outputs, name="gesturenet_hand_landmarks")

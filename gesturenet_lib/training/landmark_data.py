@@ -1,0 +1,69 @@
+"""Training input of the hand_landmarks family: every crop goes once through the frozen
+extractor (ONNX Runtime); the head trains on the landmark vectors with tf.data.
+
+Crops where the network finds no hand are left out of the *training* set (the head's output
+for them is the fixed fallback, so they would teach it nothing); the validation set keeps
+them, so validation accuracy counts them as the model will (fallback class)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from gesturenet_lib.data.annotations import RecordError
+from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.inference.preprocess import load_rgb, to_input
+from gesturenet_lib.models.hand_landmarks import Extractor, hand_found
+from gesturenet_lib.models.preprocessing import Preprocessing
+from gesturenet_lib.training.data import ImageSet
+
+log = logging.getLogger(__name__)
+READ_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class LandmarkSet:
+    raw: np.ndarray            # [N, 65] extractor output
+    labels: np.ndarray         # [N] class indices
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def extract_set(images: ImageSet, prep: Preprocessing, extractor: Extractor) -> LandmarkSet:
+    """The extractor's output for every crop of ``images`` (read in chunks, so memory stays
+    bounded by READ_CHUNK crops)."""
+    parts = []
+    for start in range(0, len(images), READ_CHUNK):
+        tensors = []
+        for path in images.paths[start:start + READ_CHUNK]:
+            try:
+                tensors.append(to_input(load_rgb(path), prep))
+            except RecordError as err:
+                raise UserInputError(f"{path}: {err} (listed in {images.name})") from None
+        parts.append(extractor(np.stack(tensors)))
+        log.info("train: landmarks of %s: %d of %d crops", images.name,
+                 min(start + READ_CHUNK, len(images)), len(images))
+    raw = np.concatenate(parts) if parts else np.zeros((0, 65), np.float32)
+    return LandmarkSet(raw, np.asarray(images.labels, np.int64))
+
+
+def only_hands(data: LandmarkSet, threshold: float) -> LandmarkSet:
+    keep = hand_found(data.raw, threshold)
+    return LandmarkSet(data.raw[keep], data.labels[keep])
+
+
+def make_landmark_dataset(data: LandmarkSet, num_classes: int, batch_size: int, shuffle: bool,
+                          seed: int, repeat: bool = False):
+    """(raw landmark vector, one-hot label) batches, like ``training.data.make_dataset``."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((data.raw.astype(np.float32), data.labels))
+    if shuffle:
+        ds = ds.shuffle(max(1, len(data)), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(lambda x, y: (x, tf.one_hot(y, num_classes))).batch(batch_size)
+    if repeat:
+        ds = ds.repeat()
+    return ds.prefetch(tf.data.AUTOTUNE)
