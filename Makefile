@@ -7,9 +7,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 WORKSPACE := workspace
 
-.PHONY: setup browser test lint demo demo-cli compile submit images docs clean
+# Where the hand-landmark network is put (gesturenet_lib.models.landmark_assets reads the same).
+export GESTURENET_MODELS_DIR ?= $(HOME)/.cache/gesturenet-kfp/models
 
-setup: $(STAMP)
+.PHONY: setup models browser test lint demo demo-cli compile submit images docs clean
+
+setup: $(STAMP) models
 
 $(STAMP):
 	@rm -f $(VENV)/.installed-*
@@ -17,6 +20,11 @@ $(STAMP):
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	@touch $@
+
+# The pretrained hand-landmark network, taken out of the mediapipe 0.10.21 wheel (hash-checked)
+# and converted to ONNX; skipped in well under a second when already there.
+models: $(STAMP)
+	$(BIN)/python -m gesturenet_lib.models.landmark_assets
 
 # Debian's Chromium, for the test that renders the evaluation report headless.
 browser:

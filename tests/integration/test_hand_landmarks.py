@@ -1,0 +1,145 @@
+"""The hand_landmarks family end to end on the bundled HaGRID sample: import, convert with the
+landmark dataset spec, train, evaluate, inference and export, and the merged ONNX graph
+against the two-step path it was made from."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gesturenet_lib import cli
+from tests.conftest import SAMPLE, SPECS
+
+KEY = "landmark-test-key"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("landmarks")
+    specs = root / "specs"
+    specs.mkdir()
+    for name in ("landmark_dataset_config.json", "dataset_experiment_config.json"):
+        (specs / name).write_text((SPECS / name).read_text())
+    assert cli.main(["dataset_import", "--format", "hagrid", "--images", str(SAMPLE / "dataset"),
+                     "--annotations", str(SAMPLE / "annotations"), "--output",
+                     str(root / "workspace" / "original" / "hagrid")]) == 0
+    assert cli.main(["dataset_convert",
+                     "--dataset_spec", str(specs / "landmark_dataset_config.json"),
+                     "--experiment_spec", str(specs / "dataset_experiment_config.json"),
+                     "--k_folds", "0",
+                     "--output_filename", str(root / "workspace/data_landmarks.json"),
+                     "--experiment_name", "landmarks", "--runner", "DirectRunner"]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(converted):
+    spec = json.loads((SPECS / "landmark_train_spec.json").read_text())
+    spec["trainer"]["finetuning"]["train_epochs"] = 25
+    path = converted / "specs" / "landmark_train_spec.json"
+    path.write_text(json.dumps(spec))
+    assert cli.main(["train", "-e", str(path), "-k", KEY]) == 0
+    model = converted / "workspace/experiments_landmarks/model/model.tlt"
+    assert model.exists()
+    return converted, str(path), str(model)
+
+
+def _metrics(root, spec, model, capsys):
+    capsys.readouterr()
+    assert cli.main(["evaluate", "-e", spec, "-m", model, "-k", KEY]) == 0
+    return json.loads((root / "workspace/experiments_landmarks/results/metrics.json").read_text())
+
+
+def test_train_learns_from_the_landmarks(trained, capsys):
+    root, spec, model = trained
+    metrics = _metrics(root, spec, model, capsys)
+    majority = max(m["support"] for m in metrics["per_class"].values()) / \
+        metrics["images_evaluated"]
+    assert metrics["accuracy"] > majority + 0.1
+    assert metrics["macro_avg"]["f1"] > 0.6
+    assert 0 < metrics["no_hand_found"] < metrics["images_evaluated"] / 2
+    assert metrics["no_hand_found_counted_as"] == "random"
+    rows = (root / "workspace/experiments_landmarks/model/metrics.csv").read_text().splitlines()
+    assert len(rows) == 1 + 25
+
+
+def test_export_is_one_graph_that_agrees_with_the_two_step_path(trained, capsys):
+    import onnx
+    import onnxruntime as ort
+
+    from gesturenet_lib.inference.backends import load_backend
+    from gesturenet_lib.inference.preprocess import load_rgb, to_input
+
+    root, spec, model = trained
+    out = root / "export" / "model.onnx"
+    assert cli.main(["export", "-m", model, "-k", KEY, "-o", str(out)]) == 0
+    graph = onnx.load(str(out)).graph
+    assert [i.name for i in graph.input] == ["input_1"]
+    assert [d.dim_param or d.dim_value for d in graph.input[0].type.tensor_type.shape.dim] == \
+        ["N", 3, 224, 224]
+    assert [o.name for o in graph.output] == ["predictions", "hand_found"]
+    config = (root / "export" / "nvinfer_config.txt").read_text()
+    assert "infer-dims=3;224;224" in config and "net-scale-factor=0.0039215686" in config
+
+    doc = json.loads((root / "workspace/data_landmarks.json").read_text())
+    two_step = load_backend(model, KEY, None)
+    crops = [to_input(load_rgb(str(root / "workspace" / e["bbox_path"])), two_step.preprocessing)
+             for e in doc["kpi_set"]["images"]]
+    batch = np.stack(crops)
+    expected, hands = two_step.predict_with_hands(batch)
+    session = ort.InferenceSession(str(out))
+    merged, found = session.run(None, {"input_1": batch})
+    assert (merged.argmax(1) == expected.argmax(1)).all()
+    np.testing.assert_allclose(merged, expected, atol=1e-4)
+    assert ((found[:, 0] > 0.5) == hands).all()
+    single = session.run(None, {"input_1": batch[:1]})[0]  # the batch is dynamic
+    np.testing.assert_allclose(single, merged[:1], atol=1e-5)
+
+
+def test_every_format_gives_the_same_metrics_and_inference_reports_hands(trained, capsys):
+    root, spec, model = trained
+    etlt = root / "export_etlt" / "model.etlt"
+    assert cli.main(["export", "-m", model, "-k", KEY, "-o", str(etlt)]) == 0
+    reference = _metrics(root, spec, model, capsys)
+    for other in (str(etlt),):
+        got = _metrics(root, spec, other, capsys)
+        assert got["confusion_matrix"] == reference["confusion_matrix"]
+        assert got["no_hand_found"] == reference["no_hand_found"]
+    results = root / "inference"
+    assert cli.main(["inference", "-e", spec, "-m", str(etlt), "-k", KEY, "--data_json",
+                     str(root / "workspace/data_landmarks.json"), "--image_root_path",
+                     str(root / "workspace"), "--results_dir", str(results)]) == 0
+    records = [json.loads(line) for line in (results / "results.jsonl").read_text().splitlines()]
+    assert {r["hand_found"] for r in records} == {True, False}
+
+
+def test_crops_without_a_hand_go_to_random(trained, tmp_path):
+    import cv2
+
+    from gesturenet_lib.inference.backends import load_backend
+    from gesturenet_lib.inference.preprocess import to_input
+
+    _, _, model = trained
+    backend = load_backend(model, KEY, None)
+    blank = np.full((120, 120, 3), 128, np.uint8)
+    noise = np.random.default_rng(0).integers(0, 255, (90, 90, 3), dtype=np.uint8)
+    sky = cv2.GaussianBlur(noise, (31, 31), 10)
+    batch = np.stack([to_input(img, backend.preprocessing) for img in (blank, sky)])
+    probs, hands = backend.predict_with_hands(batch)
+    assert not hands.any()
+    assert (probs.argmax(1) == backend.classes["random"]).all()
+
+
+def test_a_resnet_key_in_a_landmark_spec_exits_2(trained, tmp_path, capsys):
+    _, spec, _ = trained
+    doc = json.loads(open(spec).read())
+    doc["model"]["image_height"] = 160
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert cli.main(["train", "-e", str(bad), "-k", KEY]) == 2
+    err = capsys.readouterr().err
+    assert "model.image_height = 160: does not apply to base_model" in err

@@ -1,0 +1,167 @@
+"""The hand_landmarks family without images: feature normalisation on hand-made landmark sets,
+the no-hand fallback, the spec rules, the pinned hashes of the extracted network files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.evaluation.metrics import classification_metrics
+from gesturenet_lib.models import landmark_assets
+from gesturenet_lib.models.hand_landmarks import (
+    FEATURE_SIZE,
+    FINGERTIPS,
+    HANDEDNESS,
+    PRESENCE,
+    RAW_SIZE,
+    fallback_probabilities,
+)
+from gesturenet_lib.specs import load_experiment_spec
+from gesturenet_lib.specs.base import SpecError
+from tests.conftest import SPECS
+
+CLASSES = {"thumbs_up": 0, "fist": 1, "stop": 2, "ok": 3, "two": 4, "random": 5}
+
+
+def _hand(seed: int = 0) -> np.ndarray:
+    """21 made-up points: wrist at the bottom, fingers pointing up (image y grows down)."""
+    rng = np.random.default_rng(seed)
+    points = np.zeros((21, 3), np.float32)
+    points[0] = (100, 200, 0)
+    for finger in range(5):
+        for joint in range(4):
+            points[1 + 4 * finger + joint] = (70 + 15 * finger + rng.normal(0, 2),
+                                              170 - 20 * joint + rng.normal(0, 2),
+                                              rng.normal(0, 3))
+    return points
+
+
+def _raw(points: np.ndarray, presence: float = 0.99, handedness: float = 0.9) -> np.ndarray:
+    raw = np.zeros((1, RAW_SIZE), np.float32)
+    raw[0, :63] = points.reshape(-1)
+    raw[0, PRESENCE], raw[0, HANDEDNESS] = presence, handedness
+    return raw
+
+
+def _features(raw: np.ndarray) -> np.ndarray:
+    from gesturenet_lib.models.landmark_head import LandmarkFeatures
+
+    return np.asarray(LandmarkFeatures()(raw))
+
+
+def test_features_ignore_where_the_hand_is_and_how_big_it_is():
+    points = _hand()
+    moved = points * 2.5 + np.array([40, -30, 0], np.float32)
+    moved[:, 2] = points[:, 2] * 2.5  # depth scales with the hand, no offset
+    a, b = _features(_raw(points)), _features(_raw(moved))
+    assert a.shape == (1, FEATURE_SIZE)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    np.testing.assert_allclose(a[0, :3], 0.0, atol=1e-6)  # the wrist is the origin
+    # scaled by the wrist-to-middle-knuckle length (x, y)
+    middle = (points[9] - points[0])[:2]
+    np.testing.assert_allclose(np.linalg.norm(a[0, 27:29]), 1.0, atol=1e-5)
+    assert np.linalg.norm(middle) > 1
+
+
+def test_a_mirrored_hand_of_the_other_handedness_gives_the_same_features():
+    right = _hand(1)
+    left = right.copy()
+    left[:, 0] = 2 * right[0, 0] - right[:, 0]  # mirror about the wrist
+    a = _features(_raw(right, handedness=0.9))
+    b = _features(_raw(left, handedness=0.1))
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    # the same mirrored points with the *same* handedness are a different hand
+    c = _features(_raw(left, handedness=0.9))
+    assert np.abs(a - c).max() > 0.1
+
+
+def test_orientation_is_kept_so_an_upside_down_hand_differs():
+    up = _hand(2)
+    down = up.copy()
+    down[:, :2] = 2 * up[0, :2] - up[:, :2]  # rotate 180 degrees about the wrist
+    a, b = _features(_raw(up)), _features(_raw(down))
+    assert np.abs(a - b).max() > 1.0
+    # distances do not change under rotation: the last 15 features are equal
+    np.testing.assert_allclose(a[0, 63:], b[0, 63:], atol=1e-4)
+
+
+def test_fingertip_distances_are_those_of_the_points():
+    points = _hand(3)
+    f = _features(_raw(points))[0]
+    scale = np.linalg.norm((points[9] - points[0])[:2])
+    thumb, index = points[FINGERTIPS[0]], points[FINGERTIPS[1]]
+    np.testing.assert_allclose(f[63], np.linalg.norm(thumb - points[0]) / scale, rtol=1e-4)
+    np.testing.assert_allclose(f[68], np.linalg.norm(thumb - index) / scale, rtol=1e-4)
+
+
+def test_no_hand_gives_random_or_uniform_and_uniform_counts_as_wrong():
+    from gesturenet_lib.models.landmark_head import build_head
+    from gesturenet_lib.specs.experiment import HandLandmarks
+
+    head = build_head(HandLandmarks(presence_threshold=0.5), CLASSES)
+    raw = np.concatenate([_raw(_hand(), presence=0.9), _raw(_hand(), presence=0.2)])
+    out = np.asarray(head(raw))
+    assert out[1].tolist() == [0, 0, 0, 0, 0, 1]
+    assert abs(out[0].sum() - 1) < 1e-5 and out[0].max() < 1
+    no_random = {"a": 0, "b": 1, "c": 2}
+    assert fallback_probabilities(no_random) == pytest.approx([1 / 3] * 3)
+    # evaluate turns "no hand, no random class" into -1: wrong for every class
+    m = classification_metrics(np.array([0, 1, 2, 0]), np.array([0, 1, 2, -1]), list(no_random))
+    assert m["accuracy"] == 0.75
+    assert m["per_class"]["a"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3),
+                                   "support": 2}
+
+
+def test_the_landmark_spec_loads_and_resnet_keys_are_refused(write_json):
+    spec = load_experiment_spec(str(SPECS / "landmark_train_spec.json"))
+    assert spec.model.base_model == "hand_landmarks"
+    assert spec.model.landmarks.presence_threshold == 0.5
+    doc = json.loads((SPECS / "landmark_train_spec.json").read_text())
+    doc["model"]["num_layers"] = 18
+    with pytest.raises(SpecError, match=r"model\.num_layers = 18: does not apply to base_model "
+                                        r"\"hand_landmarks\""):
+        load_experiment_spec(write_json(doc))
+    resnet = json.loads((SPECS / "train_spec.json").read_text())
+    resnet["model"]["hand_landmarks"] = {"padding": 0.5}
+    with pytest.raises(SpecError, match=r"model\.hand_landmarks: applies only to base_model"):
+        load_experiment_spec(write_json(resnet, "r.json"))
+    doc = json.loads((SPECS / "landmark_train_spec.json").read_text())
+    doc["model"]["hand_landmarks"]["padding_mode"] = "wrap"
+    with pytest.raises(SpecError, match=r"padding_mode = \"wrap\": must be one of edge"):
+        load_experiment_spec(write_json(doc, "w.json"))
+
+
+def test_the_extracted_files_have_the_pinned_hashes():
+    folder = landmark_assets.models_dir()
+    manifest = json.loads((folder / landmark_assets.MANIFEST).read_text())
+    for name, sha in landmark_assets.MEMBERS.values():
+        assert landmark_assets.sha256_of(folder / name) == sha == manifest[name]
+    onnx_bytes = landmark_assets.landmark_onnx_bytes()
+    assert hashlib.sha256(onnx_bytes).hexdigest() == manifest[landmark_assets.LANDMARK_ONNX]
+    assert manifest["wheel_sha256"] == landmark_assets.WHEEL_SHA256
+
+
+def test_a_changed_network_file_is_refused(tmp_path):
+    folder = landmark_assets.models_dir()
+    for name in (landmark_assets.MANIFEST, landmark_assets.LANDMARK_ONNX):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    with open(tmp_path / landmark_assets.LANDMARK_ONNX, "ab") as handle:
+        handle.write(b"x")
+    with pytest.raises(UserInputError, match="SHA-256 differs"):
+        landmark_assets.landmark_onnx_bytes(tmp_path)
+    with pytest.raises(UserInputError, match="make models"):
+        landmark_assets.landmark_onnx_bytes(tmp_path / "empty")
+
+
+def test_a_wheel_with_another_hash_is_refused(tmp_path):
+    fake = tmp_path / landmark_assets.WHEEL_NAME
+    with zipfile.ZipFile(fake, "w") as archive:
+        archive.writestr("mediapipe/x.txt", "not the wheel")
+    with pytest.raises(UserInputError, match="is not the pinned"):
+        landmark_assets.fetch(tmp_path / "models", wheel=fake)
+    assert not (tmp_path / "models" / landmark_assets.LANDMARK_ONNX).exists()
