@@ -80,10 +80,15 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
                                         "resize_sizes"], ["crop_bordered"], mode="linear",
                              name="border_resize")]
         x = "crop_bordered"
-    nodes.append(helper.make_node("Identity", [x], ["net_input"], name="net_input"))
-    nodes.append(helper.make_node("Concat", [NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS],
-                                  [EXTRACTOR_OUTPUT], axis=1, name="landmark_features"))
-    all_nodes = nodes[:-1] + list(graph.node) + nodes[-1:]
+    if settings.try_rotations:
+        front, back, extra = _rotation_views(x, size)
+        nodes += front
+        inits += extra
+    else:
+        nodes.append(helper.make_node("Identity", [x], ["net_input"], name="net_input"))
+        back = [helper.make_node("Concat", [NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS],
+                                 [EXTRACTOR_OUTPUT], axis=1, name="landmark_features")]
+    all_nodes = nodes + list(graph.node) + back
     del graph.node[:]
     graph.node.extend(_reachable(all_nodes, EXTRACTOR_OUTPUT))
     graph.initializer.extend(inits)
@@ -100,6 +105,102 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
     del graph.value_info[:]
     onnx.checker.check_model(model)
     return model.SerializeToString()
+
+
+def _rotation_views(x: str, size: int):
+    """Nodes that stack three views of the NHWC crop ``x`` along the batch (as is, turned 90
+    degrees clockwise, counter-clockwise) into ``net_input``, and, after the network, keep per
+    crop the view with the highest presence score, its landmarks mapped back into the crop's
+    own frame. (front nodes, back nodes, initializers)"""
+    from onnx import TensorProto, helper
+
+    lowest = -(2 ** 63) + 1
+    inits = [
+        helper.make_tensor("flip_start", TensorProto.INT64, [1], [-1]),
+        helper.make_tensor("flip_end", TensorProto.INT64, [1], [lowest]),
+        helper.make_tensor("flip_step", TensorProto.INT64, [1], [-1]),
+        helper.make_tensor("axis_h", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("axis_w", TensorProto.INT64, [1], [2]),
+        helper.make_tensor("views_shape", TensorProto.INT64, [3], [3, -1, RAW_SIZE]),
+        helper.make_tensor("presence_shape", TensorProto.INT64, [2], [3, -1]),
+        helper.make_tensor("onehot_depth", TensorProto.INT64, [], [3]),
+        helper.make_tensor("onehot_values", TensorProto.FLOAT, [2], [0.0, 1.0]),
+        helper.make_tensor("axis0", TensorProto.INT64, [1], [0]),
+        # A view's landmark (x', y', z) back in the crop's frame: a linear map plus an offset,
+        # [x y z] = [x' y' z] @ M + b, applied to the 21 points at once. Clockwise view:
+        # x = y', y = S - x'; counter-clockwise view: x = S - y', y = x'.
+        helper.make_tensor("cw_matrix", TensorProto.FLOAT, [3, 3],
+                           [0, -1, 0, 1, 0, 0, 0, 0, 1]),
+        helper.make_tensor("cw_offset", TensorProto.FLOAT, [3], [0, size, 0]),
+        helper.make_tensor("ccw_matrix", TensorProto.FLOAT, [3, 3],
+                           [0, 1, 0, -1, 0, 0, 0, 0, 1]),
+        helper.make_tensor("ccw_offset", TensorProto.FLOAT, [3], [size, 0, 0]),
+        helper.make_tensor("points_shape", TensorProto.INT64, [3], [-1, 21, 3]),
+        helper.make_tensor("flat_shape", TensorProto.INT64, [2], [-1, 63]),
+    ]
+    node = helper.make_node
+    front = [
+        node("Transpose", [x], ["view_swapped"], perm=[0, 2, 1, 3], name="view_swap"),
+        node("Slice", ["view_swapped", "flip_start", "flip_end", "axis_w", "flip_step"],
+             ["view_cw"], name="view_cw"),
+        node("Slice", ["view_swapped", "flip_start", "flip_end", "axis_h", "flip_step"],
+             ["view_ccw"], name="view_ccw"),
+        node("Concat", [x, "view_cw", "view_ccw"], ["net_input"], axis=0, name="views"),
+    ]
+    back = [
+        node("Concat", [NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS], ["views_raw"], axis=1,
+             name="views_raw"),
+        node("Reshape", ["views_raw", "views_shape"], ["views_by_kind"], name="views_by_kind"),
+    ]
+    mapped = []
+    for k, kind in enumerate(("upright", "cw", "ccw")):
+        start = helper.make_tensor(f"{kind}_index", TensorProto.INT64, [1], [k])
+        end = helper.make_tensor(f"{kind}_index_end", TensorProto.INT64, [1], [k + 1])
+        inits += [start, end]
+        back.append(node("Slice", ["views_by_kind", f"{kind}_index", f"{kind}_index_end",
+                                   "axis0"], [f"{kind}_sliced"], name=f"{kind}_slice"))
+        back.append(node("Squeeze", [f"{kind}_sliced", "axis0"], [f"{kind}_raw"],
+                         name=f"{kind}_raw"))
+        if kind == "upright":
+            mapped.append("upright_raw")
+            continue
+        back += [
+            node("Slice", [f"{kind}_raw", "points_start", "points_end", "axis_h"],
+                 [f"{kind}_flat"], name=f"{kind}_points"),
+            node("Reshape", [f"{kind}_flat", "points_shape"], [f"{kind}_points"],
+                 name=f"{kind}_points_3d"),
+            node("MatMul", [f"{kind}_points", f"{kind}_matrix"], [f"{kind}_turned"],
+                 name=f"{kind}_turn"),
+            node("Add", [f"{kind}_turned", f"{kind}_offset"], [f"{kind}_placed"],
+                 name=f"{kind}_place"),
+            node("Reshape", [f"{kind}_placed", "flat_shape"], [f"{kind}_mapped_points"],
+                 name=f"{kind}_flat_again"),
+            node("Slice", [f"{kind}_raw", "points_end", "raw_end", "axis_h"],
+                 [f"{kind}_scores"], name=f"{kind}_scores"),
+            node("Concat", [f"{kind}_mapped_points", f"{kind}_scores"], [f"{kind}_mapped"],
+                 axis=1, name=f"{kind}_mapped"),
+        ]
+        mapped.append(f"{kind}_mapped")
+    inits += [helper.make_tensor("points_start", TensorProto.INT64, [1], [0]),
+              helper.make_tensor("points_end", TensorProto.INT64, [1], [63]),
+              helper.make_tensor("raw_end", TensorProto.INT64, [1], [RAW_SIZE]),
+              helper.make_tensor("unsqueeze_last", TensorProto.INT64, [1], [2])]
+    back += [
+        node("Reshape", [NET_PRESENCE, "presence_shape"], ["views_presence"],
+             name="views_presence"),
+        node("ArgMax", ["views_presence"], ["best_view"], axis=0, keepdims=0, name="best_view"),
+        node("OneHot", ["best_view", "onehot_depth", "onehot_values"], ["best_onehot"],
+             axis=0, name="best_onehot"),
+        node("Unsqueeze", ["best_onehot", "unsqueeze_last"], ["best_weights"],
+             name="best_weights"),
+        node("Concat", [f"{m}_u" for m in mapped], ["views_mapped"], axis=0,
+             name="views_mapped"),
+        node("Mul", ["views_mapped", "best_weights"], ["views_weighted"], name="views_weighted"),
+        node("ReduceSum", ["views_weighted", "axis0"], [EXTRACTOR_OUTPUT], keepdims=0,
+             name="landmark_features"),
+    ]
+    back[-4:-4] = [node("Unsqueeze", [m, "axis0"], [f"{m}_u"], name=f"{m}_u") for m in mapped]
+    return front, back, inits
 
 
 def _reachable(nodes: list, output: str) -> list:
@@ -157,10 +258,15 @@ def merge_for_export(extractor_onnx: bytes, head_onnx: bytes, threshold: float) 
     head = onnx.load_from_string(head_onnx)
     merged = _merge(extractor, head)
     graph = merged.graph
-    graph.initializer.append(helper.make_tensor("presence_threshold", TensorProto.FLOAT, [],
-                                                [threshold]))
+    graph.initializer.extend([
+        helper.make_tensor("presence_threshold", TensorProto.FLOAT, [], [threshold]),
+        helper.make_tensor("presence_from", TensorProto.INT64, [1], [PRESENCE]),
+        helper.make_tensor("presence_to", TensorProto.INT64, [1], [PRESENCE + 1]),
+        helper.make_tensor("presence_axis", TensorProto.INT64, [1], [1])])
     graph.node.extend([
-        helper.make_node("GreaterOrEqual", [NET_PRESENCE, "presence_threshold"],
+        helper.make_node("Slice", [EXTRACTOR_OUTPUT, "presence_from", "presence_to",
+                                   "presence_axis"], ["hand_presence"], name="hand_presence"),
+        helper.make_node("GreaterOrEqual", ["hand_presence", "presence_threshold"],
                          ["hand_found_bool"], name="hand_found_compare"),
         helper.make_node("Cast", ["hand_found_bool"], [HAND_FOUND], to=TensorProto.FLOAT,
                          name="hand_found_cast")])

@@ -143,3 +143,33 @@ def test_a_resnet_key_in_a_landmark_spec_exits_2(trained, tmp_path, capsys):
     assert cli.main(["train", "-e", str(bad), "-k", KEY]) == 2
     err = capsys.readouterr().err
     assert "model.image_height = 160: does not apply to base_model" in err
+
+
+def test_rotated_views_find_more_hands_and_map_landmarks_back(converted):
+    """The extractor also tries the crop turned 90 degrees each way; a crop turned
+    counter-clockwise is found through its clockwise view, with the landmarks of the upright
+    crop expressed in the turned crop's frame."""
+    from gesturenet_lib.inference.preprocess import load_rgb, to_input
+    from gesturenet_lib.models.hand_landmarks import Extractor, build_extractor
+    from gesturenet_lib.models.landmark_assets import landmark_onnx_bytes
+    from gesturenet_lib.models.preprocessing import Preprocessing
+    from gesturenet_lib.specs.experiment import HandLandmarks
+
+    doc = json.loads((converted / "workspace/data_landmarks.json").read_text())
+    prep = Preprocessing(224, 224, 3, "channels_first")
+    crops = np.stack([to_input(load_rgb(str(converted / "workspace" / e["bbox_path"])), prep)
+                      for e in doc["train_set"]["images"][:60]])
+    network = landmark_onnx_bytes()
+    upright = Extractor(build_extractor(network, HandLandmarks(try_rotations=False),
+                                        "channels_first"))(crops)
+    rotated = Extractor(build_extractor(network, HandLandmarks(), "channels_first"))
+    best = rotated(crops)
+    assert (best[:, 63] >= upright[:, 63] - 1e-6).all()
+    assert (best[:, 63] >= 0.5).sum() > (upright[:, 63] >= 0.5).sum()
+
+    turned = rotated(np.ascontiguousarray(np.rot90(crops, k=1, axes=(2, 3))))  # CCW
+    hands = (upright[:, 63] >= 0.5) & np.isclose(turned[:, 63], upright[:, 63], atol=1e-5)
+    assert hands.sum() > 20
+    points = upright[hands, :63].reshape(-1, 21, 3)
+    expected = np.stack([points[..., 1], 224 - points[..., 0], points[..., 2]], axis=-1)
+    np.testing.assert_allclose(turned[hands, :63].reshape(-1, 21, 3), expected, atol=1e-3)
