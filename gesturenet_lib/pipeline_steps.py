@@ -121,9 +121,13 @@ def train_step(dataset_dir: str, train_spec: dict, key: str, model_dir: str,
 
 
 def _input_dims(spec: ExperimentSpec) -> tuple[int, int, int]:
-    from gesturenet_lib.models.resnet import input_shape
+    """The model's input without the batch, in its declared layout (either family)."""
+    from gesturenet_lib.models.preprocessing import Preprocessing
 
-    return input_shape(spec.model)
+    prep = Preprocessing.for_model(spec.model)
+    if prep.data_format == "channels_first":
+        return prep.channels, prep.image_height, prep.image_width
+    return prep.image_height, prep.image_width, prep.channels
 
 
 def evaluate_step(dataset_dir: str, model_dir: str, train_spec: dict, key: str | None,

@@ -23,6 +23,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--source_format", default="hagrid", choices=["hagrid", "tao"])
     parser.add_argument("--root", default=str(REPO / "workspace" / "kfp"))
     parser.add_argument("--train_spec", help="a train spec JSON (default: the pipeline's)")
+    parser.add_argument("--dataset_spec", help="a dataset_convert spec JSON (default: the "
+                                               "pipeline's)")
     parser.add_argument("--k_folds", type=int, default=0)
     parser.add_argument("--cross_validate", action="store_true")
     parser.add_argument("--export_data_type", default="int8", choices=["fp32", "fp16", "int8"])
@@ -37,6 +39,8 @@ def main(argv: list[str]) -> int:
               "export_data_type": args.export_data_type}
     if args.train_spec:
         params["train_spec"] = json.loads(Path(args.train_spec).read_text())
+    if args.dataset_spec:
+        params["dataset_spec"] = json.loads(Path(args.dataset_spec).read_text())
     start = time.perf_counter()
     gesturenet_pipeline(**params)
     print(f"\npipeline finished in {time.perf_counter() - start:.0f} s; artifacts:")
