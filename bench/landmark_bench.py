@@ -101,7 +101,7 @@ def train_spec(workspace: Path, family: str, classes: dict[str, int], fold: int,
 def predict_fold(model_path: str, workspace: Path, fold: int, classes: dict[str, int]):
     """(truth, predicted index as evaluate counts it, hand found or None) on the fold's
     held-out people."""
-    from gesturenet_lib.evaluation.evaluate import _predicted_index
+    from gesturenet_lib.evaluation.evaluate import counted_index
     from gesturenet_lib.inference.backends import load_backend
     from gesturenet_lib.inference.run import Source, predict_sources
 
@@ -111,7 +111,7 @@ def predict_fold(model_path: str, workspace: Path, fold: int, classes: dict[str,
     sources = [Source(str(workspace / e["bbox_path"]), e["bbox_path"]) for e in entries]
     predictions = predict_sources(backend, sources, 64)
     truth = np.array([classes[e["label"]] for e in entries])
-    pred = np.array([_predicted_index(p, classes) for p in predictions])
+    pred = np.array([counted_index(p, classes) for p in predictions])
     hands = [p.hand_found for p in predictions]
     return truth, pred, (None if hands[0] is None else np.array(hands, bool))
 

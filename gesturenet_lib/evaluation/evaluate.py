@@ -45,7 +45,7 @@ def check_classes(model_classes: dict[str, int], spec_classes: dict[str, int], m
                              f"from the spec's dataset.classes {json.dumps(spec_classes)}")
 
 
-def _predicted_index(p, classes: dict[str, int]) -> int:
+def counted_index(p, classes: dict[str, int]) -> int:
     """The class a prediction counts as: where a hand_landmarks model found no hand, "random"
     when the classes have it, else -1 (always wrong)."""
     if p.hand_found is False:
@@ -53,8 +53,8 @@ def _predicted_index(p, classes: dict[str, int]) -> int:
     return p.index
 
 
-def _predicted_name(p, classes: dict[str, int], names: list[str]) -> str:
-    index = _predicted_index(p, classes)
+def counted_name(p, classes: dict[str, int], names: list[str]) -> str:
+    index = counted_index(p, classes)
     return "no hand found" if index < 0 else names[index]
 
 
@@ -82,7 +82,7 @@ def evaluate(spec_file: str, model_path: str, key: str | None,
                                   progress=log_progress("evaluate"))
     done = [(p, y) for p, y in zip(predictions, labels, strict=True) if p.error is None]
     truth = np.array([y for _, y in done], dtype=int)
-    pred = np.array([_predicted_index(p, classes) for p, _ in done], dtype=int)
+    pred = np.array([counted_index(p, classes) for p, _ in done], dtype=int)
     metrics = classification_metrics(truth, pred, names)
     if any(p.hand_found is not None for p, _ in done):
         metrics["no_hand_found"] = sum(1 for p, _ in done if p.hand_found is False)
@@ -91,7 +91,7 @@ def evaluate(spec_file: str, model_path: str, key: str | None,
                    skipped=[{"path": p.source.shown_as, "error": p.error}
                             for p in predictions if p.error],
                    data_type=data_type, model=model_path, backend=backend.name)
-    wrong = [Misclassified(p.source.shown_as, names[y], _predicted_name(p, classes, names),
+    wrong = [Misclassified(p.source.shown_as, names[y], counted_name(p, classes, names),
                            p.confidence, p.crop)
              for (p, y), k in zip(done, pred, strict=True) if k != y][:GALLERY_LIMIT]
     out_dir = io.join(io.resolve(spec.output_experiments_fld, base),

@@ -154,8 +154,12 @@ def _int8(req: ExportRequest, fp32_onnx: bytes, prep: Preprocessing, out_dir: st
             log.info("export: wrote calibration cache %s (%d tensors, %s)", req.cal_cache_file,
                      len(ranges), req.calibrator)
         int8_path = os.path.join(tmp, "int8.onnx")
+        from gesturenet_lib.export.onnx_export import read_metadata
+
+        family = read_metadata(fp32_onnx).get("base_model", "resnet_vanilla")
         calibration.quantize_with_ranges(fp32_path, int8_path,
-                                         calibration.read_ranges(ranges_file), req.calibrator)
+                                         calibration.read_ranges(ranges_file), req.calibrator,
+                                         family)
         with open(int8_path, "rb") as handle:
             int8_onnx = handle.read()
     target = io.join(out_dir, f"{stem}_int8.onnx")

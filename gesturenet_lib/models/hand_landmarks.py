@@ -278,12 +278,19 @@ def merge_for_export(extractor_onnx: bytes, head_onnx: bytes, threshold: float) 
 def _merge(extractor, head):
     """Prefix the head's names with ``head/``, feed it the extractor's output, keep its output
     named as it was (``predictions``)."""
+    import onnx
     from onnx import compose
 
     out_name = head.graph.output[0].name
     head = compose.add_prefix(head, "head/")
     merged = compose.merge_models(extractor, head,
                                   io_map=[(EXTRACTOR_OUTPUT, head.graph.input[0].name)])
+    # merge_models lists each opset of both models; tools (ORT's quantizer) want one per domain
+    versions: dict[str, int] = {}
+    for opset in merged.opset_import:
+        versions[opset.domain] = max(opset.version, versions.get(opset.domain, 0))
+    del merged.opset_import[:]
+    merged.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in sorted(versions.items()))
     for node in merged.graph.node:
         for k, name in enumerate(node.output):
             if name == f"head/{out_name}":

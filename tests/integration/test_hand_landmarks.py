@@ -173,3 +173,33 @@ def test_rotated_views_find_more_hands_and_map_landmarks_back(converted):
     points = upright[hands, :63].reshape(-1, 21, 3)
     expected = np.stack([points[..., 1], 224 - points[..., 0], points[..., 2]], axis=-1)
     np.testing.assert_allclose(turned[hands, :63].reshape(-1, 21, 3), expected, atol=1e-3)
+
+
+def test_int8_export_of_the_merged_graph(trained, tmp_path):
+    """Calibration and the CPU INT8 model work on the merged graph (one opset per domain)."""
+    import shutil
+
+    import onnxruntime as ort
+
+    from gesturenet_lib.inference.preprocess import load_rgb, to_input
+    from gesturenet_lib.models.preprocessing import Preprocessing
+
+    root, _, model = trained
+    doc = json.loads((root / "workspace/data_landmarks.json").read_text())
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i, entry in enumerate(doc["train_set"]["images"][:16]):
+        shutil.copy(root / "workspace" / entry["bbox_path"], calib / f"{i:02d}.jpg")
+    out = tmp_path / "int8" / "model.onnx"
+    assert cli.main(["export", "-m", model, "-k", KEY, "-o", str(out), "--data_type", "int8",
+                     "--cal_image_dir", str(calib), "--batches", "2", "--batch_size", "8",
+                     "--cal_cache_file", str(tmp_path / "int8" / "cal.bin")]) == 0
+    header = (tmp_path / "int8" / "cal.bin").read_text().splitlines()[0]
+    assert header.startswith("TRT-") and header.endswith("EntropyCalibration2")
+    prep = Preprocessing(224, 224, 3, "channels_first")
+    batch = np.stack([to_input(load_rgb(str(root / "workspace" / e["bbox_path"])), prep)
+                      for e in doc["kpi_set"]["images"]])
+    fp32 = ort.InferenceSession(str(out)).run(None, {"input_1": batch})[0].argmax(1)
+    int8 = ort.InferenceSession(str(tmp_path / "int8" / "model_int8.onnx")).run(
+        None, {"input_1": batch})[0].argmax(1)
+    assert (fp32 == int8).mean() > 0.75
