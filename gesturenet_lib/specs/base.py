@@ -229,9 +229,11 @@ def dump(spec: Any) -> Any:
     """The JSON form of a spec (the inverse of ``parse``); ``None`` values are left out."""
     if dataclasses.is_dataclass(spec):
         out = {}
+        # keys that do not apply to this spec's choices (and that parse would refuse)
+        skip = set(getattr(spec, "keys_not_written", lambda: ())())
         for f in dataclasses.fields(spec):
             value = getattr(spec, f.name)
-            if value is not None:
+            if value is not None and json_key(f) not in skip:
                 out[json_key(f)] = dump(value)
         return out
     if isinstance(spec, list):

@@ -119,6 +119,10 @@ class Model:
                             f"applies only to base_model \"hand_landmarks\", not "
                             f"\"{self.base_model}\"", show_value=False)
 
+    def keys_not_written(self) -> tuple[str, ...]:
+        """What ``dump`` leaves out: the ResNet-only keys of a hand_landmarks model."""
+        return RESNET_ONLY_KEYS if self.base_model == "hand_landmarks" else ()
+
     @property
     def landmarks(self) -> HandLandmarks:
         return self.hand_landmarks or HandLandmarks()

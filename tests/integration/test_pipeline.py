@@ -171,3 +171,27 @@ def test_submit_to_an_unreachable_host_is_one_line(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("gesturenet pipeline: error: --host http://127.0.0.1:9: cannot submit")
+
+
+def test_the_pipeline_runs_the_hand_landmarks_family_through_a_spec_change_only(tmp_path):
+    spec = json.loads((SPECS / "landmark_train_spec.json").read_text())
+    spec["trainer"]["finetuning"]["train_epochs"] = 5
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    env = dict(_clean_env(), GESTURENET_KEY="pipeline-test-key")
+    run = subprocess.run(
+        [sys.executable, "-m", "pipelines.run_local", "--root", str(tmp_path / "kfp"),
+         "--train_spec", str(tmp_path / "spec.json"),
+         "--dataset_spec", str(SPECS / "landmark_dataset_config.json"),
+         "--export_data_type", "fp32"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "no hand found in" in run.stdout
+    root = next((tmp_path / "kfp").glob("gesturenet-*"))
+    import onnx
+
+    exported = next(root.glob("export*/exported/*.onnx"))
+    graph = onnx.load(str(exported)).graph
+    assert [o.name for o in graph.output] == ["predictions", "hand_found"]
+    train_out = json.loads((root / "train/executor_output.json").read_text())
+    model = train_out["artifacts"]["model"]["artifacts"][0]
+    assert model["metadata"]["input_dims"] == [3, 224, 224]

