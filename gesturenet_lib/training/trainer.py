@@ -111,7 +111,12 @@ def _initial_model(spec: ExperimentSpec, key: str | None, base_dir: str, num_cla
     if not spec.model.weights_init:
         return model
     path = io.resolve(spec.model.weights_init, base_dir)
-    start = load_model_file(path, key).model
+    loaded = load_model_file(path, key)
+    if loaded.metadata and loaded.family != spec.model.base_model:
+        raise UserInputError(
+            f"model.weights_init = {json.dumps(spec.model.weights_init)}: is a "
+            f"{loaded.family} model, the spec's model.base_model is {spec.model.base_model}")
+    start = loaded.model
     classes_out = start.output_shape[-1]
     if classes_out != num_classes and not spec.model.add_new_head:
         raise UserInputError(

@@ -203,3 +203,35 @@ def test_int8_export_of_the_merged_graph(trained, tmp_path):
     int8 = ort.InferenceSession(str(tmp_path / "int8" / "model_int8.onnx")).run(
         None, {"input_1": batch})[0].argmax(1)
     assert (fp32 == int8).mean() > 0.75
+
+
+def test_weights_init_continues_a_landmark_model_and_refuses_another_family(trained, capsys):
+    root, spec_path, model = trained
+    doc = json.loads(open(spec_path).read())
+    doc["model"]["weights_init"] = model
+    doc["trainer"]["finetuning"]["train_epochs"] = 2
+    doc["output_experiments_fld"] = str(root / "continued")
+    again = root / "specs" / "continued.json"
+    again.write_text(json.dumps(doc))
+    assert cli.main(["train", "-e", str(again), "-k", KEY]) == 0
+    history = (root / "continued/model/metrics.csv").read_text().splitlines()
+    first_loss = float(history[1].split(",")[2])
+    assert first_loss < 1.0  # started from the trained head, not from scratch
+
+    resnet = root / "resnet.tlt"
+    from gesturenet_lib.models.model_file import save_tlt
+    from gesturenet_lib.models.preprocessing import Preprocessing
+    from gesturenet_lib.models.resnet import build_resnet
+    from gesturenet_lib.specs.experiment import Model
+
+    classes = doc["dataset"]["classes"]
+    save_tlt(str(resnet), build_resnet(Model(num_layers=6, image_height=32, image_width=32),
+                                       len(classes)), KEY, classes,
+             Preprocessing(32, 32, 3, "channels_first"), {"base_model": "resnet_vanilla"})
+    doc["model"]["weights_init"] = str(resnet)
+    doc["output_experiments_fld"] = str(root / "from_resnet")
+    again.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert cli.main(["train", "-e", str(again), "-k", KEY]) == 2
+    assert "is a resnet_vanilla model, the spec's model.base_model is hand_landmarks" in \
+        capsys.readouterr().err
