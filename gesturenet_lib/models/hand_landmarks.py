@@ -193,13 +193,14 @@ def _rotation_views(x: str, size: int):
              axis=0, name="best_onehot"),
         node("Unsqueeze", ["best_onehot", "unsqueeze_last"], ["best_weights"],
              name="best_weights"),
+        *[node("Unsqueeze", [m, "axis0"], [f"{m}_u"], name=f"{m}_u") for m in mapped],
         node("Concat", [f"{m}_u" for m in mapped], ["views_mapped"], axis=0,
              name="views_mapped"),
+        # the one-hot weights keep the best view's row and zero the other two
         node("Mul", ["views_mapped", "best_weights"], ["views_weighted"], name="views_weighted"),
         node("ReduceSum", ["views_weighted", "axis0"], [EXTRACTOR_OUTPUT], keepdims=0,
              name="landmark_features"),
     ]
-    back[-4:-4] = [node("Unsqueeze", [m, "axis0"], [f"{m}_u"], name=f"{m}_u") for m in mapped]
     return front, back, inits
 
 
