@@ -14,7 +14,7 @@ files, the rejects file and the statistics; every annotated hand box is accounte
 
 from __future__ import annotations
 
-import functools
+import collections
 import json
 import logging
 import posixpath
@@ -24,6 +24,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam import pvalue
+from apache_beam.transforms.window import GlobalWindows
 
 from gesturenet_lib import io
 from gesturenet_lib.data.annotations import DatasetLayout, HandRecord, RecordError, parse_annotation
@@ -215,10 +216,14 @@ class SampleFrames(beam.PTransform):
 class CropImageFn(beam.DoFn):
     """Batches of (image path, [(split, record)]) -> data.json entries (see ``cropping``).
 
-    With ``processes > 1`` a batch is spread over a pool of worker processes: decoding and
-    encoding are CPU-bound, and processes (unlike threads, measured) scale with the cores. Each
-    image is decoded once for all its boxes; only paths and small records cross processes.
+    With ``processes > 1`` the images go to a pool of worker processes: decoding and encoding
+    are CPU-bound, and processes (unlike threads, measured) scale with the cores. Each image is
+    decoded once for all its boxes; only paths and small records cross processes. Work is
+    submitted as it arrives and results are emitted as they complete (the rest at the end of
+    the bundle), so the pool never waits for the runner between batches.
     """
+
+    IN_FLIGHT_PER_PROCESS = 64   # bounds memory while keeping every process busy
 
     def __init__(self, settings: CropSettings, processes: int):
         self.settings = settings
@@ -227,6 +232,7 @@ class CropImageFn(beam.DoFn):
 
     def setup(self):
         self.pool = None
+        self.pending: collections.deque = collections.deque()
         import multiprocessing
 
         if self.processes > 1 and "fork" in multiprocessing.get_all_start_methods():
@@ -243,17 +249,28 @@ class CropImageFn(beam.DoFn):
         if self.pool is not None:
             self.pool.shutdown(wait=True)
 
+    def _emit(self, outputs, windowed: bool):
+        for kind, payload in outputs:
+            value = GlobalWindows.windowed_value(payload) if windowed else payload
+            yield value if kind == ENTRY else pvalue.TaggedOutput(REJECTED, value)
+        self.done += 1
+        if self.done % 256 == 0:
+            log.info("dataset_convert: %d images cropped by this worker", self.done)
+
     def process(self, batch):
-        work = functools.partial(crop_image_group, self.settings)
         if self.pool is None:
-            results = map(work, batch)
-        else:
-            results = self.pool.map(work, batch, chunksize=max(1, len(batch) // (
-                4 * self.processes)))
-        for outputs in results:
-            for kind, payload in outputs:
-                yield payload if kind == ENTRY else pvalue.TaggedOutput(REJECTED, payload)
-        self.done += len(batch)
+            for group in batch:
+                yield from self._emit(crop_image_group(self.settings, group), windowed=False)
+            return
+        limit = self.IN_FLIGHT_PER_PROCESS * self.processes
+        for group in batch:
+            self.pending.append(self.pool.submit(crop_image_group, self.settings, group))
+        while self.pending and (len(self.pending) > limit or self.pending[0].done()):
+            yield from self._emit(self.pending.popleft().result(), windowed=False)
+
+    def finish_bundle(self):
+        while self.pending:
+            yield from self._emit(self.pending.popleft().result(), windowed=True)
         log.info("dataset_convert: %d images cropped by this worker", self.done)
 
 

@@ -49,6 +49,21 @@ class ConvertResult:
     summary: str
 
 
+# Beam's in-process portable runner, named directly: DirectRunner would first try to download
+# the Prism runner binary from the internet (a failed attempt costs ~0.3 s here, and may hang on
+# a cluster node without egress) and then fall back to this same runner.
+LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+LOCAL_RUNNER_NAMES = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner",
+                      "PrismRunner", "FnApiRunner", LOCAL_RUNNER)
+
+
+def _runner_of(args: list[str]) -> str | None:
+    runner = next((a.split("=", 1)[1] for a in args if a.startswith("--runner=")), None)
+    if runner is None and "--runner" in args[:-1]:
+        runner = args[args.index("--runner") + 1]
+    return runner
+
+
 def default_beam_args(beam_args: list[str]) -> list[str]:
     """Without --runner: the local runner in one process, whose crop step (the heavy one) runs
     a process pool over every core. Measured on 2 cores (bench/dataset_convert_bench.py), this
@@ -57,7 +72,7 @@ def default_beam_args(beam_args: list[str]) -> list[str]:
     scaled poorly)."""
     if any(a == "--runner" or a.startswith("--runner=") for a in beam_args):
         return list(beam_args)
-    extra = ["--runner=DirectRunner"]
+    extra = [f"--runner={LOCAL_RUNNER}"]
     if not any(a.startswith("--direct_running_mode") for a in beam_args):
         extra.append("--direct_running_mode=in_memory")
     if not any(a.startswith("--direct_num_workers") for a in beam_args):
@@ -71,8 +86,9 @@ def crop_processes(req: ConvertRequest) -> int:
     if req.crop_processes > 0:
         return req.crop_processes
     args = default_beam_args(req.beam_args)
-    local = "--runner=DirectRunner" in args and "--direct_running_mode=in_memory" in args
-    return (os.cpu_count() or 1) if local else 1
+    in_process = _runner_of(args) in ("DirectRunner", "FnApiRunner", LOCAL_RUNNER) and \
+        "--direct_running_mode=in_memory" in args
+    return (os.cpu_count() or 1) if in_process else 1
 
 
 def _absolute(path: str) -> str:
@@ -81,12 +97,8 @@ def _absolute(path: str) -> str:
 
 def is_local_runner(beam_args: list[str]) -> bool:
     """True when the Beam runner runs on this machine (it can read a local staging cache)."""
-    args = default_beam_args(beam_args)
-    runner = next((a.split("=", 1)[1] for a in args if a.startswith("--runner=")), None)
-    if runner is None and "--runner" in args:
-        runner = args[args.index("--runner") + 1]
-    return runner in (None, "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner",
-                      "PrismRunner")
+    runner = _runner_of(default_beam_args(beam_args))
+    return runner is None or runner in LOCAL_RUNNER_NAMES
 
 
 def datasets_of(exp: DatasetExperimentConfig) -> list[str]:

@@ -3,6 +3,8 @@ the options a user passes reach Beam unchanged, and the graph is the same."""
 
 from __future__ import annotations
 
+import os
+
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import (
@@ -72,3 +74,19 @@ def test_runner_options_pass_through_and_the_graph_builds(args, job_request):
     # the image carries every dependency: nothing else is staged
     setup = options.view_as(SetupOptions)
     assert setup.requirements_file is None and setup.setup_file is None
+
+
+def test_the_default_runner_is_local_in_process_and_never_tries_prism(tmp_path):
+    """Without --runner: Beam's in-process runner named directly (DirectRunner would first try
+    to download the Prism binary), one Beam worker, a crop process per core."""
+    from gesturenet_lib.data.dataset_convert import LOCAL_RUNNER, is_local_runner
+
+    args = default_beam_args([])
+    assert f"--runner={LOCAL_RUNNER}" in args and "--direct_running_mode=in_memory" in args
+    assert is_local_runner([]) and is_local_runner(["--runner", "DirectRunner"])
+    assert not is_local_runner(DATAFLOW)
+    request = ConvertRequest("ds.json", "exp.json", str(tmp_path / "data.json"), "v1")
+    assert crop_processes(request) == (os.cpu_count() or 1)
+    from apache_beam.runners.runner import create_runner
+
+    assert type(create_runner(LOCAL_RUNNER)).__name__ == "FnApiRunner"

@@ -31,7 +31,7 @@ def converted(tmp_path_factory):
                      "--experiment_spec", str(specs / "dataset_experiment_config.json"),
                      "--k_folds", "0",
                      "--output_filename", str(root / "workspace/data_landmarks.json"),
-                     "--experiment_name", "landmarks", "--runner", "DirectRunner"]) == 0
+                     "--experiment_name", "landmarks"]) == 0
     return root
 
 
