@@ -124,10 +124,7 @@ def _input_dims(spec: ExperimentSpec) -> tuple[int, int, int]:
     """The model's input without the batch, in its declared layout (either family)."""
     from gesturenet_lib.models.preprocessing import Preprocessing
 
-    prep = Preprocessing.for_model(spec.model)
-    if prep.data_format == "channels_first":
-        return prep.channels, prep.image_height, prep.image_width
-    return prep.image_height, prep.image_width, prep.channels
+    return Preprocessing.for_model(spec.model).input_dims()
 
 
 def evaluate_step(dataset_dir: str, model_dir: str, train_spec: dict, key: str | None,

@@ -53,8 +53,10 @@ class ConvertResult:
 # the Prism runner binary from the internet (a failed attempt costs ~0.3 s here, and may hang on
 # a cluster node without egress) and then fall back to this same runner.
 LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
-LOCAL_RUNNER_NAMES = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner",
-                      "PrismRunner", "FnApiRunner", LOCAL_RUNNER)
+# Runners that can run the pipeline inside this process (with --direct_running_mode=in_memory)
+IN_PROCESS_RUNNERS = ("DirectRunner", "FnApiRunner", LOCAL_RUNNER)
+LOCAL_RUNNER_NAMES = (*IN_PROCESS_RUNNERS, "BundleBasedDirectRunner", "SwitchingDirectRunner",
+                      "PrismRunner")
 
 
 def _runner_of(args: list[str]) -> str | None:
@@ -86,7 +88,7 @@ def crop_processes(req: ConvertRequest) -> int:
     if req.crop_processes > 0:
         return req.crop_processes
     args = default_beam_args(req.beam_args)
-    in_process = _runner_of(args) in ("DirectRunner", "FnApiRunner", LOCAL_RUNNER) and \
+    in_process = _runner_of(args) in IN_PROCESS_RUNNERS and \
         "--direct_running_mode=in_memory" in args
     return (os.cpu_count() or 1) if in_process else 1
 

@@ -49,8 +49,7 @@ def landmark_model_to_onnx(head, extractor_onnx: bytes, threshold: float, metada
 
         raise UserInputError(f"--opset {opset}: the hand_landmarks family exports at opset "
                              f"{LANDMARK_OPSET}, the landmark network's")
-    merged = onnx.load_from_string(merge_for_export(
-        extractor_onnx, keras_to_onnx(head, {}, opset), threshold))
+    merged = merge_for_export(extractor_onnx, keras_to_onnx(head, {}, opset), threshold)
     add_metadata(merged, metadata)
     onnx.checker.check_model(merged)
     return merged.SerializeToString()

@@ -249,9 +249,10 @@ def hand_found(raw: np.ndarray, threshold: float) -> np.ndarray:
 
 # ------------------------------------------------------------------------ one graph for export
 
-def merge_for_export(extractor_onnx: bytes, head_onnx: bytes, threshold: float) -> bytes:
-    """Extractor + head (converted by tf2onnx) -> one graph: ``input_1`` -> ``predictions``
-    [N, C] and ``hand_found`` [N, 1] (1.0 where the presence score reaches ``threshold``)."""
+def merge_for_export(extractor_onnx: bytes, head_onnx: bytes, threshold: float):
+    """Extractor + head (converted by tf2onnx) -> one graph (an unchecked ModelProto, for the
+    caller to finish): ``input_1`` -> ``predictions`` [N, C] and ``hand_found`` [N, 1] (1.0
+    where the presence score reaches ``threshold``)."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -272,8 +273,7 @@ def merge_for_export(extractor_onnx: bytes, head_onnx: bytes, threshold: float) 
         helper.make_node("Cast", ["hand_found_bool"], [HAND_FOUND], to=TensorProto.FLOAT,
                          name="hand_found_cast")])
     graph.output.append(helper.make_tensor_value_info(HAND_FOUND, TensorProto.FLOAT, ["N", 1]))
-    onnx.checker.check_model(merged)
-    return merged.SerializeToString()
+    return merged
 
 
 def _merge(extractor, head):

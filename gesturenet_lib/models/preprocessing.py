@@ -29,6 +29,12 @@ class Preprocessing:
         return cls(spec.image_height, spec.image_width, 1 if spec.gray_scale_input else 3,
                    spec.data_format)
 
+    def input_dims(self) -> tuple[int, int, int]:
+        """The model's input without the batch dimension, in its declared layout."""
+        if self.data_format == "channels_first":
+            return self.channels, self.image_height, self.image_width
+        return self.image_height, self.image_width, self.channels
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -57,10 +57,10 @@ def counted_layers(arch: Architecture) -> int:
 
 
 def input_shape(spec: Model) -> tuple[int, int, int]:
-    channels = 1 if spec.gray_scale_input else 3
-    if spec.data_format == "channels_first":
-        return channels, spec.image_height, spec.image_width
-    return spec.image_height, spec.image_width, channels
+    """The input without the batch dimension, in the declared layout."""
+    from gesturenet_lib.models.preprocessing import Preprocessing
+
+    return Preprocessing.for_model(spec).input_dims()
 
 
 def make_regularizer(spec: Model):

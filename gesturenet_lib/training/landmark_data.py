@@ -15,7 +15,7 @@ import numpy as np
 from gesturenet_lib.data.annotations import RecordError
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.inference.preprocess import load_rgb, to_input
-from gesturenet_lib.models.hand_landmarks import Extractor, hand_found
+from gesturenet_lib.models.hand_landmarks import RAW_SIZE, Extractor, hand_found
 from gesturenet_lib.models.preprocessing import Preprocessing
 from gesturenet_lib.training.data import ImageSet
 
@@ -46,7 +46,7 @@ def extract_set(images: ImageSet, prep: Preprocessing, extractor: Extractor) -> 
         parts.append(extractor(np.stack(tensors)))
         log.info("train: landmarks of %s: %d of %d crops", images.name,
                  min(start + READ_CHUNK, len(images)), len(images))
-    raw = np.concatenate(parts) if parts else np.zeros((0, 65), np.float32)
+    raw = np.concatenate(parts) if parts else np.zeros((0, RAW_SIZE), np.float32)
     return LandmarkSet(raw, np.asarray(images.labels, np.int64))
 
 
