@@ -111,16 +111,16 @@ def _crop_one_image(root: Path, folder: str, group: tuple[str, list]) -> int:
     return len(records)
 
 
-def plain_loop(root: Path, dataset: Path) -> int:
+def plain_loop(root: Path, dataset: Path, folder: str) -> int:
     """The baseline: one process, decode each image once, crop, encode, write."""
-    work = functools.partial(_crop_one_image, root, "loop")
+    work = functools.partial(_crop_one_image, root, folder)
     return sum(map(work, _image_groups(root, dataset)))
 
 
-def forked_loop(root: Path, dataset: Path, processes: int) -> int:
+def forked_loop(root: Path, dataset: Path, processes: int, folder: str) -> int:
     """The ceiling: the same loop split over forked processes, no Beam. dataset_convert cannot
     beat this ratio; it shows how far the cores alone take the work on this machine."""
-    work = functools.partial(_crop_one_image, root, "forked")
+    work = functools.partial(_crop_one_image, root, folder)
     groups = _image_groups(root, dataset)
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         return sum(pool.imap_unordered(work, groups, chunksize=16))
@@ -139,19 +139,20 @@ def main() -> int:
         ds, exp = write_specs(root)
 
         loop_times, beam_times, forked_times = [], [], []
-        for _ in range(args.repeats):  # alternate, so drift on a shared machine hits all
-            shutil.rmtree(root / "loop", ignore_errors=True)
+        # Every run writes into a new folder and nothing is deleted until the end: on a file
+        # system without a journal (this machine's ext4), creating files just after deleting
+        # thousands costs far more (the allocator skips recently freed inodes), which would
+        # penalise whichever contender runs after a deletion.
+        for i in range(args.repeats):  # alternate, so drift on a shared machine hits all
             t0 = time.perf_counter()
-            loop_crops = plain_loop(root, dataset)
+            loop_crops = plain_loop(root, dataset, f"loop{i}")
             loop_times.append(time.perf_counter() - t0)
-            shutil.rmtree(root / "forked", ignore_errors=True)
             t0 = time.perf_counter()
-            forked_crops = forked_loop(root, dataset, os.cpu_count() or 1)
+            forked_crops = forked_loop(root, dataset, os.cpu_count() or 1, f"forked{i}")
             forked_times.append(time.perf_counter() - t0)
-            shutil.rmtree(root / "extracted", ignore_errors=True)  # no resumed crops
-            t0 = time.perf_counter()
-            result = dataset_convert(ConvertRequest(ds, exp, str(root / "data.json"), "bench",
-                                                    write_tfds=args.tfds))
+            t0 = time.perf_counter()  # a new experiment name: no crop is resumed
+            result = dataset_convert(ConvertRequest(ds, exp, str(root / f"data{i}.json"),
+                                                    f"bench{i}", write_tfds=args.tfds))
             beam_times.append(time.perf_counter() - t0)
         loop_s, beam_s = statistics.median(loop_times), statistics.median(beam_times)
         beam_crops = result.stats["crops"]

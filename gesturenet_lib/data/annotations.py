@@ -96,10 +96,11 @@ def _relative_task_path(task_path: str, mount_dir: str) -> str:
             raise RecordError(f"task_path {task_path!r} resolves outside mount_dir_path")
         rel = posixpath.normpath(task_path)
     else:
-        mount = os.path.normpath(mount_dir)
-        full = os.path.normpath(task_path if os.path.isabs(task_path)
-                                else os.path.join(mount, task_path))
-        rel = os.path.relpath(full, mount).replace(os.sep, "/")
+        mount = os.path.abspath(mount_dir)
+        full = os.path.normpath(os.path.join(mount, task_path))  # an absolute task_path wins
+        if full != mount and not full.startswith(mount.rstrip(os.sep) + os.sep):
+            raise RecordError(f"task_path {task_path!r} resolves outside mount_dir_path")
+        rel = full[len(mount):].lstrip(os.sep).replace(os.sep, "/") or "."
     if rel == ".." or rel.startswith("../") or rel.startswith("/"):
         raise RecordError(f"task_path {task_path!r} resolves outside mount_dir_path")
     return rel

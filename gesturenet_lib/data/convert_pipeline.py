@@ -33,7 +33,7 @@ from gesturenet_lib.data.cropping import (
     ENTRY,
     REJECTED,
     CropSettings,
-    crop_image_group,
+    crop_image_groups,
     dropped,
 )
 from gesturenet_lib.data.splits import KPI, SPLITS, TRAIN, VALIDATION, SplitPlan, fold_split
@@ -82,20 +82,37 @@ def _relative(path: str, mount_dir: str) -> str:
     return path[len(prefix):] if path.startswith(prefix) else path
 
 
-class ReadAnnotations(beam.PTransform):
-    """Parse every annotation file; outputs ``records`` and ``rejected``."""
+def list_annotation_files(item: tuple[int, str]):
+    """(layout index, annotation folder) -> (layout index, path) for each *.json under it."""
+    index, folder = item
+    for path in io.list_files(folder):
+        if path.endswith(".json"):
+            yield index, path
 
-    def __init__(self, files: list[tuple[int, str]], layouts: list[DatasetLayout]):
+
+class ReadAnnotations(beam.PTransform):
+    """List and parse every annotation file; outputs ``records`` and ``rejected``.
+
+    The files are listed inside the pipeline, so the job graph carries only the folders (a
+    managed runner caps its size; a list of a million paths would not fit). ``spread``
+    redistributes the paths before parsing, for runners with many workers: one worker lists,
+    all parse. The local runner has one worker and skips it (a barrier and a copy of every
+    path for nothing)."""
+
+    def __init__(self, layouts: list[DatasetLayout], spread: bool = True):
         super().__init__()
-        self.files = files
         self.layouts = layouts
+        self.spread = spread
 
     def expand(self, pbegin):
-        return (pbegin
-                | "ListFiles" >> beam.Create(self.files)
-                | "Spread" >> beam.Reshuffle()
-                | "Parse" >> beam.ParDo(ParseAnnotationFn(self.layouts)).with_outputs(
-                    REJECTED, main="records"))
+        folders = [(i, layout.annotation_dir) for i, layout in enumerate(self.layouts)]
+        files = (pbegin
+                 | "AnnotationFolders" >> beam.Create(folders)
+                 | "ListFiles" >> beam.FlatMap(list_annotation_files))
+        if self.spread:
+            files = files | "Spread" >> beam.Reshuffle()
+        return files | "Parse" >> beam.ParDo(ParseAnnotationFn(self.layouts)).with_outputs(
+            REJECTED, main="records")
 
 
 # ---------------------------------------------------------------- 2. splits by person
@@ -223,7 +240,8 @@ class CropImageFn(beam.DoFn):
     the bundle), so the pool never waits for the runner between batches.
     """
 
-    IN_FLIGHT_PER_PROCESS = 64   # bounds memory while keeping every process busy
+    IN_FLIGHT_PER_PROCESS = 8    # chunks in flight per process: bounds memory, keeps all busy
+    CHUNK = 8                    # images per task: fewer, larger messages cost the runner less
 
     def __init__(self, settings: CropSettings, processes: int):
         self.settings = settings
@@ -249,22 +267,23 @@ class CropImageFn(beam.DoFn):
         if self.pool is not None:
             self.pool.shutdown(wait=True)
 
-    def _emit(self, outputs, windowed: bool):
-        for kind, payload in outputs:
-            value = GlobalWindows.windowed_value(payload) if windowed else payload
-            yield value if kind == ENTRY else pvalue.TaggedOutput(REJECTED, value)
-        self.done += 1
-        if self.done % 256 == 0:
-            log.info("dataset_convert: %d images cropped by this worker", self.done)
+    def _emit(self, results, windowed: bool):
+        for outputs in results:
+            for kind, payload in outputs:
+                value = GlobalWindows.windowed_value(payload) if windowed else payload
+                yield value if kind == ENTRY else pvalue.TaggedOutput(REJECTED, value)
+            self.done += 1
+            if self.done % 256 == 0:
+                log.info("dataset_convert: %d images cropped by this worker", self.done)
 
     def process(self, batch):
         if self.pool is None:
-            for group in batch:
-                yield from self._emit(crop_image_group(self.settings, group), windowed=False)
+            yield from self._emit(crop_image_groups(self.settings, batch), windowed=False)
             return
         limit = self.IN_FLIGHT_PER_PROCESS * self.processes
-        for group in batch:
-            self.pending.append(self.pool.submit(crop_image_group, self.settings, group))
+        for start in range(0, len(batch), self.CHUNK):
+            chunk = batch[start:start + self.CHUNK]
+            self.pending.append(self.pool.submit(crop_image_groups, self.settings, chunk))
         while self.pending and (len(self.pending) > limit or self.pending[0].done()):
             yield from self._emit(self.pending.popleft().result(), windowed=False)
 
@@ -392,7 +411,12 @@ class WriteDatasetJsonFn(beam.DoFn):
             return lambda entry: entry["split"]
         return lambda entry: fold_split(self.plan, fold, entry["user_id"])
 
-    def process(self, _, entries: list[dict], dropped_records: list[dict]):
+    def process(self, grouped):
+        _, tagged = grouped
+        entries: list[dict] = []
+        dropped_records: list[dict] = []
+        for kind, record in tagged:
+            (entries if kind == ENTRY else dropped_records).append(record)
         s = self.settings
         log.info("dataset_convert: writing %s (%d crops)", s.data_json, len(entries))
         io.sync_local()  # the crops reach the disk before data.json commits them
@@ -430,12 +454,16 @@ class WriteDatasetJson(beam.PTransform):
         self.plan = plan
 
     def expand(self, inputs):
+        # One group with every entry and dead-letter record, tagged: cheaper here than side
+        # inputs, which the local runner sizes object by object for its cache.
         entries, dropped_records = inputs
-        return (entries.pipeline
-                | "Once" >> beam.Create([None])
-                | "Write" >> beam.ParDo(WriteDatasetJsonFn(self.settings, self.plan),
-                                        entries=beam.pvalue.AsList(entries),
-                                        dropped_records=beam.pvalue.AsList(dropped_records)))
+        tagged_entries = entries | "TagEntries" >> beam.Map(lambda e: (None, (ENTRY, e)))
+        tagged_dropped = dropped_records | "TagDropped" >> beam.Map(
+            lambda d: (None, (d["kind"], d)))
+        return ((tagged_entries, tagged_dropped)
+                | "Together" >> beam.Flatten()
+                | "All" >> beam.GroupByKey()
+                | "Write" >> beam.ParDo(WriteDatasetJsonFn(self.settings, self.plan)))
 
 
 def settings_record(*parts: Any) -> str:

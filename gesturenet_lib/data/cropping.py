@@ -89,6 +89,11 @@ def crop_image_group(settings: CropSettings, group) -> list[tuple[str, dict]]:
     return results
 
 
+def crop_image_groups(settings: CropSettings, groups) -> list[list[tuple[str, dict]]]:
+    """Several image groups in one call (one task for a worker process)."""
+    return [crop_image_group(settings, group) for group in groups]
+
+
 def _crop(settings: CropSettings, split: str, record: HandRecord, image, width: int,
           height: int) -> dict:
     box = crop_box(record.box, width, height, settings.square, settings.enlarge_ratio)

@@ -47,9 +47,9 @@ def test_read_annotations_sends_each_bad_record_to_rejected_with_its_reason(tmp_
         tree.annotate("original/data/stranger/s1/x.png", "fist"):
             "user 'stranger' is not listed in the set file",
     }
+    (tree.dataset_dir / "annotation" / "notes.txt").write_text("not an annotation")
     layout = _layout(tree, users={"u1": {"site": "lab"}})
-    files = sorted((0, str(tmp_path / src)) for src in [good, *bad])
-    out = pipeline | cp.ReadAnnotations(files, [layout])
+    out = pipeline | cp.ReadAnnotations([layout])  # lists the annotation folder itself
     assert_that(out["records"] | beam.Map(lambda r: (r.source, r.label, r.user_id,
                                                      r.metadata)),
                 equal_to([(good, "fist", "u1", {"site": "lab"})]), label="records")

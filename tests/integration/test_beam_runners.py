@@ -71,6 +71,9 @@ def test_runner_options_pass_through_and_the_graph_builds(args, job_request):
         portable = options.view_as(PortableOptions)
         assert portable.job_endpoint == "flink-jobserver:8099"
         assert portable.environment_config == IMAGE
+    # many workers: the listed files are redistributed before parsing
+    assert any(label.startswith("ReadAnnotations/Spread") for label in
+               (t.unique_name for t in pipeline.to_runner_api().components.transforms.values()))
     # the image carries every dependency: nothing else is staged
     setup = options.view_as(SetupOptions)
     assert setup.requirements_file is None and setup.setup_file is None
@@ -90,3 +93,40 @@ def test_the_default_runner_is_local_in_process_and_never_tries_prism(tmp_path):
     from apache_beam.runners.runner import create_runner
 
     assert type(create_runner(LOCAL_RUNNER)).__name__ == "FnApiRunner"
+
+
+def _graph_size(request) -> tuple[int, set[str]]:
+    pipeline = beam.Pipeline(runner=DirectRunner(), options=PipelineOptions(
+        default_beam_args(request.beam_args)))
+    build_pipeline(prepare(request), pipeline)
+    proto = pipeline.to_runner_api()
+    return len(proto.SerializeToString()), {t.unique_name for t in
+                                            proto.components.transforms.values()}
+
+
+def test_the_job_graph_carries_folders_not_the_file_list(tmp_path):
+    """Managed runners cap the size of a job graph: the annotation files are listed inside the
+    pipeline, so a dataset with a hundred times more files submits the same graph."""
+    sizes = []
+    for n in (2, 200):
+        tree = TaoTree(tmp_path / str(n))
+        for i in range(n):
+            tree.hand("u1", "s1", f"{i:04d}.png", "fist")
+        ds, exp = tree.specs()
+        size, names = _graph_size(ConvertRequest(ds, exp, str(tmp_path / f"{n}.json"), "v1"))
+        sizes.append(size)
+        # one local worker: no redistribution step before parsing
+        assert not any(name.startswith("ReadAnnotations/Spread") for name in names)
+    assert abs(sizes[1] - sizes[0]) < 1024, sizes  # 198 more paths would add ~20 kB
+
+
+def test_state_sampling_is_shortened_only_while_converting():
+    from apache_beam.runners.worker import statesampler
+
+    from gesturenet_lib.data.dataset_convert import short_state_sampling
+
+    before = statesampler.StateSampler.__init__.__defaults__
+    with short_state_sampling(10):
+        assert statesampler.StateSampler("s", None).sampling_period_ms == 10
+    assert statesampler.StateSampler.__init__.__defaults__ == before
+    assert statesampler.StateSampler("s", None).sampling_period_ms == 200

@@ -44,3 +44,11 @@ def test_list_files_is_sorted_and_recursive(tmp_path):
         io.write_text(tmp_path / name, name)
     rel = [os.path.relpath(p, tmp_path) for p in io.list_files(tmp_path)]
     assert rel == ["c.txt", "a/0.txt", "a/1.txt", "b/2.txt"]
+
+
+def test_bulk_writes_are_complete_files_without_fsync(tmp_path):
+    target = tmp_path / "sub" / "crop.png"
+    io.write_bytes(target, b"x" * 10_000, durable=False)
+    io.sync_local()
+    assert target.read_bytes() == b"x" * 10_000
+    assert [p.name for p in target.parent.iterdir()] == ["crop.png"]
