@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,7 @@ def parent(path: str | os.PathLike) -> str:
 def exists(path: str | os.PathLike) -> bool:
     if is_cloud_uri(path):
         return _blob(path).exists() or _has_prefix(path)
-    return Path(path).exists()
+    return os.path.exists(path)
 
 
 def is_dir(path: str | os.PathLike) -> bool:
@@ -103,7 +103,8 @@ def read_bytes(path: str | os.PathLike) -> bytes:
             return _blob(path).download_as_bytes()
         except NotFound:
             raise FileNotFoundError(f"{path}: no such object") from None
-    return Path(path).read_bytes()
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
 def read_text(path: str | os.PathLike) -> str:
@@ -164,13 +165,23 @@ def write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> N
     the OS; the step that commits them (data.json) calls ``sync_local()`` once first, which gives
     the same guarantee at the commit point for a fraction of the cost of one fsync per file.
     On GCS an object appears whole or not at all, so an upload is atomic as it is.
+
+    The temporary name is unique per process and thread (no two writers share it), and folders
+    are made only when the first write into them finds them missing: a crop costs one open,
+    one write and one rename, not a mkdir and a random-name search each.
     """
     if is_cloud_uri(path):
         _blob(path).upload_from_string(data)
         return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    target = os.fspath(path)
+    folder, name = os.path.split(target)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(tmp, flags, 0o666)
+    except FileNotFoundError:
+        os.makedirs(folder or ".", exist_ok=True)
+        fd = os.open(tmp, flags, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
