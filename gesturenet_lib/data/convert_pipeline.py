@@ -15,6 +15,7 @@ files, the rejects file and the statistics; every annotated hand box is accounte
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import logging
 import posixpath
@@ -216,9 +217,10 @@ class SampleFrames(beam.PTransform):
         self.rate = rate
 
     def expand(self, items):
-        if self.rate == 1:
-            empty = items.pipeline | "NoneSampledOut" >> beam.Create([])
-            return {"kept": items, SAMPLED_OUT: empty}
+        if self.rate == 1:  # every frame is kept; the empty output comes from the same step,
+            # so that the runner fuses everything downstream of it (no extra stage)
+            return items | "KeepAll" >> beam.ParDo(lambda it: [it]).with_outputs(
+                SAMPLED_OUT, main="kept")
         return (items
                 | "BySession" >> beam.Map(lambda it: ((it[1].dataset, it[1].user_id,
                                                         it[1].session), it))
@@ -293,21 +295,43 @@ class CropImageFn(beam.DoFn):
         log.info("dataset_convert: %d images cropped by this worker", self.done)
 
 
-class CropHands(beam.PTransform):
-    """Cut one crop per hand box at native resolution; bad images go to ``rejected``."""
+def adjacent_groups(batch: list) -> list[tuple[str, list]]:
+    """(split, record) items -> (image path, items), one group per run of consecutive items
+    of the same image."""
+    return [(path, list(items))
+            for path, items in itertools.groupby(batch, key=lambda it: it[1].image_path)]
 
-    def __init__(self, settings: CropSettings, processes: int = 1):
+
+class CropHands(beam.PTransform):
+    """Cut one crop per hand box at native resolution; bad images go to ``rejected``.
+
+    Each image is decoded once for all of its boxes. By default a GroupByKey gathers them,
+    which is a barrier: no crop starts before every annotation is parsed. With
+    ``group_adjacent``, consecutive boxes of one image are grouped as they arrive instead, so
+    on a runner that keeps the listing order (the local in-process runner, where annotation
+    files of one image sit side by side) cropping starts with the first parsed files. Boxes of
+    one image that are not adjacent are still cropped correctly; that image is just decoded
+    more than once.
+    """
+
+    def __init__(self, settings: CropSettings, processes: int = 1, group_adjacent: bool = False):
         super().__init__()
         self.settings = settings
         self.processes = processes
+        self.group_adjacent = group_adjacent
 
     def expand(self, items):
-        return (items
-                | "ByImage" >> beam.Map(lambda it: (it[1].image_path, it))
-                | "GroupImages" >> beam.GroupByKey()
-                | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
-                | "Crop" >> beam.ParDo(CropImageFn(self.settings, self.processes)).with_outputs(
-                    REJECTED, main="entries"))
+        if self.group_adjacent:
+            groups = (items
+                      | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
+                      | "GroupAdjacent" >> beam.Map(adjacent_groups))
+        else:
+            groups = (items
+                      | "ByImage" >> beam.Map(lambda it: (it[1].image_path, it))
+                      | "GroupImages" >> beam.GroupByKey()
+                      | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256))
+        crop = CropImageFn(self.settings, self.processes)
+        return groups | "Crop" >> beam.ParDo(crop).with_outputs(REJECTED, main="entries")
 
 
 # ---------------------------------------------------------------- 6-7. folds, sampling, outputs
@@ -415,8 +439,8 @@ class WriteDatasetJsonFn(beam.DoFn):
         _, tagged = grouped
         entries: list[dict] = []
         dropped_records: list[dict] = []
-        for kind, record in tagged:
-            (entries if kind == ENTRY else dropped_records).append(record)
+        for kind, records in tagged:
+            (entries if kind == ENTRY else dropped_records).extend(records)
         s = self.settings
         log.info("dataset_convert: writing %s (%d crops)", s.data_json, len(entries))
         io.sync_local()  # the crops reach the disk before data.json commits them
@@ -454,12 +478,19 @@ class WriteDatasetJson(beam.PTransform):
         self.plan = plan
 
     def expand(self, inputs):
-        # One group with every entry and dead-letter record, tagged: cheaper here than side
-        # inputs, which the local runner sizes object by object for its cache.
+        # One group with every entry and dead-letter record, in tagged batches: cheaper here
+        # than side inputs (the local runner sizes those object by object for its cache), and
+        # a runner moves a few large lists faster than thousands of small dicts.
         entries, dropped_records = inputs
-        tagged_entries = entries | "TagEntries" >> beam.Map(lambda e: (None, (ENTRY, e)))
-        tagged_dropped = dropped_records | "TagDropped" >> beam.Map(
-            lambda d: (None, (d["kind"], d)))
+
+        def tagged_batches(pcoll, tag: str, name: str):
+            return (pcoll
+                    | f"Batch{name}" >> beam.BatchElements(min_batch_size=256,
+                                                          max_batch_size=4096)
+                    | f"Tag{name}" >> beam.Map(lambda batch: (None, (tag, batch))))
+
+        tagged_entries = tagged_batches(entries, ENTRY, "Entries")
+        tagged_dropped = tagged_batches(dropped_records, "dropped", "Dropped")
         return ((tagged_entries, tagged_dropped)
                 | "Together" >> beam.Flatten()
                 | "All" >> beam.GroupByKey()

@@ -83,15 +83,19 @@ def default_beam_args(beam_args: list[str]) -> list[str]:
     return extra + list(beam_args)
 
 
+def runs_in_process(req: ConvertRequest) -> bool:
+    """True when the whole pipeline runs in this process, as one Beam worker that keeps the
+    order of the elements it is given."""
+    args = default_beam_args(req.beam_args)
+    return _runner_of(args) in IN_PROCESS_RUNNERS and "--direct_running_mode=in_memory" in args
+
+
 def crop_processes(req: ConvertRequest) -> int:
     """Processes for the crop step: as asked; else every core on the default local runner
     (one Beam worker), and 1 elsewhere (managed runners already run a worker per core)."""
     if req.crop_processes > 0:
         return req.crop_processes
-    args = default_beam_args(req.beam_args)
-    in_process = _runner_of(args) in IN_PROCESS_RUNNERS and \
-        "--direct_running_mode=in_memory" in args
-    return (os.cpu_count() or 1) if in_process else 1
+    return (os.cpu_count() or 1) if runs_in_process(req) else 1
 
 
 def _absolute(path: str) -> str:
@@ -236,7 +240,9 @@ def build_pipeline(job: ConvertJob, p) -> None:
     # Forked crop processes would share the parent's open GCS connections: gs:// data get one
     # process per Beam worker.
     processes = 1 if io.is_cloud_uri(job.mount) else crop_processes(job.req)
-    crops = sampled["kept"] | "CropHands" >> cp.CropHands(job.crop_settings, processes)
+    # One in-process worker keeps the sorted listing order: crops stream as files are parsed.
+    crops = sampled["kept"] | "CropHands" >> cp.CropHands(
+        job.crop_settings, processes, group_adjacent=runs_in_process(job.req))
     dropped = ((read[cp.REJECTED], split[cp.FILTERED], kept[cp.FILTERED],
                 sampled[cp.SAMPLED_OUT], crops[cp.REJECTED])
                | "AllDropped" >> beam.Flatten())

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import apache_beam as beam
 import cv2
 import numpy as np
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from gesturenet_lib.data import convert_pipeline as cp
@@ -146,6 +148,40 @@ def test_crop_hands_writes_crops_and_rejects_bad_images(tmp_path, pipeline):
                           ("missing", "missing image original/data/u1/s1/nope.png")]),
                 label="rejected")
     pipeline.run()
+
+
+def test_adjacent_groups_follow_runs_of_one_image():
+    a1, a2, b1, a3 = (_record(s, frame=f) for s, f in
+                      (("a1", "a.png"), ("a2", "a.png"), ("b1", "b.png"), ("a3", "a.png")))
+    groups = cp.adjacent_groups([(TRAIN, a1), (TRAIN, a2), (TRAIN, b1), (VALIDATION, a3)])
+    assert [(path.rsplit("/", 1)[1], [r.source for _, r in items]) for path, items in groups] \
+        == [("a.png", ["a1", "a2"]), ("b.png", ["b1"]), ("a.png", ["a3"])]
+
+
+def test_streamed_grouping_gives_the_same_crops_as_grouping_by_image(tmp_path):
+    """group_adjacent (the local runner's streaming mode) and the GroupByKey mode write the
+    same entries, including for boxes of one image that are not next to each other."""
+    tree = TaoTree(tmp_path)
+    paths = [tree.image("u1", "s1", f"{i:03d}.png", width=80, height=60) for i in range(3)]
+    boxes = [(10, 10, 20, 20), (50, 40, 30, 30), (0, 0, 40, 50)]
+    items = [(TRAIN, HandRecord(f"{p}-{j}", "data", "u1", "s1", p, "fist", PercentBox(*b),
+                                80, 60, {}))
+             for j, b in enumerate(boxes) for p in paths]  # one image's boxes are apart
+    results = {}  # a pipeline works on copies of its functions: results travel by file
+    for adjacent in (False, True):
+        settings = cp.CropSettings(str(tmp_path), "extracted", f"v{int(adjacent)}", True, 1.2)
+        with BeamTestPipeline() as p:
+            out = p | beam.Create(items) | cp.CropHands(settings, group_adjacent=adjacent)
+            assert_that(out[cp.REJECTED], equal_to([]), label="no rejects")
+            crops = out["entries"] | beam.Map(
+                lambda e: (e["source"], e["bbox_coordinates"],
+                           cv2.imread(str(tmp_path / e["bbox_path"])).tobytes()))
+            assert_that(crops | beam.combiners.Count.Globally(), equal_to([9]), label="count")
+            dump = tmp_path / f"results{int(adjacent)}.pickle"
+            _ = crops | beam.combiners.ToList() | beam.Map(
+                lambda rows, dump=dump: dump.write_bytes(pickle.dumps(sorted(rows))))
+        results[adjacent] = pickle.loads(dump.read_bytes())
+    assert results[False] == results[True]
 
 
 def test_write_dataset_json_accounts_for_every_box(tmp_path, pipeline):
