@@ -15,10 +15,14 @@ files, the rejects file and the statistics; every annotated hand box is accounte
 from __future__ import annotations
 
 import collections
+import contextlib
+import gc
 import itertools
 import json
 import logging
+import pickle
 import posixpath
+import threading
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -421,6 +425,15 @@ def _dumps(doc: Any) -> str:
     return json.dumps(doc, sort_keys=True) + "\n"
 
 
+def pack(records: list[dict]) -> bytes:
+    """A batch of plain records (str, int, float, list, dict) as one byte string."""
+    return pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack(packed: bytes) -> list[dict]:
+    return pickle.loads(packed)
+
+
 class WriteDatasetJsonFn(beam.DoFn):
     """Writes data.json (fold 0 when folding), the fold files and the rejects file; yields the
     final (tfds split name, entry) pairs for the shard writer."""
@@ -437,38 +450,60 @@ class WriteDatasetJsonFn(beam.DoFn):
 
     def process(self, grouped):
         _, tagged = grouped
-        entries: list[dict] = []
-        dropped_records: list[dict] = []
-        for kind, records in tagged:
-            (entries if kind == ENTRY else dropped_records).extend(records)
         s = self.settings
+        # The crops reach the disk before data.json commits them: one sync, run while the
+        # records are read back and sorted.
+        sync = threading.Thread(target=io.sync_local, name="sync-crops", daemon=True)
+        sync.start()
+        with collector_paused():
+            entries: list[dict] = []
+            dropped_records: list[dict] = []
+            for kind, packed in tagged:
+                (entries if kind == ENTRY else dropped_records).extend(unpack(packed))
+            entries.sort(key=lambda e: (e["full_image_path"], e["source"]))
+            dropped_records.sort(key=lambda d: (d["source"], d["reason"]))
         log.info("dataset_convert: writing %s (%d crops)", s.data_json, len(entries))
-        io.sync_local()  # the crops reach the disk before data.json commits them
-        entries = sorted(entries, key=lambda e: (e["full_image_path"], e["source"]))
-        base_dropped = sorted(dropped_records, key=lambda d: (d["source"], d["reason"]))
         images_read = len({e["full_image_path"] for e in entries} |
-                          {d["source"] for d in base_dropped if d["kind"] == REJECTED
+                          {d["source"] for d in dropped_records if d["kind"] == REJECTED
                            and d["reason"].startswith(("unreadable", "truncated", "missing"))})
+        sync.join()
         folds = list(range(s.k_folds)) if s.k_folds >= 2 else [None]
         for fold in folds:
-            sets, class_dropped, dups = build_dataset(entries, s, self._split_of(fold))
-            stats = compute_stats(sets, base_dropped + class_dropped, dups, len(entries),
-                                  images_read)
-            doc = dataset_document(sets, s.classes, stats, s.tfds_dir, fold)
+            with collector_paused():
+                sets, class_dropped, dups = build_dataset(entries, s, self._split_of(fold))
+                stats = compute_stats(sets, dropped_records + class_dropped, dups,
+                                      len(entries), images_read)
+                text = _dumps(dataset_document(sets, s.classes, stats, s.tfds_dir, fold))
             if fold is not None:
-                io.write_text(fold_path(s.data_json, fold), _dumps(doc))
+                io.write_text(fold_path(s.data_json, fold), text)
             if fold in (None, 0):
-                io.write_text(s.data_json, _dumps(doc))
+                io.write_text(s.data_json, text)
                 rejects = [{"source": d["source"], "reason": d["reason"]}
-                           for d in base_dropped if d["kind"] == REJECTED]
+                           for d in dropped_records if d["kind"] == REJECTED]
                 io.write_text(rejects_path(s.data_json),
                               "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
+            del text
             names = tfds_split_names(fold)
             for split, records in sets.items():
                 if fold is not None and split == KPI and fold != 0:
                     continue  # one kpi split serves every fold
                 for entry in records:
                     yield names[split], entry
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """Pause Python's cyclic garbage collector while many long-lived objects are built at
+    once. Each full collection walks every live object, and a bulk build of hundreds of
+    thousands triggers several (measured: 0.25 s of the 0.3 s spent reading back and sorting
+    12,000 entries). Reference counting frees memory as usual meanwhile."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class WriteDatasetJson(beam.PTransform):
@@ -478,16 +513,18 @@ class WriteDatasetJson(beam.PTransform):
         self.plan = plan
 
     def expand(self, inputs):
-        # One group with every entry and dead-letter record, in tagged batches: cheaper here
-        # than side inputs (the local runner sizes those object by object for its cache), and
-        # a runner moves a few large lists faster than thousands of small dicts.
+        # One group with every entry and dead-letter record, in tagged batches packed as bytes:
+        # cheaper than side inputs (the local runner sizes those object by object for its
+        # cache), and a runner copies a few byte strings through a flatten and a group far
+        # faster than it re-encodes thousands of small dicts at each (measured: 0.4 s of a
+        # 13 s conversion of 10,000 images, down to a few hundredths).
         entries, dropped_records = inputs
 
         def tagged_batches(pcoll, tag: str, name: str):
             return (pcoll
                     | f"Batch{name}" >> beam.BatchElements(min_batch_size=256,
                                                           max_batch_size=4096)
-                    | f"Tag{name}" >> beam.Map(lambda batch: (None, (tag, batch))))
+                    | f"Tag{name}" >> beam.Map(lambda batch: (None, (tag, pack(batch)))))
 
         tagged_entries = tagged_batches(entries, ENTRY, "Entries")
         tagged_dropped = tagged_batches(dropped_records, "dropped", "Dropped")
