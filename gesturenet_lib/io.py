@@ -185,13 +185,9 @@ def write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> N
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
             if durable:
+                handle.flush()
                 os.fsync(handle.fileno())
-            elif hasattr(os, "posix_fadvise"):
-                # Start writing it back now (Linux: without waiting), so that the one sync
-                # at the commit point finds little left to flush.
-                os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
