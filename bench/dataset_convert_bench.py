@@ -14,6 +14,11 @@ Each contender runs --repeats times, alternating; medians are reported. Prints b
 ratio (target on 2 cores: >= 1.6), the ceiling (the same loop on one forked process per core,
 no Beam: no pipeline can beat it) and peak memory, and writes
 bench/results/dataset_convert.json.
+
+Every run writes into a folder of its own and the data are deleted only at the end. On a file
+system without a journal (this machine's ext4), creating files within minutes of deleting
+thousands is much slower (the inode allocator skips recently freed inodes): leave a few
+minutes between two runs of this benchmark, or the second measures the first one's cleanup.
 """
 
 from __future__ import annotations
@@ -139,10 +144,8 @@ def main() -> int:
         ds, exp = write_specs(root)
 
         loop_times, beam_times, forked_times = [], [], []
-        # Every run writes into a new folder and nothing is deleted until the end: on a file
-        # system without a journal (this machine's ext4), creating files just after deleting
-        # thousands costs far more (the allocator skips recently freed inodes), which would
-        # penalise whichever contender runs after a deletion.
+        # Every run writes into a new folder and nothing is deleted until the end (see the
+        # docstring): a deletion would penalise whichever contender runs after it.
         for i in range(args.repeats):  # alternate, so drift on a shared machine hits all
             t0 = time.perf_counter()
             loop_crops = plain_loop(root, dataset, f"loop{i}")
