@@ -146,13 +146,19 @@ def main() -> int:
         loop_times, beam_times, forked_times = [], [], []
         # Every run writes into a new folder and nothing is deleted until the end (see the
         # docstring): a deletion would penalise whichever contender runs after it.
+        # Each timed run starts with nothing waiting to be written to disk: dataset_convert
+        # syncs before it commits data.json, and a sync flushes every file on the machine,
+        # so it would otherwise also pay for writing out the loops' crops.
         for i in range(args.repeats):  # alternate, so drift on a shared machine hits all
+            os.sync()
             t0 = time.perf_counter()
             loop_crops = plain_loop(root, dataset, f"loop{i}")
             loop_times.append(time.perf_counter() - t0)
+            os.sync()
             t0 = time.perf_counter()
             forked_crops = forked_loop(root, dataset, os.cpu_count() or 1, f"forked{i}")
             forked_times.append(time.perf_counter() - t0)
+            os.sync()
             t0 = time.perf_counter()  # a new experiment name: no crop is resumed
             result = dataset_convert(ConvertRequest(ds, exp, str(root / f"data{i}.json"),
                                                     f"bench{i}", write_tfds=args.tfds))
