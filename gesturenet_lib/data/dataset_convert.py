@@ -9,6 +9,7 @@ runner uses every core.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -280,6 +281,19 @@ def short_state_sampling(period_ms: int = 10):
         init.__defaults__ = saved
 
 
+@contextlib.contextmanager
+def existing_objects_frozen():
+    """Keep the objects that exist before the run (modules, Beam, TensorFlow when loaded:
+    hundreds of thousands) out of the garbage collector's full passes while the pipeline runs
+    in this process; objects made during the run are collected as usual. Measured at 10,000
+    images: the runner's full collections took 0.5 s, walking mostly those objects."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def dataset_convert(req: ConvertRequest) -> ConvertResult:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -293,7 +307,8 @@ def dataset_convert(req: ConvertRequest) -> ConvertResult:
             io.delete(stale)
     args = default_beam_args(req.beam_args)
     log.info("dataset_convert: running Beam pipeline (%s)", " ".join(args))
-    with short_state_sampling(), beam.Pipeline(options=PipelineOptions(args)) as p:
+    with short_state_sampling(), existing_objects_frozen(), \
+            beam.Pipeline(options=PipelineOptions(args)) as p:
         build_pipeline(job, p)
 
     exp, data_json, tfds_dir = job.exp, job.data_json, job.tfds_dir

@@ -130,3 +130,14 @@ def test_state_sampling_is_shortened_only_while_converting():
         assert statesampler.StateSampler("s", None).sampling_period_ms == 10
     assert statesampler.StateSampler.__init__.__defaults__ == before
     assert statesampler.StateSampler("s", None).sampling_period_ms == 200
+
+
+def test_objects_made_before_the_run_are_frozen_only_during_it():
+    import gc
+
+    from gesturenet_lib.data.dataset_convert import existing_objects_frozen
+
+    before = gc.get_freeze_count()
+    with existing_objects_frozen():
+        assert gc.get_freeze_count() > before
+    assert gc.get_freeze_count() == before
