@@ -297,9 +297,10 @@ class CropImageFn(beam.DoFn):
         while self.pending:
             yield from self._emit(self.pending.popleft().result(), windowed=True)
         log.info("dataset_convert: %d images cropped by this worker", self.done)
-        # Every crop of this bundle is written: start flushing them now, so that the write
-        # step's own sync (it commits them in data.json) finds less left to wait for.
-        threading.Thread(target=io.sync_local, name="flush-crops", daemon=True).start()
+        if self.done and not io.is_cloud_uri(self.settings.mount_dir):
+            # Every crop of this bundle is on the local disk: start flushing them now, so
+            # that the write step's own sync (it commits them in data.json) waits less.
+            threading.Thread(target=io.sync_local, name="flush-crops", daemon=True).start()
 
 
 def adjacent_groups(batch: list) -> list[tuple[str, list]]:
