@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +55,7 @@ class DatasetLayout:
     dataset: str
     annotation_path: str
     classes: tuple[str, ...]
-    users: dict[str, dict[str, Any]]  # user id -> metadata from the set file (or {})
+    users: Mapping[str, dict[str, Any]]  # user id -> metadata from the set file (or {})
 
     @property
     def dataset_dir(self) -> str:

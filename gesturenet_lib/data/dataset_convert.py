@@ -13,9 +13,10 @@ import gc
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gesturenet_lib import io
+from gesturenet_lib.data import stored_tables
 from gesturenet_lib.data.annotations import DatasetLayout, RecordError, read_users
 from gesturenet_lib.data.splits import SplitPlan, plan_splits
 from gesturenet_lib.errors import UserInputError
@@ -171,6 +172,7 @@ class ConvertJob:
     out_settings: object
     data_json: str
     tfds_dir: str | None
+    tables_file: str  # the plan and the users, which the steps read instead of carrying
 
     @property
     def tfds_split_names(self) -> list[str]:
@@ -213,6 +215,9 @@ def prepare(req: ConvertRequest) -> ConvertJob:
                         record, req.experiment_name)
     tfds_rel = f"{ds.post_data_dir.strip('/')}/{layouts[0].dataset}/{req.experiment_name}/tfds"
     tfds_dir = io.join(mount, tfds_rel) if req.write_tfds else None
+    tables_file = io.join(mount, ds.post_data_dir, layouts[0].dataset, req.experiment_name,
+                          stored_tables.FILE_NAME)
+    stored_tables.write_tables(tables_file, plan, {lay.dataset: lay.users for lay in layouts})
     data_json = _absolute(req.output_filename)
     out_settings = cp.OutputSettings(
         data_json=data_json, classes=tuple(exp.classes), k_folds=req.k_folds,
@@ -220,7 +225,7 @@ def prepare(req: ConvertRequest) -> ConvertJob:
         class_weights=dict(exp.sampling.class_weights),
         tfds_dir=tfds_rel if req.write_tfds else None)
     return ConvertJob(req, ds, exp, mount, layouts, plan, crop_settings, out_settings,
-                      data_json, tfds_dir)
+                      data_json, tfds_dir, tables_file)
 
 
 def build_pipeline(job: ConvertJob, p) -> None:
@@ -231,10 +236,15 @@ def build_pipeline(job: ConvertJob, p) -> None:
     from gesturenet_lib.data import tfds_writer
 
     exp = job.exp
+    # The steps get the plan and the users as references to the tables file (see there).
+    plan = stored_tables.StoredPlan(job.tables_file)
+    layouts = [replace(lay, users=stored_tables.StoredUsers(job.tables_file,
+                                                                        lay.dataset))
+               for lay in job.layouts]
     read = p | "ReadAnnotations" >> cp.ReadAnnotations(
-        job.layouts, spread=not is_local_runner(job.req.beam_args))
+        layouts, spread=not is_local_runner(job.req.beam_args))
     split = read["records"] | "AssignSplits" >> cp.AssignSplits(
-        job.plan, exp.set_list.kpi, exp.set_list.train_val)
+        plan, exp.set_list.kpi, exp.set_list.train_val)
     kept = split["assigned"] | "FilterByMetadata" >> cp.FilterByMetadata(
         exp.image_feature_filter.train_val, exp.image_feature_filter.kpi)
     sampled = kept["kept"] | "SampleFrames" >> cp.SampleFrames(job.ds.sampling_rate)
@@ -248,7 +258,7 @@ def build_pipeline(job: ConvertJob, p) -> None:
                 sampled[cp.SAMPLED_OUT], crops[cp.REJECTED])
                | "AllDropped" >> beam.Flatten())
     final = (crops["entries"], dropped) | "WriteDatasetJson" >> cp.WriteDatasetJson(
-        job.out_settings, job.plan)
+        job.out_settings, plan)
     if job.tfds_dir:
         _ = final | "WriteTfdsShards" >> tfds_writer.WriteTfdsShards(
             job.tfds_dir, job.tfds_split_names, tuple(exp.classes), job.mount)

@@ -104,14 +104,16 @@ def _graph_size(request) -> tuple[int, set[str]]:
                                             proto.components.transforms.values()}
 
 
-def test_the_job_graph_carries_folders_not_the_file_list(tmp_path):
-    """Managed runners cap the size of a job graph: the annotation files are listed inside the
-    pipeline, so a dataset with a hundred times more files submits the same graph."""
+def test_the_job_graph_carries_folders_not_the_file_list_nor_the_users(tmp_path):
+    """Managed runners cap the size of a job graph, and Beam pickles each step several times
+    per run: the annotation files are listed inside the pipeline and the users and the split
+    plan are read from a file, so a dataset with a hundred times more files and users
+    submits the same graph."""
     sizes = []
     for n in (2, 200):
         tree = TaoTree(tmp_path / str(n))
         for i in range(n):
-            tree.hand("u1", "s1", f"{i:04d}.png", "fist")
+            tree.hand(f"user-{i:04d}", "s1", f"{i:04d}.png", "fist")
         ds, exp = tree.specs()
         size, names = _graph_size(ConvertRequest(ds, exp, str(tmp_path / f"{n}.json"), "v1"))
         sizes.append(size)
