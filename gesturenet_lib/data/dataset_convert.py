@@ -167,7 +167,6 @@ class ConvertJob:
     exp: DatasetExperimentConfig
     mount: str
     layouts: list
-    plan: SplitPlan
     crop_settings: object
     out_settings: object
     data_json: str
@@ -224,7 +223,7 @@ def prepare(req: ConvertRequest) -> ConvertJob:
         experiment_name=req.experiment_name, use_class_weights=exp.sampling.use_class_weights,
         class_weights=dict(exp.sampling.class_weights),
         tfds_dir=tfds_rel if req.write_tfds else None)
-    return ConvertJob(req, ds, exp, mount, layouts, plan, crop_settings, out_settings,
+    return ConvertJob(req, ds, exp, mount, layouts, crop_settings, out_settings,
                       data_json, tfds_dir, tables_file)
 
 
