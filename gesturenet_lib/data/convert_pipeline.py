@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import gc
-import itertools
 import json
 import logging
 import pickle
@@ -87,19 +86,21 @@ def _relative(path: str, mount_dir: str) -> str:
     return path[len(prefix):] if path.startswith(prefix) else path
 
 
-def list_annotation_files(item: tuple[int, str]):
-    """(layout index, annotation folder) -> (layout index, path) for each *.json under it."""
-    index, folder = item
-    for path in io.list_files(folder):
-        if path.endswith(".json"):
-            yield index, path
+def list_annotation_files(_, folders: tuple[tuple[int, str], ...]):
+    """(layout index, path) for each *.json under each (layout index, annotation folder)."""
+    for index, folder in folders:
+        for path in io.list_files(folder):
+            if path.endswith(".json"):
+                yield index, path
 
 
 class ReadAnnotations(beam.PTransform):
     """List and parse every annotation file; outputs ``records`` and ``rejected``.
 
     The files are listed inside the pipeline, so the job graph carries only the folders (a
-    managed runner caps its size; a list of a million paths would not fit). ``spread``
+    managed runner caps its size; a list of a million paths would not fit). The listing is
+    one step started by an impulse: a ``Create`` of the folders would add two steps, each of
+    which costs the local runner a few milliseconds to set up per run. ``spread``
     redistributes the paths before parsing, for runners with many workers: one worker lists,
     all parse. The local runner has one worker and skips it (a barrier and a copy of every
     path for nothing)."""
@@ -110,10 +111,10 @@ class ReadAnnotations(beam.PTransform):
         self.spread = spread
 
     def expand(self, pbegin):
-        folders = [(i, layout.annotation_dir) for i, layout in enumerate(self.layouts)]
+        folders = tuple((i, layout.annotation_dir) for i, layout in enumerate(self.layouts))
         files = (pbegin
-                 | "AnnotationFolders" >> beam.Create(folders)
-                 | "ListFiles" >> beam.FlatMap(list_annotation_files))
+                 | "Start" >> beam.Impulse()
+                 | "ListFiles" >> beam.FlatMap(list_annotation_files, folders))
         if self.spread:
             files = files | "Spread" >> beam.Reshuffle()
         return files | "Parse" >> beam.ParDo(ParseAnnotationFn(self.layouts)).with_outputs(
@@ -214,44 +215,51 @@ class KeepEveryNthFrameFn(beam.DoFn):
 
 
 class SampleFrames(beam.PTransform):
-    """Keep every N-th frame of each user session, in file-name order."""
+    """Keep every N-th frame of each user session, in file-name order.
+
+    Outputs ``kept`` and, when N > 1, ``sampled_out``. At N = 1 every frame is kept: the step
+    passes its input through and runs nothing (no grouping, no output of dead letters)."""
 
     def __init__(self, rate: int):
         super().__init__()
         self.rate = rate
 
     def expand(self, items):
-        if self.rate == 1:  # every frame is kept; the empty output comes from the same step,
-            # so that the runner fuses everything downstream of it (no extra stage)
-            return items | "KeepAll" >> beam.ParDo(lambda it: [it]).with_outputs(
-                SAMPLED_OUT, main="kept")
-        return (items
-                | "BySession" >> beam.Map(lambda it: ((it[1].dataset, it[1].user_id,
-                                                        it[1].session), it))
-                | "GroupSessions" >> beam.GroupByKey()
-                | "EveryNth" >> beam.ParDo(KeepEveryNthFrameFn(self.rate)).with_outputs(
-                    SAMPLED_OUT, main="kept"))
+        if self.rate == 1:
+            return {"kept": items}
+        out = (items
+               | "BySession" >> beam.Map(lambda it: ((it[1].dataset, it[1].user_id,
+                                                       it[1].session), it))
+               | "GroupSessions" >> beam.GroupByKey()
+               | "EveryNth" >> beam.ParDo(KeepEveryNthFrameFn(self.rate)).with_outputs(
+                   SAMPLED_OUT, main="kept"))
+        return {"kept": out["kept"], SAMPLED_OUT: out[SAMPLED_OUT]}
 
 
 # ---------------------------------------------------------------- 5. crops
 
 
 class CropImageFn(beam.DoFn):
-    """Batches of (image path, [(split, record)]) -> data.json entries (see ``cropping``).
+    """Image groups -> data.json entries (see ``cropping``); bad images go to ``rejected``.
 
-    With ``processes > 1`` the images go to a pool of worker processes: decoding and encoding
+    The input is either (image path, [(split, record)]) groups, or, with ``group_adjacent``,
+    (split, record) items whose consecutive boxes of one image are gathered here as they
+    arrive. Groups are cropped in chunks of CHUNK images.
+
+    With ``processes > 1`` the chunks go to a pool of worker processes: decoding and encoding
     are CPU-bound, and processes (unlike threads, measured) scale with the cores. Each image is
     decoded once for all its boxes; only paths and small records cross processes. Work is
     submitted as it arrives and results are emitted as they complete (the rest at the end of
-    the bundle), so the pool never waits for the runner between batches.
+    the bundle), so the pool never waits for the runner between chunks.
     """
 
     IN_FLIGHT_PER_PROCESS = 8    # chunks in flight per process: bounds memory, keeps all busy
     CHUNK = 8                    # images per task: fewer, larger messages cost the runner less
 
-    def __init__(self, settings: CropSettings, processes: int):
+    def __init__(self, settings: CropSettings, processes: int, group_adjacent: bool = False):
         self.settings = settings
         self.processes = processes
+        self.group_adjacent = group_adjacent
         self.done = 0
 
     def setup(self):
@@ -273,6 +281,49 @@ class CropImageFn(beam.DoFn):
         if self.pool is not None:
             self.pool.shutdown(wait=True)
 
+    def start_bundle(self):
+        self.chunk: list[tuple[str, list]] = []  # complete image groups, not yet cropped
+        self.growing: tuple[str, list] | None = None  # group_adjacent: the current image
+
+    def process(self, element):
+        if not self.group_adjacent:
+            path, items = element
+            self.chunk.append((path, list(items)))  # a grouped iterable, made picklable
+        elif self.growing is not None and self.growing[0] == element[1].image_path:
+            self.growing[1].append(element)
+        else:
+            if self.growing is not None:
+                self.chunk.append(self.growing)
+            self.growing = (element[1].image_path, [element])
+        if len(self.chunk) >= self.CHUNK:
+            chunk, self.chunk = self.chunk, []
+            yield from self._crop(chunk)
+
+    def finish_bundle(self):
+        if self.growing is not None:
+            self.chunk.append(self.growing)
+            self.growing = None
+        if self.chunk:
+            chunk, self.chunk = self.chunk, []
+            yield from self._crop(chunk, windowed=True)
+        while self.pending:
+            yield from self._emit(self.pending.popleft().result(), windowed=True)
+        log.info("dataset_convert: %d images cropped by this worker", self.done)
+        if self.done and not io.is_cloud_uri(self.settings.mount_dir):
+            # Every crop of this bundle is on the local disk: start flushing them now, so
+            # that the write step's own sync (it commits them in data.json) waits less.
+            threading.Thread(target=io.sync_local, name="flush-crops", daemon=True).start()
+
+    def _crop(self, chunk: list, windowed: bool = False):
+        """Crop one chunk here, or submit it to the pool and emit what has completed."""
+        if self.pool is None:
+            yield from self._emit(crop_image_groups(self.settings, chunk), windowed)
+            return
+        self.pending.append(self.pool.submit(crop_image_groups, self.settings, chunk))
+        limit = self.IN_FLIGHT_PER_PROCESS * self.processes
+        while self.pending and (len(self.pending) > limit or self.pending[0].done()):
+            yield from self._emit(self.pending.popleft().result(), windowed)
+
     def _emit(self, results, windowed: bool):
         for outputs in results:
             for kind, payload in outputs:
@@ -282,44 +333,17 @@ class CropImageFn(beam.DoFn):
             if self.done % 256 == 0:
                 log.info("dataset_convert: %d images cropped by this worker", self.done)
 
-    def process(self, batch):
-        if self.pool is None:
-            yield from self._emit(crop_image_groups(self.settings, batch), windowed=False)
-            return
-        limit = self.IN_FLIGHT_PER_PROCESS * self.processes
-        for start in range(0, len(batch), self.CHUNK):
-            chunk = batch[start:start + self.CHUNK]
-            self.pending.append(self.pool.submit(crop_image_groups, self.settings, chunk))
-        while self.pending and (len(self.pending) > limit or self.pending[0].done()):
-            yield from self._emit(self.pending.popleft().result(), windowed=False)
-
-    def finish_bundle(self):
-        while self.pending:
-            yield from self._emit(self.pending.popleft().result(), windowed=True)
-        log.info("dataset_convert: %d images cropped by this worker", self.done)
-        if self.done and not io.is_cloud_uri(self.settings.mount_dir):
-            # Every crop of this bundle is on the local disk: start flushing them now, so
-            # that the write step's own sync (it commits them in data.json) waits less.
-            threading.Thread(target=io.sync_local, name="flush-crops", daemon=True).start()
-
-
-def adjacent_groups(batch: list) -> list[tuple[str, list]]:
-    """(split, record) items -> (image path, items), one group per run of consecutive items
-    of the same image."""
-    return [(path, list(items))
-            for path, items in itertools.groupby(batch, key=lambda it: it[1].image_path)]
-
 
 class CropHands(beam.PTransform):
     """Cut one crop per hand box at native resolution; bad images go to ``rejected``.
 
     Each image is decoded once for all of its boxes. By default a GroupByKey gathers them,
     which is a barrier: no crop starts before every annotation is parsed. With
-    ``group_adjacent``, consecutive boxes of one image are grouped as they arrive instead, so
-    on a runner that keeps the listing order (the local in-process runner, where annotation
-    files of one image sit side by side) cropping starts with the first parsed files. Boxes of
-    one image that are not adjacent are still cropped correctly; that image is just decoded
-    more than once.
+    ``group_adjacent``, the crop step gathers consecutive boxes of one image as they arrive
+    instead, so on a runner that keeps the listing order (the local in-process runner, where
+    annotation files of one image sit side by side) cropping starts with the first parsed
+    files. Boxes of one image that are not adjacent are still cropped correctly; that image is
+    just decoded more than once.
     """
 
     def __init__(self, settings: CropSettings, processes: int = 1, group_adjacent: bool = False):
@@ -329,17 +353,12 @@ class CropHands(beam.PTransform):
         self.group_adjacent = group_adjacent
 
     def expand(self, items):
-        if self.group_adjacent:
-            groups = (items
-                      | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
-                      | "GroupAdjacent" >> beam.Map(adjacent_groups))
-        else:
-            groups = (items
-                      | "ByImage" >> beam.Map(lambda it: (it[1].image_path, it))
-                      | "GroupImages" >> beam.GroupByKey()
-                      | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256))
-        crop = CropImageFn(self.settings, self.processes)
-        return groups | "Crop" >> beam.ParDo(crop).with_outputs(REJECTED, main="entries")
+        if not self.group_adjacent:
+            items = (items
+                     | "ByImage" >> beam.Map(lambda it: (it[1].image_path, it))
+                     | "GroupImages" >> beam.GroupByKey())
+        crop = CropImageFn(self.settings, self.processes, self.group_adjacent)
+        return items | "Crop" >> beam.ParDo(crop).with_outputs(REJECTED, main="entries")
 
 
 # ---------------------------------------------------------------- 6-7. folds, sampling, outputs
@@ -438,13 +457,41 @@ def unpack(packed: bytes) -> list[dict]:
     return pickle.loads(packed)
 
 
-class WriteDatasetJsonFn(beam.DoFn):
-    """Writes data.json (fold 0 when folding), the fold files and the rejects file; yields the
-    final (tfds split name, entry) pairs for the shard writer."""
+class PackRecordsFn(beam.DoFn):
+    """Records -> (None, (tag, packed batch of up to ``size`` records)), for one group.
 
-    def __init__(self, settings: OutputSettings, plan: SplitPlan):
+    Batches are packed as they fill, while the crop step still runs, so that little is left
+    to pack when it ends."""
+
+    def __init__(self, tag: str, size: int = 256):
+        self.tag = tag
+        self.size = size
+
+    def start_bundle(self):
+        self.batch: list = []
+
+    def process(self, record):
+        self.batch.append(record)
+        if len(self.batch) >= self.size:
+            yield self._packed()
+
+    def finish_bundle(self):
+        if self.batch:
+            yield GlobalWindows.windowed_value(self._packed())
+
+    def _packed(self):
+        batch, self.batch = self.batch, []
+        return None, (self.tag, pack(batch))
+
+
+class WriteDatasetJsonFn(beam.DoFn):
+    """Writes data.json (fold 0 when folding), the fold files and the rejects file; with
+    ``emit_entries``, yields the final (tfds split name, entry) pairs for the shard writer."""
+
+    def __init__(self, settings: OutputSettings, plan: SplitPlan, emit_entries: bool = True):
         self.settings = settings
         self.plan = plan
+        self.emit_entries = emit_entries
 
     def _split_of(self, fold: int | None):
         """Split of an entry: as assigned, or in fold ``fold`` (that fold validates)."""
@@ -456,7 +503,7 @@ class WriteDatasetJsonFn(beam.DoFn):
         _, tagged = grouped
         s = self.settings
         # The crops reach the disk before data.json commits them: one sync, run while the
-        # records are read back and sorted.
+        # records are read back, sorted and the documents built; joined before the first write.
         sync = threading.Thread(target=io.sync_local, name="sync-crops", daemon=True)
         sync.start()
         with collector_paused():
@@ -470,7 +517,6 @@ class WriteDatasetJsonFn(beam.DoFn):
         images_read = len({e["full_image_path"] for e in entries} |
                           {d["source"] for d in dropped_records if d["kind"] == REJECTED
                            and d["reason"].startswith(("unreadable", "truncated", "missing"))})
-        sync.join()
         folds = list(range(s.k_folds)) if s.k_folds >= 2 else [None]
         for fold in folds:
             with collector_paused():
@@ -478,6 +524,7 @@ class WriteDatasetJsonFn(beam.DoFn):
                 stats = compute_stats(sets, dropped_records + class_dropped, dups,
                                       len(entries), images_read)
                 text = _dumps(dataset_document(sets, s.classes, stats, s.tfds_dir, fold))
+            sync.join()  # a no-op after the first fold
             if fold is not None:
                 io.write_text(fold_path(s.data_json, fold), text)
             if fold in (None, 0):
@@ -487,6 +534,8 @@ class WriteDatasetJsonFn(beam.DoFn):
                 io.write_text(rejects_path(s.data_json),
                               "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
             del text
+            if not self.emit_entries:
+                continue
             names = tfds_split_names(fold)
             for split, records in sets.items():
                 if fold is not None and split == KPI and fold != 0:
@@ -511,10 +560,15 @@ def collector_paused():
 
 
 class WriteDatasetJson(beam.PTransform):
-    def __init__(self, settings: OutputSettings, plan: SplitPlan):
+    """(entries, dead-letter records) -> data.json, fold files, rejects file. With
+    ``emit_entries`` the output holds the final (tfds split name, entry) pairs (for the shard
+    writer); without, it is empty."""
+
+    def __init__(self, settings: OutputSettings, plan: SplitPlan, emit_entries: bool = True):
         super().__init__()
         self.settings = settings
         self.plan = plan
+        self.emit_entries = emit_entries
 
     def expand(self, inputs):
         # One group with every entry and dead-letter record, in tagged batches packed as bytes:
@@ -523,19 +577,13 @@ class WriteDatasetJson(beam.PTransform):
         # faster than it re-encodes thousands of small dicts at each (measured at 10,000
         # images: the flatten's stage went from 0.16 s to 0.02 s).
         entries, dropped_records = inputs
-
-        def tagged_batches(pcoll, tag: str, name: str):
-            return (pcoll
-                    | f"Batch{name}" >> beam.BatchElements(min_batch_size=256,
-                                                          max_batch_size=4096)
-                    | f"Tag{name}" >> beam.Map(lambda batch: (None, (tag, pack(batch)))))
-
-        tagged_entries = tagged_batches(entries, ENTRY, "Entries")
-        tagged_dropped = tagged_batches(dropped_records, "dropped", "Dropped")
-        return ((tagged_entries, tagged_dropped)
+        packed_entries = entries | "PackEntries" >> beam.ParDo(PackRecordsFn(ENTRY))
+        packed_dropped = dropped_records | "PackDropped" >> beam.ParDo(PackRecordsFn("dropped"))
+        return ((packed_entries, packed_dropped)
                 | "Together" >> beam.Flatten()
                 | "All" >> beam.GroupByKey()
-                | "Write" >> beam.ParDo(WriteDatasetJsonFn(self.settings, self.plan)))
+                | "Write" >> beam.ParDo(WriteDatasetJsonFn(self.settings, self.plan,
+                                                           self.emit_entries)))
 
 
 def settings_record(*parts: Any) -> str:

@@ -150,12 +150,33 @@ def test_crop_hands_writes_crops_and_rejects_bad_images(tmp_path, pipeline):
     pipeline.run()
 
 
-def test_adjacent_groups_follow_runs_of_one_image():
+def test_frame_sampling_at_rate_one_keeps_everything_and_runs_no_step(pipeline):
+    items = [(TRAIN, _record(f"{i}", frame=f"{i:03d}.png")) for i in range(3)]
+    out = pipeline | beam.Create(items) | "Sample" >> cp.SampleFrames(1)
+    assert set(out) == {"kept"}  # nothing can be sampled out
+    assert_that(out["kept"] | beam.Map(lambda it: it[1].source), equal_to(["0", "1", "2"]))
+    pipeline.run()
+    assert not any(t.unique_name.startswith("Sample/") for t in
+                   pipeline.to_runner_api().components.transforms.values())
+
+
+def test_the_crop_step_gathers_consecutive_boxes_of_one_image(tmp_path):
+    """group_adjacent: one group per run of consecutive boxes of one image, cropped in chunks
+    of CHUNK images (a group is never split between chunks)."""
     a1, a2, b1, a3 = (_record(s, frame=f) for s, f in
                       (("a1", "a.png"), ("a2", "a.png"), ("b1", "b.png"), ("a3", "a.png")))
-    groups = cp.adjacent_groups([(TRAIN, a1), (TRAIN, a2), (TRAIN, b1), (VALIDATION, a3)])
-    assert [(path.rsplit("/", 1)[1], [r.source for _, r in items]) for path, items in groups] \
-        == [("a.png", ["a1", "a2"]), ("b.png", ["b1"]), ("a.png", ["a3"])]
+    fn = cp.CropImageFn(cp.CropSettings(str(tmp_path), "x", "v1", True, 1.0), 1, True)
+    fn.CHUNK = 2
+    chunks = []
+    fn._crop = lambda chunk, windowed=False: chunks.append(chunk) or iter(())
+    fn.setup()
+    fn.start_bundle()
+    for item in [(TRAIN, a1), (TRAIN, a2), (TRAIN, b1), (VALIDATION, a3)]:
+        list(fn.process(item))
+    list(fn.finish_bundle())
+    assert [[(path.rsplit("/", 1)[1], [r.source for _, r in items]) for path, items in chunk]
+            for chunk in chunks] == [[("a.png", ["a1", "a2"]), ("b.png", ["b1"])],
+                                     [("a.png", ["a3"])]]
 
 
 def test_streamed_grouping_gives_the_same_crops_as_grouping_by_image(tmp_path):
