@@ -329,8 +329,7 @@ def dataset_convert(req: ConvertRequest) -> ConvertResult:
     if tfds_dir:
         tfds_writer.write_metadata(tfds_dir, tuple(exp.classes),
                                    f"GestureNet hand crops, experiment {req.experiment_name}")
-    with cp.collector_paused():  # a large data.json is hundreds of thousands of objects
-        stats = json.loads(io.read_text(data_json))["stats"]
+    stats = json.loads(io.read_text(cp.stats_path(data_json)))  # data.json's, not parsed again
     summary = cp.summary_text(stats, tuple(exp.classes))
     fold_files = [cp.fold_path(data_json, i) for i in range(req.k_folds)] if req.k_folds >= 2 \
         else []

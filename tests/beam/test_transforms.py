@@ -235,3 +235,10 @@ def test_write_dataset_json_accounts_for_every_box(tmp_path, pipeline):
     rejects = [json.loads(line) for line in (tmp_path / "data_rejects.jsonl").read_text()
                .splitlines()]
     assert rejects == [{"source": "bad.json", "reason": "box has zero area"}]
+
+
+def test_data_json_bytes_are_compact_key_sorted_utf8_even_with_huge_integers():
+    doc = {"b": [1, {"z": "é", "a": 0.5}], "a": None}
+    assert cp.document_bytes(doc) == '{"a":null,"b":[1,{"a":0.5,"z":"é"}]}\n'.encode()
+    huge = {"metadata": {"id": 2**70}, "label": "fist"}  # orjson stops at 64 bits
+    assert cp.document_bytes(huge) == f'{{"label":"fist","metadata":{{"id":{2**70}}}}}\n'.encode()

@@ -76,7 +76,11 @@ def test_same_inputs_give_a_byte_identical_data_json_even_with_two_workers(hagri
     first, second = json.loads(out.read_text()), json.loads(again.read_text())
     first.pop("tfds_dir"), first.pop("tfds_splits")
     assert first == second
-    assert json.dumps(first, sort_keys=True) + "\n" == again.read_text()
+    # compact, key-sorted UTF-8 JSON
+    assert json.dumps(first, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n" \
+        == again.read_text()
+    stats = json.loads((tmp_path / "data_stats.json").read_text())
+    assert stats == second["stats"]  # the statistics alone, beside it
 
 
 def test_tfds_dataset_opens_with_builder_from_directory(hagrid):
