@@ -254,7 +254,10 @@ class CropImageFn(beam.DoFn):
     """
 
     IN_FLIGHT_PER_PROCESS = 8    # chunks in flight per process: bounds memory, keeps all busy
-    CHUNK = 8                    # images per task: fewer, larger messages cost the runner less
+    # Images per task: fewer, larger messages cost the runner and the workers less (measured
+    # at 2,320 images, 3 pairs of runs: 16 was 4-6 % faster than 8, and 32 no faster than 16,
+    # its last tasks ending less evenly across the workers).
+    CHUNK = 16
 
     def __init__(self, settings: CropSettings, processes: int, group_adjacent: bool = False):
         self.settings = settings
