@@ -1,12 +1,14 @@
 """The crop step's work, free of Beam so that worker processes start light: read an image
 once, check it and each of its boxes, cut and encode the crops, write them.
 
-Results are ``(ENTRY, data.json entry)`` or ``(REJECTED, dead-letter record)`` pairs.
+Results are ``(ENTRY, data.json entry)`` or ``(REJECTED, dead-letter record)`` pairs; a
+chunk of images gives a ``ChunkResult`` whose entries are packed (see ``pack``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import pickle
 import posixpath
 from dataclasses import dataclass
 
@@ -89,9 +91,31 @@ def crop_image_group(settings: CropSettings, group) -> list[tuple[str, dict]]:
     return results
 
 
-def crop_image_groups(settings: CropSettings, groups) -> list[list[tuple[str, dict]]]:
+def pack(records: list) -> bytes:
+    """A batch of plain records (str, int, float, list, dict) as one byte string."""
+    return pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack(packed: bytes) -> list:
+    return pickle.loads(packed)
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What cropping a chunk of images gave."""
+    entries: bytes          # its data.json entries, packed: they travel to the write step as is
+    n_entries: int
+    rejected: list[dict]    # dead-letter records
+    images: int
+
+
+def crop_chunk(settings: CropSettings, groups) -> ChunkResult:
     """Several image groups in one call (one task for a worker process)."""
-    return [crop_image_group(settings, group) for group in groups]
+    entries, rejected = [], []
+    for group in groups:
+        for kind, payload in crop_image_group(settings, group):
+            (entries if kind == ENTRY else rejected).append(payload)
+    return ChunkResult(pack(entries), len(entries), rejected, len(groups))
 
 
 def _crop(settings: CropSettings, split: str, record: HandRecord, image, width: int,

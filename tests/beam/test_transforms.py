@@ -139,7 +139,7 @@ def test_crop_hands_writes_crops_and_rejects_bad_images(tmp_path, pipeline):
         crop = cv2.imread(str(tmp_path / e["bbox_path"]))
         assert np.array_equal(crop, image[10:30, 10:30])
 
-    assert_that(out["entries"], check_entries, label="entries")
+    assert_that(out["entries"] | beam.FlatMap(cp.unpack), check_entries, label="entries")
     assert_that(out[cp.REJECTED] | beam.Map(lambda d: (d["source"], d["reason"].split(" (")[0])),
                 equal_to([("zero", "box has zero area"), ("outside", "box outside the image"),
                           ("aspect", "image is 100x50 but the annotation's original size is "
@@ -194,7 +194,7 @@ def test_streamed_grouping_gives_the_same_crops_as_grouping_by_image(tmp_path):
         with BeamTestPipeline() as p:
             out = p | beam.Create(items) | cp.CropHands(settings, group_adjacent=adjacent)
             assert_that(out[cp.REJECTED], equal_to([]), label="no rejects")
-            crops = out["entries"] | beam.Map(
+            crops = out["entries"] | beam.FlatMap(cp.unpack) | beam.Map(
                 lambda e: (e["source"], e["bbox_coordinates"],
                            cv2.imread(str(tmp_path / e["bbox_path"])).tobytes()))
             assert_that(crops | beam.combiners.Count.Globally(), equal_to([9]), label="count")
@@ -219,7 +219,7 @@ def test_write_dataset_json_accounts_for_every_box(tmp_path, pipeline):
     dropped = [cp.dropped("bad.json", "box has zero area", cp.REJECTED),
                cp.dropped("f.json", "image_feature_filter {}", cp.FILTERED)]
     settings = cp.OutputSettings(str(tmp_path / "data.json"), CLASSES, 0, "v1", False, {})
-    ent = pipeline | "E" >> beam.Create(entries)
+    ent = pipeline | "E" >> beam.Create([cp.pack(entries[:5]), cp.pack(entries[5:])])
     drp = pipeline | "D" >> beam.Create(dropped)
     out = (ent, drp) | cp.WriteDatasetJson(settings, plan)
     assert_that(out | beam.combiners.Count.Globally(), equal_to([12]))
