@@ -179,9 +179,11 @@ def test_the_crop_step_gathers_consecutive_boxes_of_one_image(tmp_path):
                                      [("a.png", ["a3"])]]
 
 
-def test_streamed_grouping_gives_the_same_crops_as_grouping_by_image(tmp_path):
-    """group_adjacent (the local runner's streaming mode) and the GroupByKey mode write the
-    same entries, including for boxes of one image that are not next to each other."""
+def test_streamed_grouping_and_the_process_pool_give_the_same_crops(tmp_path, monkeypatch):
+    """group_adjacent (the local runner's streaming mode), the GroupByKey mode and the process
+    pool write the same entries, including for boxes of one image that are not next to each
+    other."""
+    monkeypatch.setattr(cp.CropImageFn, "CHUNK", 2)  # several chunks in flight at once
     tree = TaoTree(tmp_path)
     paths = [tree.image("u1", "s1", f"{i:03d}.png", width=80, height=60) for i in range(3)]
     boxes = [(10, 10, 20, 20), (50, 40, 30, 30), (0, 0, 40, 50)]
@@ -189,20 +191,22 @@ def test_streamed_grouping_gives_the_same_crops_as_grouping_by_image(tmp_path):
                                 80, 60, {}))
              for j, b in enumerate(boxes) for p in paths]  # one image's boxes are apart
     results = {}  # a pipeline works on copies of its functions: results travel by file
-    for adjacent in (False, True):
-        settings = cp.CropSettings(str(tmp_path), "extracted", f"v{int(adjacent)}", True, 1.2)
+    for adjacent, processes in ((False, 1), (True, 1), (True, 2)):
+        mode = f"{int(adjacent)}{processes}"
+        settings = cp.CropSettings(str(tmp_path), "extracted", f"v{mode}", True, 1.2)
         with BeamTestPipeline() as p:
-            out = p | beam.Create(items) | cp.CropHands(settings, group_adjacent=adjacent)
+            out = p | beam.Create(items) | cp.CropHands(settings, processes,
+                                                        group_adjacent=adjacent)
             assert_that(out[cp.REJECTED], equal_to([]), label="no rejects")
             crops = out["entries"] | beam.FlatMap(cp.unpack) | beam.Map(
                 lambda e: (e["source"], e["bbox_coordinates"],
                            cv2.imread(str(tmp_path / e["bbox_path"])).tobytes()))
             assert_that(crops | beam.combiners.Count.Globally(), equal_to([9]), label="count")
-            dump = tmp_path / f"results{int(adjacent)}.pickle"
+            dump = tmp_path / f"results{mode}.pickle"
             _ = crops | beam.combiners.ToList() | beam.Map(
                 lambda rows, dump=dump: dump.write_bytes(pickle.dumps(sorted(rows))))
-        results[adjacent] = pickle.loads(dump.read_bytes())
-    assert results[False] == results[True]
+        results[mode] = pickle.loads(dump.read_bytes())
+    assert results["01"] == results["11"] == results["12"]
 
 
 def test_write_dataset_json_accounts_for_every_box(tmp_path, pipeline):
