@@ -187,12 +187,20 @@ class FilterByMetadataFn(beam.DoFn):
 
 
 class FilterByMetadata(beam.PTransform):
+    """Drop images whose metadata match a filter of their set; outputs ``kept`` and, when the
+    spec has any filter, ``filtered``. Without filters the step passes its input through and
+    runs nothing."""
+
     def __init__(self, train_val: dict[str, list[dict]], kpi: dict[str, list[dict]]):
         super().__init__()
         self.fn = FilterByMetadataFn(train_val, kpi)
+        self.active = any(f for filters in (*train_val.values(), *kpi.values()) for f in filters)
 
     def expand(self, items):
-        return items | "Filter" >> beam.ParDo(self.fn).with_outputs(FILTERED, main="kept")
+        if not self.active:
+            return {"kept": items}
+        out = items | "Filter" >> beam.ParDo(self.fn).with_outputs(FILTERED, main="kept")
+        return {"kept": out["kept"], FILTERED: out[FILTERED]}
 
 
 # ---------------------------------------------------------------- 4. frame sampling

@@ -257,8 +257,9 @@ def build_pipeline(job: ConvertJob, p) -> None:
     # One in-process worker keeps the sorted listing order: crops stream as files are parsed.
     crops = sampled["kept"] | "CropHands" >> cp.CropHands(
         job.crop_settings, processes, group_adjacent=runs_in_process(job.req))
-    dead_letters = (read[cp.REJECTED], split[cp.FILTERED], kept[cp.FILTERED],
-                    sampled.get(cp.SAMPLED_OUT), crops[cp.REJECTED])  # none sampled at rate 1
+    # Steps with nothing to drop (no metadata filter, sampling rate 1) have no dead letters.
+    dead_letters = (read[cp.REJECTED], split[cp.FILTERED], kept.get(cp.FILTERED),
+                    sampled.get(cp.SAMPLED_OUT), crops[cp.REJECTED])
     dropped = (tuple(d for d in dead_letters if d is not None)
                | "AllDropped" >> beam.Flatten())
     final = (crops["entries"], dropped) | "WriteDatasetJson" >> cp.WriteDatasetJson(

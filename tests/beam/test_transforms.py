@@ -150,6 +150,17 @@ def test_crop_hands_writes_crops_and_rejects_bad_images(tmp_path, pipeline):
     pipeline.run()
 
 
+def test_no_metadata_filter_keeps_everything_and_runs_no_step(pipeline):
+    items = [(TRAIN, _record("a", metadata={"light": "dark"})), (KPI, _record("b"))]
+    out = pipeline | beam.Create(items) | "Filter" >> cp.FilterByMetadata(
+        train_val={"*": [], "data": [{}]}, kpi={})  # an empty filter matches nothing
+    assert set(out) == {"kept"}
+    assert_that(out["kept"] | beam.Map(lambda it: it[1].source), equal_to(["a", "b"]))
+    pipeline.run()
+    assert not any(t.unique_name.startswith("Filter/") for t in
+                   pipeline.to_runner_api().components.transforms.values())
+
+
 def test_frame_sampling_at_rate_one_keeps_everything_and_runs_no_step(pipeline):
     items = [(TRAIN, _record(f"{i}", frame=f"{i:03d}.png")) for i in range(3)]
     out = pipeline | beam.Create(items) | "Sample" >> cp.SampleFrames(1)
