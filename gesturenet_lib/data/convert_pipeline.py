@@ -343,7 +343,7 @@ class CropImageFn(beam.DoFn):
         def value(payload):
             return GlobalWindows.windowed_value(payload) if windowed else payload
 
-        if result.n_entries:
+        if result.entries is not None:
             yield value(result.entries)
         for record in result.rejected:
             yield pvalue.TaggedOutput(REJECTED, value(record))

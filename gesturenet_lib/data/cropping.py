@@ -102,10 +102,11 @@ def unpack(packed: bytes) -> list:
 
 @dataclass(frozen=True)
 class ChunkResult:
-    """What cropping a chunk of images gave."""
-    entries: bytes          # its data.json entries, packed: they travel to the write step as is
-    n_entries: int
-    rejected: list[dict]    # dead-letter records
+    """What cropping a chunk of images gave: its data.json entries packed (they travel to the
+    write step as they are), or None when every box was rejected; its dead-letter records; the
+    number of images."""
+    entries: bytes | None
+    rejected: list[dict]
     images: int
 
 
@@ -115,7 +116,7 @@ def crop_chunk(settings: CropSettings, groups) -> ChunkResult:
     for group in groups:
         for kind, payload in crop_image_group(settings, group):
             (entries if kind == ENTRY else rejected).append(payload)
-    return ChunkResult(pack(entries), len(entries), rejected, len(groups))
+    return ChunkResult(pack(entries) if entries else None, rejected, len(groups))
 
 
 def _crop(settings: CropSettings, split: str, record: HandRecord, image, width: int,
