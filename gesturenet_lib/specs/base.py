@@ -3,7 +3,10 @@
 Spec classes are plain frozen dataclasses. Each field may carry metadata made by ``spec_field``:
 its JSON key (when it differs from the attribute name), accepted aliases, numeric limits and a
 help line (used for the README's spec reference). A class may define ``check(self, at)`` for
-rules that involve more than one field; it raises ``SpecError`` via ``fail``.
+rules that involve more than one field; it raises ``SpecError`` via ``fail``. A class may also
+define a classmethod ``shorthand(value, at)`` that turns a non-object JSON value (TAO's
+``"horizontal_flip": true``, ``"rotation_range": 5``, ``"brightness_range": [0.5, 1.5]``) into
+the object form, or returns ``None`` when the value has no short form.
 
 Every error names the file, the JSON path, the value received and what is allowed, e.g.
 ``train_spec.json: model.num_layers = 19: must be one of 6, 10, 12, 18, 26, 34, 50, 101, 152``.
@@ -179,9 +182,9 @@ def _check_limits(f: dataclasses.Field, value: Any, at: str) -> None:
 
 def parse(cls: type[T], data: Any, at: str = "") -> T:
     """Build spec class ``cls`` from JSON ``data``; validate types, limits and cross-field rules."""
-    shorthand = getattr(cls, "BOOL_SHORTHAND", None)
-    if isinstance(data, bool) and shorthand:
-        data = {shorthand: data}
+    shorthand = getattr(cls, "shorthand", None)
+    if not isinstance(data, dict) and shorthand is not None:
+        data = shorthand(data, at) or data
     if not isinstance(data, dict):
         fail(at or "(top level)", data, "must be a JSON object")
     hints = typing.get_type_hints(cls)

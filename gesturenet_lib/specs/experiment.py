@@ -6,6 +6,7 @@ and `trainer.module` (TAO internals) are accepted and ignored.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -128,12 +129,19 @@ class Model:
         return self.hand_landmarks or HandLandmarks()
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class ProbabilityAug:
     """An augmentation applied with a probability; ``true``/``false`` alone sets ``enable``."""
-    BOOL_SHORTHAND = "enable"
     enable: bool = spec_field(False, help="apply this augmentation")
     probability: float = spec_field(0.5, min=0.0, max=1.0, help="chance per image")
+
+    @classmethod
+    def shorthand(cls, value: object, at: str) -> dict | None:
+        return {"enable": value} if isinstance(value, bool) else None
 
 
 def _ordered(at: str, block: object, low: str, high: str) -> None:
@@ -141,10 +149,28 @@ def _ordered(at: str, block: object, low: str, high: str) -> None:
         fail(join_path(at, low), getattr(block, low), f"must be <= {high} ({getattr(block, high)})")
 
 
+# TAO's tutorial spec writes shear_range, rotation_range and brightness_range in the forms of
+# Keras's ImageDataGenerator (whose argument names they are): a number is the limit of a random
+# draw made for every image (0 disables it), a list is [min, max]. Each becomes the object form
+# below with probability 1.
+MAX_SHEAR_DEGREES = 45.0
+
+
 @dataclass(frozen=True)
 class ShearAug(ProbabilityAug):
     max_shear_x: float = spec_field(0.1, min=0.0, max=1.0, help="largest horizontal shear ratio")
     max_shear_y: float = spec_field(0.1, min=0.0, max=1.0, help="largest vertical shear ratio")
+
+    @classmethod
+    def shorthand(cls, value: object, at: str) -> dict | None:
+        """TAO/Keras: ``"shear_range": 10`` is a horizontal shear angle in degrees, drawn in
+        [-10, 10] for every image; the shear ratio of an angle is its tangent."""
+        if not _is_number(value):
+            return super().shorthand(value, at)
+        if not 0.0 <= value < MAX_SHEAR_DEGREES:
+            fail(at, value, f"a shear angle in degrees must be in [0, {MAX_SHEAR_DEGREES:g})")
+        return {"enable": value > 0, "probability": 1.0,
+                "max_shear_x": math.tan(math.radians(value)), "max_shear_y": 0.0}
 
 
 @dataclass(frozen=True)
@@ -155,8 +181,10 @@ class ColorPcaAug(ProbabilityAug):
 
 @dataclass(frozen=True)
 class GammaAug(ProbabilityAug):
-    min_gamma: float = spec_field(0.8, min=0.0, max=10.0, min_exclusive=True, help="lowest gamma")
-    max_gamma: float = spec_field(1.2, min=0.0, max=10.0, min_exclusive=True, help="highest gamma")
+    min_gamma: float = spec_field(0.8, min=0.0, max=10.0, min_exclusive=True,
+                                  aliases=("lower_limit",), help="lowest gamma")
+    max_gamma: float = spec_field(1.2, min=0.0, max=10.0, min_exclusive=True,
+                                  aliases=("upper_limit",), help="highest gamma")
 
     def check(self, at: str) -> None:
         _ordered(at, self, "min_gamma", "max_gamma")
@@ -165,6 +193,15 @@ class GammaAug(ProbabilityAug):
 @dataclass(frozen=True)
 class RotationAug(ProbabilityAug):
     max_angle: float = spec_field(15.0, min=0.0, max=180.0, help="largest rotation in degrees")
+
+    @classmethod
+    def shorthand(cls, value: object, at: str) -> dict | None:
+        """TAO/Keras: ``"rotation_range": 5`` rotates every image by an angle in [-5, 5]."""
+        if not _is_number(value):
+            return super().shorthand(value, at)
+        if not 0.0 <= value <= 180.0:
+            fail(at, value, "a rotation limit in degrees must be in [0, 180]")
+        return {"enable": value > 0, "probability": 1.0, "max_angle": value}
 
 
 @dataclass(frozen=True)
@@ -175,32 +212,64 @@ class BrightnessAug(ProbabilityAug):
     def check(self, at: str) -> None:
         _ordered(at, self, "min_factor", "max_factor")
 
+    @classmethod
+    def shorthand(cls, value: object, at: str) -> dict | None:
+        """TAO/Keras: ``"brightness_range": [0.5, 1.5]`` scales every image by a factor in it."""
+        if not isinstance(value, list):
+            return super().shorthand(value, at)
+        if len(value) != 2 or not all(_is_number(v) for v in value):
+            fail(at, value, "must be [min, max]: two brightness factors")
+        return {"enable": True, "probability": 1.0, "min_factor": value[0],
+                "max_factor": value[1]}
+
 
 @dataclass(frozen=True)
 class OcclusionAug(ProbabilityAug):
+    """Random erasing (Zhong et al.): TAO's keys, plus ``fill_value`` for a constant fill."""
     min_area: float = spec_field(0.02, min=0.0, max=1.0, help="smallest occluded share of the crop")
     max_area: float = spec_field(0.2, min=0.0, max=1.0, help="largest occluded share of the crop")
     min_aspect_ratio: float = spec_field(
         0.3, min=0.0, max=100.0, min_exclusive=True, help="smallest width/height of the patch")
     max_aspect_ratio: float = spec_field(
         3.3, min=0.0, max=100.0, min_exclusive=True, help="largest width/height of the patch")
-    pixel_level: bool = spec_field(True, help="fill with random pixels; false: constant fill")
-    fill_value: int = spec_field(0, min=0, max=255, help="constant fill when pixel_level is false")
+    pixel_level: bool = spec_field(
+        True, help="a random value per pixel; false: one random value for the whole patch")
+    min_pixel: int = spec_field(0, min=0, max=255, help="lowest value of the random fill")
+    max_pixel: int = spec_field(255, min=0, max=255, help="highest value of the random fill")
+    fill_value: int | None = spec_field(
+        None, min=0, max=255,
+        help="with pixel_level false: fill with this constant instead of a random value")
 
     def check(self, at: str) -> None:
         _ordered(at, self, "min_area", "max_area")
         _ordered(at, self, "min_aspect_ratio", "max_aspect_ratio")
+        _ordered(at, self, "min_pixel", "max_pixel")
+
+    @property
+    def fill_range(self) -> tuple[int, int]:
+        """The [low, high] of the fill: a constant is a range of one value."""
+        if self.fill_value is not None and not self.pixel_level:
+            return self.fill_value, self.fill_value
+        return self.min_pixel, self.max_pixel
 
 
 @dataclass(frozen=True)
 class Augmentation:
-    shear_range: ShearAug = spec_field(default_factory=ShearAug)
+    shear_range: ShearAug = spec_field(
+        default_factory=ShearAug,
+        help="an object, true/false, or TAO's number: a shear angle limit in degrees")
     color_pca_aug: ColorPcaAug = spec_field(default_factory=ColorPcaAug)
     gamma_aug: GammaAug = spec_field(default_factory=GammaAug)
-    rotation_range: RotationAug = spec_field(default_factory=RotationAug)
-    brightness_range: BrightnessAug = spec_field(default_factory=BrightnessAug)
+    rotation_range: RotationAug = spec_field(
+        default_factory=RotationAug,
+        help="an object, true/false, or TAO's number: the rotation limit in degrees")
+    brightness_range: BrightnessAug = spec_field(
+        default_factory=BrightnessAug,
+        help="an object, true/false, or TAO's list: [min factor, max factor]")
     occlusion_aug: OcclusionAug = spec_field(default_factory=OcclusionAug)
-    horizontal_flip: ProbabilityAug = spec_field(default_factory=ProbabilityAug)
+    horizontal_flip: ProbabilityAug = spec_field(
+        default_factory=ProbabilityAug,
+        help="an object, or TAO's true/false (probability 0.5)")
 
 
 @dataclass(frozen=True)

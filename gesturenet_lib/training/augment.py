@@ -11,8 +11,12 @@ resizing to the model's size). Each runs with its own probability when enabled.
 - color_pca_aug: AlexNet's PCA lighting noise: add eigvec @ (alpha * eigval) * 255 to every
   pixel, alpha ~ N(0, alpha_std) per component (RGB only);
 - occlusion_aug: random erasing: a rectangle of area share uniform in [min_area, max_area] and
-  aspect ratio log-uniform in [min_aspect_ratio, max_aspect_ratio], filled with random pixels
-  (pixel_level) or fill_value.
+  aspect ratio log-uniform in [min_aspect_ratio, max_aspect_ratio], filled with values uniform
+  in [min_pixel, max_pixel]: one per pixel (pixel_level), else one for the whole rectangle
+  (fill_value, when given, instead of that one random value).
+
+TAO's short forms (``"rotation_range": 5``, ``"brightness_range": [0.5, 1.5]``, ...) are turned
+into these settings by the spec classes (``specs/experiment.py``).
 """
 
 from __future__ import annotations
@@ -85,7 +89,7 @@ def color_pca(image, alpha_std: float):
 
 
 def occlude(image, min_area: float, max_area: float, min_ratio: float, max_ratio: float,
-            pixel_level: bool, fill_value: int):
+            pixel_level: bool, fill_range: tuple[int, int]):
     shape = tf.shape(image)
     height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
     area = tf.random.uniform([], min_area, max_area) * height * width
@@ -97,10 +101,11 @@ def occlude(image, min_area: float, max_area: float, min_ratio: float, max_ratio
     rows = tf.range(shape[0])[:, None]
     cols = tf.range(shape[1])[None, :]
     mask = (rows >= y0) & (rows < y0 + h) & (cols >= x0) & (cols < x0 + w)
+    low, high = float(fill_range[0]), float(fill_range[1])
     if pixel_level:
-        fill = tf.random.uniform(tf.shape(image), 0.0, 255.0)
+        fill = low + tf.random.uniform(tf.shape(image)) * (high - low)
     else:
-        fill = tf.fill(tf.shape(image), float(fill_value))
+        fill = tf.fill(tf.shape(image), low + tf.random.uniform([]) * (high - low))
     return tf.where(mask[:, :, None], fill, image)
 
 
@@ -128,5 +133,5 @@ def augment(image, aug: Augmentation):
         o = aug.occlusion_aug
         image = _maybe(o.probability, lambda x: occlude(
             x, o.min_area, o.max_area, o.min_aspect_ratio, o.max_aspect_ratio, o.pixel_level,
-            o.fill_value), image)
+            o.fill_range), image)
     return tf.clip_by_value(image, 0.0, 255.0)
