@@ -30,6 +30,16 @@ class DecryptionError(ValueError):
     """Wrong key or corrupted file."""
 
 
+def looks_like_tao(blob: bytes) -> bool:
+    """NVIDIA TAO's .etlt/.tlt (a closed cipher) start with a little-endian int32 input-name
+    length and that name; ours start with MAGIC."""
+    if len(blob) < 8 or blob.startswith(MAGIC):
+        return False
+    (length,) = struct.unpack("<i", blob[:4])
+    name = blob[4:4 + length] if 0 < length < 256 else b""
+    return bool(name) and all(32 < c < 127 for c in name)
+
+
 def _derive(key: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from gesturenet_lib.export import DEFAULT_BATCH_SIZE, DEFAULT_BATCHES
 from gesturenet_lib.export.onnx_export import DEFAULT_OPSET
 
 
@@ -20,8 +21,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help=".tlt or .keras (converted), or .onnx / .etlt (used as is)")
     parser.add_argument("-k", "--key", help="key of -m and of a .etlt output "
                         "(default: $GESTURENET_KEY)")
-    parser.add_argument("-o", "--output_file", dest="output", required=True,
-                        help="model.onnx or model.etlt")
+    parser.add_argument("-o", "--output_file", "--out_file", dest="output",
+                        help="model.onnx or model.etlt (default: <model path>.etlt, as TAO)")
     parser.add_argument("-t", "--target_opset", dest="opset", type=int, default=DEFAULT_OPSET,
                         help=f"ONNX opset (default {DEFAULT_OPSET}, the lowest tf2onnx "
                              "converts these ResNets with)")
@@ -33,8 +34,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--cal_cache_file", default="./cal.bin",
                         help="TensorRT calibration cache (default ./cal.bin); reused when it "
                              "exists")
-    parser.add_argument("--batches", type=int, default=10, help="calibration batches")
-    parser.add_argument("--batch_size", type=int, default=16, help="calibration batch size")
+    parser.add_argument("--batches", type=int, default=DEFAULT_BATCHES,
+                        help=f"calibration batches (default {DEFAULT_BATCHES})")
+    parser.add_argument("--batch_size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help=f"calibration batch size (default {DEFAULT_BATCH_SIZE}); "
+                             "--cal_image_dir needs batch_size x batches images")
     parser.add_argument("--max_batch_size", type=int, default=1,
                         help="largest batch of the engine and of Triton's config (default 1)")
     parser.add_argument("--max_workspace_size", type=int, default=1 << 30,
@@ -54,12 +58,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from gesturenet_lib.cloud import export
-    from gesturenet_lib.export.exporter import ExportRequest
+    from gesturenet_lib.export.exporter import ExportRequest, default_output
     from gesturenet_lib.keys import optional_key
 
     key = optional_key(args.key)
     result = export(ExportRequest(
-        model=args.model, key=key, output=args.output, opset=args.opset,
+        model=args.model, key=key, output=args.output or default_output(args.model),
+        opset=args.opset,
         data_type=args.data_type, cal_data_file=args.cal_data_file,
         cal_image_dir=args.cal_image_dir, cal_cache_file=args.cal_cache_file,
         batches=args.batches, batch_size=args.batch_size, max_batch_size=args.max_batch_size,

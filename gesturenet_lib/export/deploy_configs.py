@@ -1,11 +1,13 @@
-"""Deployment files written beside an export: labels.txt, a DeepStream ``nvinfer`` config and
-a Triton model repository entry. Every number comes from the model's stored preprocessing
-and the exported ONNX graph, never from a second copy of them."""
+"""Deployment files written beside an export: labels.txt (nvinfer's format), a DeepStream
+``nvinfer`` config and a Triton model repository entry (with its own one-per-line labels). Every
+number comes from the model's stored preprocessing and the exported ONNX graph, never from a
+second copy of them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.models.preprocessing import Preprocessing
 
 OUTPUT_NAME = "predictions"
@@ -22,7 +24,19 @@ class DeployInfo:
 
 
 def labels_txt(classes: list[str]) -> str:
+    """Triton's label file: one class per line, in index order."""
     return "\n".join(classes) + "\n"
+
+
+def nvinfer_labels(classes: list[str]) -> str:
+    """DeepStream nvinfer's label file for a classifier: one line per output layer, the labels
+    of that layer separated by ';' (NVIDIA's GestureNet ships
+    ``THUMBSUP;FIST;STOP;OK;RAISE;RANDOMGESTURE``). A class name with ';' would split."""
+    bad = [name for name in classes if ";" in name or "\n" in name]
+    if bad:
+        raise UserInputError(f"class name {bad[0]!r}: DeepStream's label file separates "
+                             "labels with ';' and layers with new lines; rename the class")
+    return ";".join(classes) + "\n"
 
 
 def deepstream_config(info: DeployInfo, model_file: str, model_kind: str,

@@ -17,8 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gesturenet_lib import crypto, io
-from gesturenet_lib.errors import UserInputError
-from gesturenet_lib.export import calibration, deploy_configs
+from gesturenet_lib.errors import MissingRequirement, UserInputError
+from gesturenet_lib.export import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCHES,
+    calibration,
+    deploy_configs,
+)
 from gesturenet_lib.export.onnx_export import DEFAULT_OPSET
 from gesturenet_lib.models.preprocessing import Preprocessing
 
@@ -36,8 +41,8 @@ class ExportRequest:
     cal_data_file: str | None = None
     cal_image_dir: str | None = None
     cal_cache_file: str = "./cal.bin"
-    batches: int = 10
-    batch_size: int = 16
+    batches: int = DEFAULT_BATCHES
+    batch_size: int = DEFAULT_BATCH_SIZE
     max_batch_size: int = 1
     max_workspace_size: int = 1 << 30
     engine_file: str | None = None
@@ -45,6 +50,11 @@ class ExportRequest:
     backend: str = "onnx"
     experiment_spec: str | None = None
     calibrator: str = "entropy"
+
+
+def default_output(model: str) -> str:
+    """Without -o/--out_file, TAO's rule: ".etlt is appended to model path"."""
+    return f"{model}.etlt"
 
 
 @dataclass
@@ -89,14 +99,16 @@ def _model_dims(onnx_bytes: bytes) -> tuple[int, ...]:
     return tuple(int(d.dim_value) for d in shape.dim[1:])
 
 
-def _calibration_data(req: ExportRequest, prep: Preprocessing, out_dir: str) -> np.ndarray:
-    """The calibration tensorfile: reused when it exists, else made from --cal_image_dir."""
+def _calibration_data(req: ExportRequest, prep: Preprocessing, out_dir: str
+                      ) -> tuple[np.ndarray, str]:
+    """The calibration tensorfile and its path: reused when it exists, else made from
+    --cal_image_dir."""
     needed = req.batch_size * req.batches
     path = req.cal_data_file or io.join(out_dir, "calibration.tensorfile.npy")
     if io.exists(path):
-        data = np.load(path)
+        data = np.load(_bytes_io.BytesIO(io.read_bytes(path)))
         log.info("export: reusing calibration tensorfile %s (%d images)", path, len(data))
-        return data
+        return data, path
     if not req.cal_image_dir:
         raise UserInputError("--data_type int8: give --cal_image_dir (or an existing "
                              "--cal_data_file or --cal_cache_file)")
@@ -123,7 +135,7 @@ def _calibration_data(req: ExportRequest, prep: Preprocessing, out_dir: str) -> 
     np.save(buffer, data)
     io.write_bytes(path, buffer.getvalue())
     log.info("export: wrote calibration tensorfile %s (%d images)", path, len(data))
-    return data
+    return data, path
 
 
 def _int8(req: ExportRequest, fp32_onnx: bytes, prep: Preprocessing, out_dir: str,
@@ -146,7 +158,8 @@ def _int8(req: ExportRequest, fp32_onnx: bytes, prep: Preprocessing, out_dir: st
             log.info("export: reusing calibration cache %s (calibration skipped)",
                      req.cal_cache_file)
         else:
-            data = _calibration_data(req, prep, out_dir)
+            data, data_file = _calibration_data(req, prep, out_dir)
+            result.files["cal_data_file"] = data_file
             ranges = calibration.calibrate(fp32_path, data, req.batch_size, req.calibrator)
             calibration.write_ranges(ranges_file, ranges)
             calibration.write_cache(req.cal_cache_file, calibration.scales_of(ranges),
@@ -208,21 +221,39 @@ def export(req: ExportRequest) -> ExportResult:
     else:
         io.write_bytes(req.output, onnx_bytes)
     result.files["model"] = req.output
-    io.write_text(io.join(out_dir, "labels.txt"), deploy_configs.labels_txt(classes))
+    io.write_text(io.join(out_dir, "labels.txt"), deploy_configs.nvinfer_labels(classes))
     result.files["labels"] = io.join(out_dir, "labels.txt")
 
     if req.data_type == "int8":
         _int8(req, onnx_bytes, prep, out_dir, stem, result)
+    missing = None  # what the engine needs and this machine lacks: reported after the rest
     if req.engine_file:
         from gesturenet_lib.export.tensorrt_build import build_engine
 
-        build_engine(onnx_bytes, req.engine_file, req.data_type, dims, req.max_batch_size,
-                     req.max_workspace_size, req.cal_cache_file, req.calibrator,
-                     req.batch_size)
-        result.files["engine"] = req.engine_file
+        try:
+            build_engine(onnx_bytes, req.engine_file, req.data_type, dims, req.max_batch_size,
+                         req.max_workspace_size, req.cal_cache_file, req.calibrator,
+                         req.batch_size)
+            result.files["engine"] = req.engine_file
+        except MissingRequirement as err:
+            missing = err
 
+    _write_deploy_files(req, result, onnx_bytes, classes, prep, dims)
+    for note in result.notes:
+        log.warning("export: %s", note)
+    if missing is not None:
+        raise MissingRequirement(f"{missing}; no engine was built, the other files were: "
+                                 + ", ".join(result.files.values()))
+    return result
+
+
+def _write_deploy_files(req: ExportRequest, result: ExportResult, onnx_bytes: bytes,
+                        classes: list[str], prep: Preprocessing, dims: tuple[int, ...]) -> None:
+    """The DeepStream config and the Triton entry, for the engine when there is one, else for
+    the plain ONNX model (an .etlt alone: a config without a model line, and a note)."""
     info = deploy_configs.DeployInfo(classes, prep, dims, req.data_type, req.max_batch_size)
-    if req.engine_file:
+    out_dir = io.parent(os.path.abspath(req.output))
+    if "engine" in result.files:
         model_line = (os.path.basename(req.engine_file), "engine")
     elif req.output.endswith(".onnx"):
         model_line = (os.path.basename(req.output), "onnx")
@@ -249,6 +280,3 @@ def export(req: ExportRequest) -> ExportResult:
         io.write_bytes(io.join(triton, "1", "model.plan" if kind == "engine" else "model.onnx"),
                        io.read_bytes(req.engine_file) if kind == "engine" else onnx_bytes)
         result.files["triton"] = triton
-    for note in result.notes:
-        log.warning("export: %s", note)
-    return result

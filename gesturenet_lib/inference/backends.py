@@ -9,14 +9,13 @@ TensorRT paths never import TensorFlow, so a deployment machine needs neither it
 from __future__ import annotations
 
 import json
-import struct
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
 
 from gesturenet_lib import crypto, io
-from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.errors import MissingRequirement, UserInputError
 from gesturenet_lib.models.preprocessing import Preprocessing
 from gesturenet_lib.specs.experiment import ExperimentSpec
 
@@ -156,40 +155,33 @@ class TensorRTBackend(Backend):
 
 
 def require_tensorrt(what: str):
-    """(tensorrt, cuda runtime) or a UserInputError naming what is missing."""
+    """(tensorrt, cuda runtime) or a MissingRequirement naming what is missing."""
     try:
         import tensorrt as trt
     except ImportError:
-        raise UserInputError(f"{what}: TensorRT engines need NVIDIA TensorRT and a GPU: the "
-                             "Python module 'tensorrt' is missing (install the 'gpu' extra, "
-                             "pip install '.[gpu]', on a machine with CUDA)") from None
+        raise MissingRequirement(f"{what}: TensorRT engines need NVIDIA TensorRT and a GPU: "
+                                 "the Python module 'tensorrt' is missing (install the 'gpu' "
+                                 "extra, pip install '.[gpu]', on a machine with CUDA)"
+                                 ) from None
     try:
         from cuda.bindings import runtime as cudart
     except ImportError:
         try:
             from cuda import cudart
         except ImportError:
-            raise UserInputError(f"{what}: TensorRT engines need NVIDIA's cuda-python: the "
-                                 "module 'cuda' is missing (pip install '.[gpu]')") from None
+            raise MissingRequirement(f"{what}: TensorRT engines need NVIDIA's cuda-python: "
+                                     "the module 'cuda' is missing (pip install '.[gpu]')"
+                                     ) from None
     err, count = cudart.cudaGetDeviceCount()
     if int(err) != 0 or count == 0:
-        raise UserInputError(f"{what}: no CUDA GPU is visible (cudaGetDeviceCount: {err})")
+        raise MissingRequirement(f"{what}: no CUDA GPU is visible (cudaGetDeviceCount: {err})")
     return trt, cudart
-
-
-def looks_like_tao(blob: bytes) -> bool:
-    """TAO's .etlt/.tlt start with an int32 input-name length and the name (closed cipher)."""
-    if len(blob) < 8 or blob.startswith(crypto.MAGIC):
-        return False
-    (length,) = struct.unpack("<i", blob[:4])
-    name = blob[4:4 + length] if 0 < length < 256 else b""
-    return bool(name) and all(32 < c < 127 for c in name)
 
 
 def check_container(path: str, blob: bytes) -> None:
     """Refuse, clearly, files that are not our encrypted format (TAO's above all)."""
     if not blob.startswith(crypto.MAGIC):
-        if looks_like_tao(blob):
+        if crypto.looks_like_tao(blob):
             raise UserInputError(
                 f"{path}: this looks like a model encrypted by NVIDIA TAO, whose cipher is "
                 "closed; our .tlt/.etlt format differs. Export it from TAO to ONNX (TAO 5: "

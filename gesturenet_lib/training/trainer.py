@@ -25,7 +25,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from gesturenet_lib import io
+from gesturenet_lib import crypto, io
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.models.preprocessing import Preprocessing
 from gesturenet_lib.specs import dumps, load_experiment_spec
@@ -111,6 +111,15 @@ def _initial_model(spec: ExperimentSpec, key: str | None, base_dir: str, num_cla
     if not spec.model.weights_init:
         return model
     path = io.resolve(spec.model.weights_init, base_dir)
+    given = f"model.weights_init = {json.dumps(spec.model.weights_init)}"
+    ngc = ("NGC's pretrained GestureNet model.tlt is encrypted with NVIDIA TAO's closed cipher "
+           "and cannot be read by this tool: remove model.weights_init to train from scratch, "
+           "or name a .tlt/.keras model this tool trained")
+    if not io.exists(path) or io.is_dir(path):
+        raise UserInputError(f"{given}: {path} is not a model file"
+                             + (f" ({ngc})" if path.endswith(".tlt") else ""))
+    if crypto.looks_like_tao(io.read_bytes(path)):
+        raise UserInputError(f"{given}: a model encrypted by NVIDIA TAO; {ngc}")
     loaded = load_model_file(path, key)
     if loaded.metadata and loaded.family != spec.model.base_model:
         raise UserInputError(
