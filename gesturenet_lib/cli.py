@@ -17,7 +17,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from gesturenet_lib import __version__
+from gesturenet_lib import __version__, tao_mounts
 from gesturenet_lib.cli_commands import SUBTASKS
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.specs import SpecError
@@ -31,6 +31,18 @@ def quiet_libraries() -> None:
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
     for name in ("apache_beam", "absl", "tensorflow", "tensorflow_datasets"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+# Flags that are never paths (a key must never be rewritten, even one that starts with "/").
+NOT_PATHS = ("key", "subtask", "extra_args")
+
+
+def map_flag_paths(args: argparse.Namespace) -> None:
+    """Paths given as flags under a TAO launcher mount's container destination (NVIDIA's
+    notebook passes ``$SPECS_DIR/train_spec.json`` = ``/workspace/...``) map to the host."""
+    for name, value in vars(args).items():
+        if name not in NOT_PATHS and isinstance(value, str) and value.startswith("/"):
+            setattr(args, name, tao_mounts.map_path(value))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         stream=sys.stderr)
     quiet_libraries()
     try:
+        map_flag_paths(args)
         return int(args.run(args) or 0)
     except (SpecError, UserInputError) as err:
         if args.debug:

@@ -9,7 +9,7 @@ import os
 from dataclasses import replace
 
 from gesturenet_lib import io
-from gesturenet_lib.specs import dumps, load_dataset_config, load_experiment_spec
+from gesturenet_lib.specs import dumps, load_experiment_spec
 from gesturenet_lib.staging import Stage, any_cloud
 
 
@@ -36,11 +36,10 @@ def dataset_convert(req):
     from gesturenet_lib.data.convert_pipeline import fold_path, rejects_path
     from gesturenet_lib.data.dataset_convert import dataset_convert as convert
     from gesturenet_lib.data.dataset_convert import datasets_of, is_local_runner
-    from gesturenet_lib.specs import load_dataset_experiment_config
+    from gesturenet_lib.specs import load_convert_specs
 
-    ds = load_dataset_config(req.dataset_spec)  # errors name the user's files
-    exp = load_dataset_experiment_config(req.experiment_spec)
-    mount = io.resolve(ds.mount_dir_path, io.parent(req.dataset_spec))
+    ds, exp = load_convert_specs(req.dataset_spec, req.experiment_spec)  # errors name the files
+    mount = ds.mount_dir_path
     if not any_cloud(mount, req.output_filename, req.dataset_spec, req.experiment_spec):
         return convert(req)
     if not is_local_runner(req.beam_args):

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from gesturenet_lib import tao_mounts
 from gesturenet_lib.errors import UserInputError
 
 CLOUD_SCHEMES = ("gs://",)
@@ -68,13 +69,16 @@ def join(base: str | os.PathLike, *parts: str) -> str:
 
 
 def resolve(path: str, relative_to: str | os.PathLike | None) -> str:
-    """Resolve a path from a spec: absolute paths and URIs stay, relative ones are taken
-    relative to ``relative_to`` (the folder of the spec file that named them)."""
-    if is_cloud_uri(path) or os.path.isabs(path) or relative_to is None:
+    """Resolve a path from a spec: URIs stay, relative paths are taken relative to
+    ``relative_to`` (the folder of the spec file that named them), and a local path under a
+    TAO launcher mount's container destination maps to its host source (``tao_mounts``)."""
+    if is_cloud_uri(path):
         return path
+    if os.path.isabs(path) or relative_to is None:
+        return tao_mounts.map_path(path)
     if is_cloud_uri(relative_to):
         return join(relative_to, path)
-    return os.path.normpath(os.path.join(relative_to, path))
+    return tao_mounts.map_path(os.path.normpath(os.path.join(relative_to, path)))
 
 
 def parent(path: str | os.PathLike) -> str:

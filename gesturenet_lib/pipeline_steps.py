@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import replace
 
 from gesturenet_lib import io
-from gesturenet_lib.specs import dumps, parse
+from gesturenet_lib.specs import dumps, parse, reconcile
 from gesturenet_lib.specs.dataset_config import DatasetConfig
 from gesturenet_lib.specs.dataset_experiment_config import DatasetExperimentConfig
 from gesturenet_lib.specs.experiment import Evaluator, ExperimentSpec
@@ -60,8 +60,10 @@ def convert_step(raw_dir: str, dataset_spec: dict, experiment_spec: dict, k_fold
     """dataset_convert with the raw artifact as input and ``dataset_dir`` as output."""
     from gesturenet_lib.data.dataset_convert import ConvertRequest, dataset_convert
 
-    ds = parse(DatasetConfig, dataset_spec)
-    exp = parse(DatasetExperimentConfig, experiment_spec)
+    # The output folder is the mount, whatever mount_dir_path either spec gives.
+    ds = replace(parse(DatasetConfig, dataset_spec), mount_dir_path=os.path.abspath(dataset_dir))
+    exp = replace(parse(DatasetExperimentConfig, experiment_spec), mount_dir_path=None)
+    ds, exp = reconcile(ds, exp, "dataset_spec", "experiment_spec")
     io.makedirs(dataset_dir)
     # The output folder is the mount: crops land in it; the originals are linked in for the
     # run only (an artifact must not hold links to another artifact).
@@ -69,8 +71,7 @@ def convert_step(raw_dir: str, dataset_spec: dict, experiment_spec: dict, k_fold
     os.symlink(os.path.abspath(io.join(raw_dir, ds.org_data_dir)), link)
     try:
         with tempfile.TemporaryDirectory(prefix="gesturenet-specs-") as tmp:
-            ds_file = _write_spec(tmp, "dataset_config.json",
-                                  replace(ds, mount_dir_path=os.path.abspath(dataset_dir)))
+            ds_file = _write_spec(tmp, "dataset_config.json", ds)
             exp_file = _write_spec(tmp, "dataset_experiment_config.json", exp)
             result = dataset_convert(ConvertRequest(
                 ds_file, exp_file, io.join(dataset_dir, DATA_JSON), experiment_name, k_folds,

@@ -6,6 +6,7 @@ import argparse
 
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.specs import (
+    load_convert_specs,
     load_dataset_config,
     load_dataset_experiment_config,
     load_experiment_spec,
@@ -37,4 +38,6 @@ def run(args: argparse.Namespace) -> int:
         if path:
             loader(path)
             print(f"{path}: OK ({kind})")
+    if args.dataset_spec and args.experiment_spec:  # the keys both files may give must agree
+        load_convert_specs(args.dataset_spec, args.experiment_spec)
     return 0

@@ -5,10 +5,14 @@ under ``<dataset>/<annotation_path>/`` (any depth) and an optional set file
 ``<dataset>/<dataset>.json`` listing users: ``{"set": ..., "users": {"<uid>": {metadata}}}``.
 Without a set file, users are the dataset's top-level folders other than the annotation folder.
 
-An annotation's ``task_path`` names its image: absolute (it must lie under ``mount_dir_path``)
-or relative to ``mount_dir_path``. ``completions[0].result`` holds one ``choices`` item (the
-gesture label) and one ``rectanglelabels`` item (the box, in percent of the image). Optional
-``metadata`` (an object) adds per-image metadata to the user's metadata from the set file.
+An annotation's ``task_path`` names its image: relative to ``mount_dir_path``, or absolute. An
+absolute path that is not under ``mount_dir_path`` (NVIDIA's tutorial converter writes the path
+on the machine where it ran; TAO then sees the folder elsewhere, inside its container) is
+re-rooted by its part from ``<org_data_dir>/<dataset>/`` on; a path that still leaves the dataset
+after that, or has no such part, is rejected: no file outside the dataset is read.
+``completions[0].result`` holds one ``choices`` item (the gesture label) and one
+``rectanglelabels`` item (the box, in percent of the image). Optional ``metadata`` (an object)
+adds per-image metadata to the user's metadata from the set file.
 """
 
 from __future__ import annotations
@@ -41,10 +45,16 @@ class HandRecord:
     original_width: int | None = None
     original_height: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    user_folder: str | None = None  # the <user> folder, when user_id comes from uid_name
 
     @property
     def frame(self) -> str:
         return posixpath.basename(self.image_path)
+
+    @property
+    def folder(self) -> str:
+        """The user folder the image lies in (crops and frame sessions follow the folders)."""
+        return self.user_folder or self.user_id
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,8 @@ class DatasetLayout:
     dataset: str
     annotation_path: str
     classes: tuple[str, ...]
-    users: Mapping[str, dict[str, Any]]  # user id -> metadata from the set file (or {})
+    users: Mapping[str, dict[str, Any]]  # user folder -> metadata from the set file (or {})
+    uid_name: str = "user_id"            # metadata field naming the person (uid_list.uid_name)
 
     @property
     def dataset_dir(self) -> str:
@@ -85,25 +96,54 @@ def read_users(dataset_dir: str, dataset: str, annotation_path: str) -> dict[str
             if name != top and not name.startswith(".") and io.is_dir(io.join(dataset_dir, name))}
 
 
-def _relative_task_path(task_path: str, mount_dir: str) -> str:
-    """``task_path`` relative to the mount, refusing anything that leaves it."""
+def subject_id(user_folder: str, metadata: Mapping[str, Any], uid_name: str) -> str:
+    """The person a record belongs to: the value of ``uid_name`` in its metadata (set file and
+    annotation), else the name of its user folder."""
+    value = metadata.get(uid_name)
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        return user_folder
+    return str(value)
+
+
+def _rerooted(task_path: str, dataset_prefix: str | None) -> str | None:
+    """An absolute ``task_path`` from another machine, from its last ``<org_data_dir>/<dataset>/``
+    part on (relative to the mount), or None when it has no such part."""
+    if not dataset_prefix:
+        return None
+    marker = "/" + dataset_prefix.strip("/") + "/"
+    at = task_path.rfind(marker)
+    return None if at < 0 else task_path[at + 1:]
+
+
+def _relative_task_path(task_path: str, mount_dir: str, dataset_prefix: str | None = None) -> str:
+    """``task_path`` relative to the mount, refusing anything that leaves it. An absolute path
+    outside the mount is re-rooted at ``dataset_prefix`` (``<org_data_dir>/<dataset>``)."""
+    outside = RecordError(f"task_path {task_path!r} resolves outside mount_dir_path")
     if io.is_cloud_uri(mount_dir):
         mount = mount_dir.rstrip("/")
-        if io.is_cloud_uri(task_path):
-            if not task_path.startswith(mount + "/"):
-                raise RecordError(f"task_path {task_path!r} resolves outside mount_dir_path")
-            task_path = task_path[len(mount) + 1:]
-        elif task_path.startswith("/"):
-            raise RecordError(f"task_path {task_path!r} resolves outside mount_dir_path")
-        rel = posixpath.normpath(task_path)
+        rel = None
+        if io.is_cloud_uri(task_path) and task_path.startswith(mount + "/"):
+            rel = task_path[len(mount) + 1:]
+        elif io.is_cloud_uri(task_path) or task_path.startswith("/"):
+            rel = _rerooted(task_path, dataset_prefix)
+        else:
+            rel = task_path
+        if rel is None:
+            raise outside
+        rel = posixpath.normpath(rel)
     else:
         mount = os.path.abspath(mount_dir)
         full = os.path.normpath(os.path.join(mount, task_path))  # an absolute task_path wins
         if full != mount and not full.startswith(mount.rstrip(os.sep) + os.sep):
-            raise RecordError(f"task_path {task_path!r} resolves outside mount_dir_path")
+            rerooted = _rerooted(task_path, dataset_prefix) if os.path.isabs(task_path) else None
+            if rerooted is None:
+                raise outside
+            full = os.path.normpath(os.path.join(mount, rerooted))
+            if not full.startswith(mount.rstrip(os.sep) + os.sep):
+                raise outside
         rel = full[len(mount):].lstrip(os.sep).replace(os.sep, "/") or "."
     if rel == ".." or rel.startswith("../") or rel.startswith("/"):
-        raise RecordError(f"task_path {task_path!r} resolves outside mount_dir_path")
+        raise outside
     return rel
 
 
@@ -148,8 +188,8 @@ def parse_annotation(text: str, source: str, layout: DatasetLayout) -> HandRecor
     except (KeyError, TypeError, ValueError):
         raise RecordError("malformed annotation: box needs numeric x, y, width, height") from None
 
-    image_path = _relative_task_path(task_path, layout.mount_dir)
     prefix = f"{layout.org_data_dir.strip('/')}/{layout.dataset}/"
+    image_path = _relative_task_path(task_path, layout.mount_dir, prefix)
     if not image_path.startswith(prefix):
         raise RecordError(f"task_path {task_path!r} is not inside dataset {layout.dataset!r}")
     parts = image_path[len(prefix):].split("/")
@@ -167,10 +207,12 @@ def parse_annotation(text: str, source: str, layout: DatasetLayout) -> HandRecor
         v = rects[0].get(name)
         return int(v) if isinstance(v, (int, float)) and v > 0 else None
 
-    return HandRecord(source=source, dataset=layout.dataset, user_id=user, session=session,
+    person = subject_id(user, metadata, layout.uid_name)
+    return HandRecord(source=source, dataset=layout.dataset, user_id=person, session=session,
                       image_path=image_path, label=label, box=box,
                       original_width=_int("original_width"),
-                      original_height=_int("original_height"), metadata=metadata)
+                      original_height=_int("original_height"), metadata=metadata,
+                      user_folder=user if person != user else None)
 
 
 def label_studio_annotation(task_path: str, label: str, box: PercentBox, width: int,

@@ -56,8 +56,11 @@ class OutputSettings:
     k_folds: int
     experiment_name: str
     use_class_weights: bool
-    class_weights: dict[str, float]
+    class_weights: dict[str, float]    # of classes in ``classes`` only
     tfds_dir: str | None = None
+    # classes sampling.class_weights names that are not in ``classes``: their weights act on
+    # nothing (TAO's sample names "v"); reported in the stats and the summary
+    unused_class_weights: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- 1. read and validate
@@ -237,7 +240,7 @@ class SampleFrames(beam.PTransform):
         if self.rate == 1:
             return {"kept": items}
         out = (items
-               | "BySession" >> beam.Map(lambda it: ((it[1].dataset, it[1].user_id,
+               | "BySession" >> beam.Map(lambda it: ((it[1].dataset, it[1].folder,
                                                        it[1].session), it))
                | "GroupSessions" >> beam.GroupByKey()
                | "EveryNth" >> beam.ParDo(KeepEveryNthFrameFn(self.rate)).with_outputs(
@@ -551,6 +554,8 @@ class WriteDatasetJsonFn(beam.DoFn):
                 sets, class_dropped, dups = build_dataset(entries, s, self._split_of(fold))
                 stats = compute_stats(sets, dropped_records + class_dropped, dups,
                                       len(entries), images_read)
+                if s.unused_class_weights:
+                    stats["class_weights_not_in_classes"] = list(s.unused_class_weights)
                 document = document_bytes(dataset_document(sets, s.classes, stats,
                                                           s.tfds_dir, fold))
             sync.join()  # a no-op after the first fold
@@ -652,6 +657,10 @@ def summary_text(stats: dict, classes: tuple[str, ...]) -> str:
             lines.append(f"  {title}: {n:>6}  {reason}")
     if stats["duplicated_by_class_sampling"]:
         lines.append(f"duplicated by class sampling {stats['duplicated_by_class_sampling']}")
+    if stats.get("class_weights_not_in_classes"):
+        lines.append("sampling.class_weights names classes not in the class list (their "
+                     "weights act on nothing): "
+                     + ", ".join(stats["class_weights_not_in_classes"]))
     lines.append("")
     lines.append(per_split_table(stats, classes))
     return "\n".join(lines)

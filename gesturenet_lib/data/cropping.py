@@ -40,7 +40,7 @@ def crop_relpath(settings: CropSettings, record: HandRecord) -> str:
     stem = posixpath.splitext(record.frame)[0]
     tag = hashlib.sha1(record.source.encode("utf-8")).hexdigest()[:8]
     parts = [settings.post_data_dir.strip("/"), record.dataset, settings.experiment_name,
-             record.user_id, *([record.session] if record.session else []), f"{stem}_{tag}.png"]
+             record.folder, *([record.session] if record.session else []), f"{stem}_{tag}.png"]
     return "/".join(parts)
 
 

@@ -17,15 +17,10 @@ from dataclasses import dataclass, field, replace
 
 from gesturenet_lib import io
 from gesturenet_lib.data import stored_tables
-from gesturenet_lib.data.annotations import DatasetLayout, RecordError, read_users
+from gesturenet_lib.data.annotations import DatasetLayout, RecordError, read_users, subject_id
 from gesturenet_lib.data.splits import SplitPlan, plan_splits
 from gesturenet_lib.errors import UserInputError
-from gesturenet_lib.specs import (
-    DatasetConfig,
-    DatasetExperimentConfig,
-    load_dataset_config,
-    load_dataset_experiment_config,
-)
+from gesturenet_lib.specs import DatasetConfig, DatasetExperimentConfig, load_convert_specs
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +126,7 @@ def _layouts(ds: DatasetConfig, mount: str, exp: DatasetExperimentConfig,
         except RecordError as err:
             raise UserInputError(str(err)) from None
         layout = DatasetLayout(mount, ds.org_data_dir, name, ds.annotation_config.annotation_path,
-                               tuple(exp.classes), users)
+                               tuple(exp.classes), users, exp.uid_list.uid_name)
         if not io.is_dir(layout.annotation_dir):
             raise UserInputError(f"{spec_file}: annotation_config.annotation_path = "
                                  f"{json.dumps(ds.annotation_config.annotation_path)}: folder "
@@ -142,8 +137,12 @@ def _layouts(ds: DatasetConfig, mount: str, exp: DatasetExperimentConfig,
 
 def _plan(ds: DatasetConfig, exp: DatasetExperimentConfig, layouts: list[DatasetLayout],
           req: ConvertRequest) -> SplitPlan:
-    train_val = {u for lay in layouts if lay.dataset in exp.set_list.train_val for u in lay.users}
-    everyone = {u for lay in layouts for u in lay.users}
+    def people(lay: DatasetLayout) -> set[str]:
+        return {subject_id(u, meta, lay.uid_name) for u, meta in lay.users.items()}
+
+    train_val = {p for lay in layouts if lay.dataset in exp.set_list.train_val
+                 for p in people(lay)}
+    everyone = {p for lay in layouts for p in people(lay)}
     kpi = set(ds.kpi_users) | set(exp.uid_list.kpi)
     missing = sorted(kpi - everyone)
     if missing:
@@ -197,9 +196,8 @@ def prepare(req: ConvertRequest) -> ConvertJob:
     if not req.experiment_name or "/" in req.experiment_name:
         raise UserInputError(f"--experiment_name {req.experiment_name!r}: must be a non-empty "
                              "name without '/'")
-    ds = load_dataset_config(req.dataset_spec)
-    exp = load_dataset_experiment_config(req.experiment_spec)
-    mount = _absolute(io.resolve(ds.mount_dir_path, io.parent(req.dataset_spec)))
+    ds, exp = load_convert_specs(req.dataset_spec, req.experiment_spec)
+    mount = ds.mount_dir_path
     layouts = _layouts(ds, mount, exp, req.dataset_spec)
     plan = _plan(ds, exp, layouts, req)
     # The pipeline lists the files itself; here one is enough to fail early on an empty tree.
@@ -207,6 +205,10 @@ def prepare(req: ConvertRequest) -> ConvertJob:
             lay.annotation_dir)):
         raise UserInputError(f"{req.dataset_spec}: no annotation files (*.json) under "
                              + ", ".join(lay.annotation_dir for lay in layouts))
+    if exp.weighted_classes_not_in_classes:
+        log.warning("dataset_convert: %s: sampling.class_weights names %s, not in the class "
+                    "list; those weights act on nothing", req.experiment_spec,
+                    ", ".join(exp.weighted_classes_not_in_classes))
     log.info("dataset_convert: %d dataset(s); users: %d train, %d validation, %d kpi",
              len(layouts), len(plan.train_users), len(plan.validation_users),
              len(plan.kpi_users))
@@ -225,8 +227,9 @@ def prepare(req: ConvertRequest) -> ConvertJob:
     out_settings = cp.OutputSettings(
         data_json=data_json, classes=tuple(exp.classes), k_folds=req.k_folds,
         experiment_name=req.experiment_name, use_class_weights=exp.sampling.use_class_weights,
-        class_weights=dict(exp.sampling.class_weights),
-        tfds_dir=tfds_rel if req.write_tfds else None)
+        class_weights={c: w for c, w in exp.sampling.class_weights.items() if c in exp.classes},
+        tfds_dir=tfds_rel if req.write_tfds else None,
+        unused_class_weights=tuple(exp.weighted_classes_not_in_classes))
     return ConvertJob(req, ds, exp, mount, layouts, crop_settings, out_settings,
                       data_json, tfds_dir, tables_file)
 

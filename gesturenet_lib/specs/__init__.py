@@ -1,6 +1,7 @@
 """Spec files: typed loaders and validation (one module per spec file)."""
 
 from gesturenet_lib.specs.base import SpecError, dump, dumps, load, parse, parse_text
+from gesturenet_lib.specs.convert_specs import load_convert_specs, reconcile
 from gesturenet_lib.specs.dataset_config import DatasetConfig
 from gesturenet_lib.specs.dataset_experiment_config import DatasetExperimentConfig
 from gesturenet_lib.specs.experiment import ExperimentSpec
@@ -21,5 +22,5 @@ def load_experiment_spec(file: str) -> ExperimentSpec:
 __all__ = [
     "SpecError", "DatasetConfig", "DatasetExperimentConfig", "ExperimentSpec", "dump", "dumps",
     "load", "parse", "parse_text", "load_dataset_config", "load_dataset_experiment_config",
-    "load_experiment_spec",
+    "load_experiment_spec", "load_convert_specs", "reconcile",
 ]

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 from gesturenet_lib.specs.base import spec_field
 
+# Defaults of the folders both spec files may name (see specs.convert_specs).
+DEFAULT_ORG_DATA_DIR = "original"
+DEFAULT_POST_DATA_DIR = "extracted"
+
 
 @dataclass(frozen=True)
 class AnnotationConfig:
@@ -17,12 +21,16 @@ class AnnotationConfig:
 @dataclass(frozen=True)
 class DatasetConfig:
     org_dataset: str = spec_field(help="name of the dataset (a folder under org_data_dir)")
-    mount_dir_path: str = spec_field(
-        help="root that every other path is relative to; a relative value is taken relative "
-             "to the spec file's folder")
-    org_data_dir: str = spec_field("original", help="original images, relative to mount_dir_path")
-    post_data_dir: str = spec_field(
-        "extracted", help="where crops are written, relative to mount_dir_path")
+    mount_dir_path: str | None = spec_field(
+        None, help="root that every other path is relative to; a relative value is taken "
+                   "relative to the spec file's folder (required here or in "
+                   "dataset_experiment_config)")
+    org_data_dir: str | None = spec_field(
+        None, help=f"original images, relative to mount_dir_path (default "
+                   f"\"{DEFAULT_ORG_DATA_DIR}\")")
+    post_data_dir: str | None = spec_field(
+        None, help=f"where crops are written, relative to mount_dir_path (default "
+                   f"\"{DEFAULT_POST_DATA_DIR}\")")
     kpi_users: list[str] = spec_field(
         default_factory=list, help="user ids set aside for the kpi (test) set")
     sampling_rate: int = spec_field(

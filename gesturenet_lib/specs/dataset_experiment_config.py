@@ -57,6 +57,11 @@ class Sampling:
 
 @dataclass(frozen=True)
 class UidList:
+    uid_name: str = spec_field(
+        "user_id",
+        help="the metadata field (set file or annotation) whose value identifies each person; "
+             "every split and fold keeps a person in one split. Without that field, the "
+             "user's folder name is the id")
     predefined_val_users: bool = spec_field(
         False, help="take validation users from `validation` instead of drawing val_fraction")
     val_fraction: float = spec_field(
@@ -80,6 +85,11 @@ GESTURENET_CLASSES = ["thumbs_up", "fist", "stop", "ok", "two", "random"]
 
 @dataclass(frozen=True)
 class DatasetExperimentConfig:
+    mount_dir_path: str | None = spec_field(
+        None, help="as in dataset_config (TAO's sample gives it in both files; values that "
+                   "differ are an error)")
+    org_data_dir: str | None = spec_field(None, help="as in dataset_config")
+    post_data_dir: str | None = spec_field(None, help="as in dataset_config")
     classes: list[str] = spec_field(
         default_factory=lambda: list(GESTURENET_CLASSES),
         help="gesture labels accepted in annotations, in class-index order (our addition; "
@@ -97,7 +107,9 @@ class DatasetExperimentConfig:
             if name in seen:
                 fail(join_path(join_path(at, "classes"), i), name, "is listed twice")
             seen.add(name)
-        unknown = sorted(set(self.sampling.class_weights) - seen)
-        if unknown:
-            fail(join_path(join_path(at, "sampling"), "class_weights"), unknown,
-                 "names classes not in classes")
+
+    @property
+    def weighted_classes_not_in_classes(self) -> list[str]:
+        """Classes ``sampling.class_weights`` names that no record can have (TAO's sample names
+        ``v``): accepted, their weights act on nothing, and the summary says so."""
+        return sorted(set(self.sampling.class_weights) - set(self.classes))

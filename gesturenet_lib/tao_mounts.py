@@ -1,0 +1,95 @@
+"""TAO's launcher mounts file, so NVIDIA's specs run on the host with no edit.
+
+The TAO launcher runs each subtask in a container and mounts host folders into it, as listed in
+``~/.tao_mounts.json`` (``TAO_MOUNTS`` may name another file)::
+
+    {"Mounts": [{"source": "/home/me/tao", "destination": "/workspace/tao-experiments"}]}
+
+NVIDIA's tutorial specs and flags then name container paths (``/workspace/tao-experiments/...``).
+We run on the host, so a path under a mount's ``destination`` maps to the same path under its
+``source`` (the longest destination wins, as nested mounts need). A mount whose destination
+exists on this machine is left alone: inside TAO's own container, or in one of ours that mounts
+the same folders, the paths are already right. The log says which mapping was applied.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from dataclasses import dataclass
+
+from gesturenet_lib.errors import UserInputError
+
+log = logging.getLogger(__name__)
+ENV_VAR = "TAO_MOUNTS"
+DEFAULT_FILE = "~/.tao_mounts.json"
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str
+    destination: str
+
+
+def mounts_file() -> str | None:
+    """The mounts file in use: ``$TAO_MOUNTS`` (which must exist), else ``~/.tao_mounts.json``
+    when it exists; ``TAO_MOUNTS=""`` turns the mapping off."""
+    named = os.environ.get(ENV_VAR)
+    if named is not None:
+        if named and not os.path.isfile(named):
+            raise UserInputError(f"{ENV_VAR}={named}: mounts file not found")
+        return named or None
+    default = os.path.expanduser(DEFAULT_FILE)
+    return default if os.path.isfile(default) else None
+
+
+@functools.lru_cache(maxsize=4)
+def _read(path: str, mtime_ns: int) -> tuple[Mount, ...]:
+    """The mounts of ``path`` (cached per file version), longest destination first."""
+    try:
+        doc = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserInputError(f"{path}: cannot read the TAO mounts file: {err}") from None
+    entries = doc.get("Mounts") if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        raise UserInputError(f"{path}: Mounts = {json.dumps(entries)}: must be a list of "
+                             '{"source": ..., "destination": ...} objects')
+    mounts = []
+    for i, entry in enumerate(entries):
+        source = entry.get("source") if isinstance(entry, dict) else None
+        destination = entry.get("destination") if isinstance(entry, dict) else None
+        if not (isinstance(source, str) and isinstance(destination, str)
+                and os.path.isabs(os.path.expanduser(source)) and os.path.isabs(destination)):
+            raise UserInputError(f"{path}: Mounts[{i}] = {json.dumps(entry)[:80]}: needs an "
+                                 "absolute source and destination")
+        mounts.append(Mount(os.path.normpath(os.path.expanduser(source)),
+                            os.path.normpath(destination)))
+    return tuple(sorted(mounts, key=lambda m: len(m.destination), reverse=True))
+
+
+def active_mounts() -> tuple[Mount, ...]:
+    """The mounts that apply on this machine (their destination does not exist here)."""
+    path = mounts_file()
+    if path is None:
+        return ()
+    return tuple(m for m in _read(path, os.stat(path).st_mtime_ns)
+                 if not os.path.exists(m.destination))
+
+
+@functools.lru_cache(maxsize=64)
+def _announce(destination: str, source: str) -> None:
+    log.info("TAO mounts (%s): %s -> %s", mounts_file(), destination, source)
+
+
+def map_path(path: str) -> str:
+    """``path`` on this machine: under a mount's destination, the same place under its source."""
+    if not os.path.isabs(path):
+        return path
+    for mount in active_mounts():
+        if path == mount.destination or path.startswith(mount.destination.rstrip("/") + "/"):
+            _announce(mount.destination, mount.source)
+            rest = path[len(mount.destination):].lstrip("/")
+            return os.path.join(mount.source, rest) if rest else mount.source
+    return path
