@@ -201,3 +201,54 @@ def test_unknown_flags_reach_beam_and_are_refused_elsewhere(tmp_path, capsys):
                    "--runner", "DirectRunner", "--direct_num_workers", "1", "--no_tfds"])
     assert rc == 0
     assert Path(tmp_path / "d.json").exists()
+
+
+def test_uid_name_keeps_each_person_in_one_split(tmp_path):
+    """uid_list.uid_name (issue 15, point 2): six user folders, three people named by the set
+    file's "person" field; every split and fold is disjoint by person, not by folder."""
+    tree = TaoTree(tmp_path)
+    people = {f"f{i}": {"person": f"p{i // 2}"} for i in range(6)}  # f0,f1 -> p0 ...
+    for folder in people:
+        for frame in range(2):
+            tree.hand(folder, "s1", f"{frame}.png", "fist")
+    tree.write_set_file(people)
+    ds, exp = tree.specs(kpi_users=["p2"], experiment={"uid_list": {
+        "uid_name": "person", "val_fraction": 0.5}})
+    out = tmp_path / "data.json"
+    assert _convert(ds, exp, out, k=2, extra=["--no_tfds"]) == 0
+    for fold in (0, 1):
+        doc = json.loads((tmp_path / f"data_fold{fold}.json").read_text())
+        users = {s: {e["user_id"] for e in doc[s]["images"]} for s in SPLITS}
+        assert users["kpi_set"] == {"p2"}
+        assert users["train_set"] | users["validation_set"] == {"p0", "p1"}
+        assert not users["train_set"] & users["validation_set"]
+        assert len(doc["kpi_set"]["images"]) == 4  # both folders of p2
+    entry = json.loads(out.read_text())["kpi_set"]["images"][0]
+    assert entry["bbox_path"].split("/")[3] in {"f4", "f5"}  # crops stay under the folders
+
+
+def test_the_shared_keys_may_come_from_the_experiment_spec(tmp_path, capsys):
+    """TAO's experiment sample repeats mount_dir_path / org_data_dir / post_data_dir: one file
+    may give them alone; both must agree (issue 15, point 1)."""
+    tree = TaoTree(tmp_path)
+    tree.hand("u1", "s1", "a.png", "fist")
+    tree.hand("u2", "s1", "a.png", "stop")
+    ds, exp = tree.specs()
+    ds_doc = json.loads(Path(ds).read_text())
+    exp_doc = json.loads(Path(exp).read_text())
+    for key in ("mount_dir_path", "post_data_dir"):
+        exp_doc[key] = ds_doc.pop(key)
+    exp_doc["post_data_dir"] = "crops_here"
+    exp_doc["mount_dir_path"] = "."  # relative to the experiment spec's own folder
+    Path(ds).write_text(json.dumps(ds_doc))
+    Path(exp).write_text(json.dumps(exp_doc))
+    assert _convert(ds, exp, tmp_path / "d.json", extra=["--no_tfds"]) == 0
+    assert list((tmp_path / "crops_here" / "data" / "v1").rglob("*.png"))
+
+    ds_doc["post_data_dir"] = "elsewhere"
+    Path(ds).write_text(json.dumps(ds_doc))
+    assert _convert(ds, exp, tmp_path / "d.json", extra=["--no_tfds"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"gesturenet dataset_convert: error: {ds}: post_data_dir = \"elsewhere\", "
+                   f"but {exp}: post_data_dir = \"crops_here\"; the two spec files must give "
+                   "the same value (or give it in one only)")

@@ -54,7 +54,7 @@ def test_onnx_export_matches_keras_and_writes_every_deployment_file(model, tmp_p
     a, b = keras_b.predict(batch), onnx_b.predict(batch)
     assert np.array_equal(a.argmax(1), b.argmax(1)) and np.abs(a - b).max() < 1e-4
 
-    assert (tmp_path / "labels.txt").read_text() == "red;green;blue\n"  # nvinfer: one line per layer
+    assert (tmp_path / "labels.txt").read_text() == "red;green;blue\n"  # nvinfer: a line a layer
     ds = dict(line.split("=", 1) for line in (tmp_path / "nvinfer_config.txt").read_text()
               .splitlines()[1:] if "=" in line)
     assert float(ds["net-scale-factor"]) == pytest.approx(keras_b.preprocessing.scale)

@@ -38,3 +38,39 @@ def test_a_relative_mount_is_taken_from_the_working_folder(tmp_path, monkeypatch
     assert _relative_task_path(str(tmp_path / "m" / "a.png"), "m") == "a.png"
     with pytest.raises(RecordError):
         _relative_task_path(str(tmp_path / "a.png"), "m")
+
+
+# NVIDIA's tutorial converter writes the image's absolute path on the machine where it ran;
+# TAO (and we) see the folder elsewhere. Issue 15, point 6.
+PREFIX = "original/data/"
+
+
+@pytest.mark.parametrize("task_path, expected", [
+    ("/home/me/experiments/gesturenet/original/data/uid_1/fist/a.jpg",
+     "original/data/uid_1/fist/a.jpg"),
+    # the last <org_data_dir>/<dataset>/ part counts (a host folder may share the name)
+    ("/srv/original/data/copy/gesturenet/original/data/uid_2/s/b.jpg",
+     "original/data/uid_2/s/b.jpg"),
+    ("gs://bucket/other/original/data/uid_1/s/c.jpg", None),  # only with a gs:// mount
+])
+def test_host_absolute_task_paths_are_rerooted_at_the_dataset(task_path, expected):
+    if expected is None:
+        assert _relative_task_path(task_path, "gs://mine/root", PREFIX) == \
+            "original/data/uid_1/s/c.jpg"
+        return
+    assert _relative_task_path(task_path, MOUNT, PREFIX) == expected
+
+
+@pytest.mark.parametrize("task_path", [
+    "/home/me/elsewhere/a.jpg",                                # no dataset part at all
+    "/home/me/original/data/../../../etc/passwd",              # still leaves the dataset
+    "/home/me/original/other/uid_1/a.jpg",                     # another dataset's folder
+])
+def test_rerooting_never_reads_outside_the_mount(task_path):
+    with pytest.raises(RecordError, match="resolves outside mount_dir_path"):
+        _relative_task_path(task_path, MOUNT, PREFIX)
+
+
+def test_relative_task_paths_are_never_rerooted():
+    with pytest.raises(RecordError, match="resolves outside mount_dir_path"):
+        _relative_task_path("../original/data/u/a.jpg", MOUNT, PREFIX)

@@ -227,3 +227,52 @@ def test_round_trip_keeps_every_changed_value(train_spec_dict):
     spec = parse(ExperimentSpec, d)
     assert parse(ExperimentSpec, json.loads(dumps(spec))) == spec
     assert spec.model.num_layers == 50
+
+
+# TAO's documented samples load as published (issue 15, points 1-3)
+TAO_DOCS = SPECS.parent / "tests" / "data" / "tao_docs"
+
+
+def test_tao_documented_dataset_samples_load_and_agree():
+    from gesturenet_lib.specs import load_convert_specs
+
+    ds, exp = load_convert_specs(str(TAO_DOCS / "dataset_config.json"),
+                                 str(TAO_DOCS / "dataset_experiment_config.json"))
+    # "/.../gesturenet/" in one file and "/.../gesturenet" in the other are the same folder
+    assert ds.mount_dir_path == "/workspace/tao-experiments/gesturenet"
+    assert (ds.org_data_dir, ds.post_data_dir) == ("original", "extracted")
+    assert exp.mount_dir_path is None  # one place to look after reconciling
+    assert exp.uid_list.uid_name == "user_id"
+    assert exp.weighted_classes_not_in_classes == ["v"]  # accepted, reported
+
+
+def test_neither_spec_giving_mount_dir_path_names_both_files(tmp_path):
+    from gesturenet_lib.specs import SpecError, load_convert_specs
+
+    ds, exp = tmp_path / "ds.json", tmp_path / "exp.json"
+    ds.write_text(json.dumps({"org_dataset": "data"}))
+    exp.write_text("{}")
+    with pytest.raises(SpecError) as err:
+        load_convert_specs(str(ds), str(exp))
+    assert str(err.value) == (f"{ds}: mount_dir_path: missing required key (string), in this "
+                              f"file or in {exp}")
+
+
+def test_defaults_apply_when_neither_gives_the_folders(tmp_path):
+    from gesturenet_lib.specs import load_convert_specs
+
+    ds, exp = tmp_path / "ds.json", tmp_path / "exp.json"
+    ds.write_text(json.dumps({"org_dataset": "data", "mount_dir_path": "m"}))
+    exp.write_text(json.dumps({"org_data_dir": "raw"}))
+    got, _ = load_convert_specs(str(ds), str(exp))
+    assert (got.mount_dir_path, got.org_data_dir, got.post_data_dir) == (
+        str(tmp_path / "m"), "raw", "extracted")
+
+
+def test_validate_checks_that_the_two_dataset_specs_agree(tmp_path, capsys):
+    ds, exp = tmp_path / "ds.json", tmp_path / "exp.json"
+    ds.write_text(json.dumps({"org_dataset": "data", "mount_dir_path": "/a"}))
+    exp.write_text(json.dumps({"mount_dir_path": "/b"}))
+    assert cli.main(["validate", "--dataset_spec", str(ds), "--experiment_spec",
+                     str(exp)]) == 2
+    assert 'mount_dir_path = "/a", but' in capsys.readouterr().err
