@@ -90,6 +90,5 @@ def map_path(path: str) -> str:
     for mount in active_mounts():
         if path == mount.destination or path.startswith(mount.destination.rstrip("/") + "/"):
             _announce(mount.destination, mount.source)
-            rest = path[len(mount.destination):].lstrip("/")
-            return os.path.join(mount.source, rest) if rest else mount.source
+            return os.path.normpath(mount.source + "/" + path[len(mount.destination):])
     return path
