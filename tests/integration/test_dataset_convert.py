@@ -252,3 +252,22 @@ def test_the_shared_keys_may_come_from_the_experiment_spec(tmp_path, capsys):
     assert err == (f"gesturenet dataset_convert: error: {ds}: post_data_dir = \"elsewhere\", "
                    f"but {exp}: post_data_dir = \"crops_here\"; the two spec files must give "
                    "the same value (or give it in one only)")
+
+
+def test_a_class_weight_for_a_class_not_in_the_list_acts_on_nothing(tmp_path, capsys):
+    """TAO's sample weighs {"thumbs_up": 0.5, "v": 0.5}: "v" has no records, so thumbs_up
+    keeps all of its records (the weights of real classes alone are normalised); the summary
+    and the stats say so (issue 15, point 3)."""
+    tree = TaoTree(tmp_path)
+    for i in range(8):
+        tree.hand(f"u{i}", "s1", "a.png", "thumbs_up" if i % 2 else "fist")
+    ds, exp = tree.specs(experiment={"sampling": {"use_class_weights": True, "class_weights": {
+        "thumbs_up": 0.5, "v": 0.5}}, "uid_list": {"val_fraction": 0.25}})
+    assert _convert(ds, exp, tmp_path / "d.json", extra=["--no_tfds"]) == 0
+    out = capsys.readouterr().out
+    assert "class_weights names classes not in the class list" in out
+    doc = json.loads((tmp_path / "d.json").read_text())
+    train = [e["label"] for e in doc["train_set"]["images"]]
+    assert doc["stats"]["sampled_out"] == 0 and doc["stats"]["class_weights_not_in_classes"] == [
+        "v"]
+    assert train.count("thumbs_up") + train.count("fist") == len(train) == 6
