@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,6 +114,28 @@ def read_bytes(path: str | os.PathLike) -> bytes:
 
 def read_text(path: str | os.PathLike) -> str:
     return read_bytes(path).decode("utf-8")
+
+
+class PathRefused(ValueError):
+    """A file that must not be read: a link leading out of its root, or not a regular file."""
+
+
+def read_contained(path: str, root: str) -> bytes:
+    """The bytes of ``path`` when, its links resolved, it is a regular file inside ``root``;
+    else ``PathRefused`` with the reason. A link in the data cannot reach a file outside the
+    dataset, and a FIFO or device is refused instead of blocking the run (it is opened without
+    waiting, then checked). On GCS there are no links and every object is a regular file."""
+    if is_cloud_uri(path):
+        return read_bytes(path)
+    real, base = os.path.realpath(path), os.path.realpath(root)
+    if real != base and not real.startswith(base.rstrip(os.sep) + os.sep):
+        raise PathRefused("is a link that leads outside its dataset folder")
+    fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise PathRefused("is not a regular file (a folder, FIFO or device)")
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
 
 
 def read_json(path: str | os.PathLike, what: str = "file") -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gesturenet_lib.data.images import DEFAULT_MAX_PIXELS
+
 ACCEPTS_EXTRA_ARGS = True  # unknown flags are Beam pipeline options (--runner, --project, ...)
 
 
@@ -23,6 +25,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--output_filename", required=True, help="the data.json to write")
     parser.add_argument("--experiment_name", required=True,
                         help="names the crop folder and salts the validation draw")
+    parser.add_argument("--max_image_pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help="an image with more pixels (read from its header, before "
+                             f"decoding) is rejected (default {DEFAULT_MAX_PIXELS:,})")
     parser.add_argument("--no_tfds", action="store_true",
                         help="do not write the TFDS shards (crops and data.json only)")
     return parser
@@ -36,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         dataset_spec=args.dataset_spec, experiment_spec=args.experiment_spec,
         output_filename=args.output_filename, experiment_name=args.experiment_name,
         k_folds=1 if args.k_folds == 1 else args.k_folds, beam_args=list(args.extra_args),
-        write_tfds=not args.no_tfds))
+        write_tfds=not args.no_tfds, max_image_pixels=args.max_image_pixels))
     print(result.summary)
     print(f"\nwrote {result.data_json}")
     for path in result.fold_files:

@@ -18,6 +18,7 @@ adds per-image metadata to the user's metadata from the set file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import posixpath
 from collections.abc import Mapping
@@ -96,6 +97,17 @@ def read_users(dataset_dir: str, dataset: str, annotation_path: str) -> dict[str
             if name != top and not name.startswith(".") and io.is_dir(io.join(dataset_dir, name))}
 
 
+MAX_SIDE = 1_000_000  # pixels: an annotation's original_width/height beyond this is malformed
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def subject_id(user_folder: str, metadata: Mapping[str, Any], uid_name: str) -> str:
     """The person a record belongs to: the value of ``uid_name`` in its metadata (set file and
     annotation), else the name of its user folder."""
@@ -158,11 +170,18 @@ def parse_annotation(text: str, source: str, layout: DatasetLayout) -> HandRecor
     except json.JSONDecodeError as err:
         raise RecordError(f"malformed JSON at line {err.lineno} column {err.colno}: "
                           f"{err.msg}") from None
+    except RecursionError:
+        raise RecordError("malformed JSON: nested too deeply") from None
+    except ValueError as err:  # e.g. an integer of more than 4300 digits
+        raise RecordError(f"malformed JSON: {err}"[:200]) from None
     if not isinstance(data, dict):
         raise RecordError("malformed annotation: top level is not an object")
     task_path = data.get("task_path")
     if not isinstance(task_path, str) or not task_path:
         raise RecordError("malformed annotation: no task_path")
+    if not _is_utf8(task_path):
+        raise RecordError("malformed annotation: task_path is not valid UTF-8 text (a lone "
+                          "surrogate escape)")
     completions = data.get("completions")
     if not isinstance(completions, list) or not completions or not isinstance(
             completions[0], dict) or not isinstance(completions[0].get("result"), list):
@@ -184,9 +203,12 @@ def parse_annotation(text: str, source: str, layout: DatasetLayout) -> HandRecor
         raise RecordError(f"label {label!r} not in the class list")
     value = rects[0].get("value") or {}
     try:
-        box = PercentBox(*(float(value[k]) for k in ("x", "y", "width", "height")))
-    except (KeyError, TypeError, ValueError):
-        raise RecordError("malformed annotation: box needs numeric x, y, width, height") from None
+        numbers = [float(value[k]) for k in ("x", "y", "width", "height")]
+    except (KeyError, TypeError, ValueError, OverflowError):
+        numbers = []
+    if len(numbers) != 4 or not all(math.isfinite(v) for v in numbers):
+        raise RecordError("malformed annotation: box needs finite numeric x, y, width, height")
+    box = PercentBox(*numbers)
 
     prefix = f"{layout.org_data_dir.strip('/')}/{layout.dataset}/"
     image_path = _relative_task_path(task_path, layout.mount_dir, prefix)
@@ -205,7 +227,12 @@ def parse_annotation(text: str, source: str, layout: DatasetLayout) -> HandRecor
 
     def _int(name: str) -> int | None:
         v = rects[0].get(name)
-        return int(v) if isinstance(v, (int, float)) and v > 0 else None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            return None
+        if not math.isfinite(v) or v > MAX_SIDE:
+            raise RecordError(f"malformed annotation: {name} = {v!r}: must be a pixel count "
+                              f"up to {MAX_SIDE}")
+        return int(v)
 
     person = subject_id(user, metadata, layout.uid_name)
     return HandRecord(source=source, dataset=layout.dataset, user_id=person, session=session,

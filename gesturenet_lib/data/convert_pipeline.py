@@ -19,6 +19,7 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import posixpath
 import threading
 from collections import Counter
@@ -72,17 +73,29 @@ class ParseAnnotationFn(beam.DoFn):
     def __init__(self, layouts: list[DatasetLayout]):
         self.layouts = layouts
 
-    def process(self, item: tuple[int, str]):
+    def process(self, item: tuple[int, str | bytes]):
         index, path = item
         layout = self.layouts[index]
+        if isinstance(path, bytes):  # a file name that is not UTF-8 (see list_annotation_files)
+            source = _relative(path.decode("utf-8", "backslashreplace"), layout.mount_dir)
+            yield pvalue.TaggedOutput(REJECTED, dropped(
+                source, "annotation file name is not UTF-8", REJECTED))
+            return
         source = _relative(path, layout.mount_dir)
         try:
-            yield parse_annotation(io.read_text(path), source, layout)
+            text = io.read_contained(path, layout.dataset_dir).decode("utf-8")
+            yield parse_annotation(text, source, layout)
         except RecordError as err:
             yield pvalue.TaggedOutput(REJECTED, dropped(source, str(err), REJECTED))
+        except io.PathRefused as err:
+            yield pvalue.TaggedOutput(REJECTED, dropped(source, f"annotation file {err}",
+                                                        REJECTED))
         except UnicodeDecodeError:
             yield pvalue.TaggedOutput(
                 REJECTED, dropped(source, "malformed annotation: not UTF-8 text", REJECTED))
+        except OSError as err:
+            yield pvalue.TaggedOutput(REJECTED, dropped(
+                source, f"unreadable annotation file ({err.strerror or err})", REJECTED))
 
 
 def _relative(path: str, mount_dir: str) -> str:
@@ -91,10 +104,17 @@ def _relative(path: str, mount_dir: str) -> str:
 
 
 def list_annotation_files(_, folders: tuple[tuple[int, str], ...]):
-    """(layout index, path) for each *.json under each (layout index, annotation folder)."""
+    """(layout index, path) for each *.json under each (layout index, annotation folder). A
+    path that is not UTF-8 text travels as its bytes (Beam's coders carry only UTF-8 text) and
+    the parser rejects it."""
     for index, folder in folders:
         for path in io.list_files(folder):
             if path.endswith(".json"):
+                try:
+                    path.encode("utf-8")
+                except UnicodeEncodeError:
+                    yield index, os.fsencode(path)
+                    continue
                 yield index, path
 
 
@@ -624,8 +644,15 @@ class WriteDatasetJson(beam.PTransform):
 
 def settings_record(*parts: Any) -> str:
     """A stable JSON of the settings that determine the crops (for safe resumption)."""
-    return json.dumps([asdict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts],
-                      sort_keys=True, indent=1, default=str) + "\n"
+    def plain(part: Any) -> Any:
+        if not hasattr(part, "__dataclass_fields__"):
+            return part
+        fields = asdict(part)
+        for name in getattr(part, "NOT_RECORDED", ()):
+            fields.pop(name)
+        return fields
+
+    return json.dumps([plain(p) for p in parts], sort_keys=True, indent=1, default=str) + "\n"
 
 
 def per_split_table(stats: dict, classes: tuple[str, ...]) -> str:

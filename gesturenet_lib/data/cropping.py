@@ -27,6 +27,15 @@ class CropSettings:
     experiment_name: str
     square: bool
     enlarge_ratio: float
+    org_data_dir: str = "original"
+    max_pixels: int = images.DEFAULT_MAX_PIXELS
+    # Settings that decide whether an image is read, not how a crop is cut: left out of the
+    # record that guards resumed runs (convert_pipeline.settings_record).
+    NOT_RECORDED = ("org_data_dir", "max_pixels")
+
+    def dataset_dir(self, dataset: str) -> str:
+        """The folder no image of ``dataset`` may leave, links resolved."""
+        return io.join(self.mount_dir, self.org_data_dir, dataset)
 
 
 def dropped(source: str, reason: str, kind: str, label: str | None = None,
@@ -69,10 +78,15 @@ def crop_image_group(settings: CropSettings, group) -> list[tuple[str, dict]]:
     items = sorted(items, key=lambda it: it[1].source)
     try:
         try:
-            data = io.read_bytes(io.join(settings.mount_dir, image_path))
+            data = io.read_contained(io.join(settings.mount_dir, image_path),
+                                     settings.dataset_dir(items[0][1].dataset))
         except FileNotFoundError:
             raise RecordError(f"missing image {image_path}") from None
-        image = images.decode(data)
+        except io.PathRefused as err:
+            raise RecordError(f"image {image_path} {err}") from None
+        except OSError as err:
+            raise RecordError(f"unreadable image {image_path} ({err.strerror or err})") from None
+        image = images.decode(data, settings.max_pixels)
     except RecordError as err:
         return [(REJECTED, dropped(record.source, str(err), REJECTED, record.label, split))
                 for split, record in items]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from gesturenet_lib import io
 from gesturenet_lib.data import stored_tables
 from gesturenet_lib.data.annotations import DatasetLayout, RecordError, read_users, subject_id
+from gesturenet_lib.data.images import DEFAULT_MAX_PIXELS
 from gesturenet_lib.data.splits import SplitPlan, plan_splits
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.specs import DatasetConfig, DatasetExperimentConfig, load_convert_specs
@@ -35,6 +36,7 @@ class ConvertRequest:
     beam_args: list[str] = field(default_factory=list)
     write_tfds: bool = True
     crop_processes: int = 0  # processes per Beam worker for the crop step; 0: see below
+    max_image_pixels: int = DEFAULT_MAX_PIXELS  # larger images are rejected before decoding
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,8 @@ def prepare(req: ConvertRequest) -> ConvertJob:
     """Validate the request and specs, list the data, plan the splits (no Beam yet)."""
     from gesturenet_lib.data import convert_pipeline as cp
 
+    if req.max_image_pixels < 1:
+        raise UserInputError(f"--max_image_pixels {req.max_image_pixels}: must be >= 1")
     if req.k_folds < 0:
         raise UserInputError(f"--k_folds {req.k_folds}: must be 0 (no folds) or >= 2")
     if not req.experiment_name or "/" in req.experiment_name:
@@ -213,7 +217,9 @@ def prepare(req: ConvertRequest) -> ConvertJob:
              len(layouts), len(plan.train_users), len(plan.validation_users),
              len(plan.kpi_users))
     crop_settings = cp.CropSettings(mount, ds.post_data_dir, req.experiment_name,
-                                    ds.convert_bbox_square, ds.bbox_enlarge_ratio)
+                                    ds.convert_bbox_square, ds.bbox_enlarge_ratio,
+                                    org_data_dir=ds.org_data_dir,
+                                    max_pixels=req.max_image_pixels)
     record = cp.settings_record(crop_settings, list(exp.classes))
     for lay in layouts:
         _guard_settings(io.join(mount, ds.post_data_dir, lay.dataset, req.experiment_name),

@@ -3,6 +3,9 @@ truncated file is reported as such instead of becoming a grey half-image in the 
 
 from __future__ import annotations
 
+import io as _bytes_io
+import warnings
+
 import numpy as np
 
 from gesturenet_lib.data.annotations import RecordError
@@ -21,13 +24,38 @@ def check_complete(data: bytes) -> None:
             raise RecordError("truncated image (PNG IEND chunk missing)")
 
 
-def decode(data: bytes) -> np.ndarray:
+# Pixels an image may have before it is decoded (Pillow's own bomb warning starts near 89 M): a
+# 6 MB JPEG of 20000 x 20000 would take 1.2 GB decoded (2.4 GB resident with its copies).
+DEFAULT_MAX_PIXELS = 100_000_000
+
+
+def check_pixels(data: bytes, max_pixels: int) -> None:
+    """RecordError when the header says the image is over ``max_pixels``; read by Pillow from
+    the header alone (no decode). A format Pillow cannot identify is left to OpenCV."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(_bytes_io.BytesIO(data)) as header:
+                width, height = header.size
+    except Image.DecompressionBombError as err:  # Pillow's own hard limit (about 179 M)
+        raise RecordError(f"image is over the pixel limit ({err})"[:200]) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return
+    if width * height > max_pixels:
+        raise RecordError(f"image of {width}x{height} pixels is over the pixel limit of "
+                          f"{max_pixels:,} (--max_image_pixels)")
+
+
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """BGR uint8 image from encoded bytes, or RecordError."""
     import cv2
 
     if not data:
         raise RecordError("unreadable image (empty file)")
     check_complete(data)
+    check_pixels(data, max_pixels)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise RecordError("unreadable image (not a format OpenCV can decode)")

@@ -1,0 +1,157 @@
+"""Issue 18: records that used to crash, hang or escape the dataset are one rejected record
+each, and the run goes on (items 1, 4-10). Each test builds a small TAO tree with good hands
+and the one bad record, runs dataset_convert through the CLI and reads the rejects file."""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from gesturenet_lib import cli
+from gesturenet_lib.data.annotations import label_studio_annotation
+from gesturenet_lib.data.geometry import PercentBox
+from tests.tao_tree import TaoTree
+
+pytestmark = pytest.mark.slow
+
+
+def _good_tree(tmp_path: Path) -> TaoTree:
+    tree = TaoTree(tmp_path)
+    for u in range(3):
+        tree.hand(f"u{u}", "s1", "a.png", "fist")
+    return tree
+
+
+def _convert(tree: TaoTree, capsys, extra=()) -> tuple[int, dict, dict[str, str], str]:
+    """(exit code, stats, {source: reason} of the rejects, stderr)."""
+    ds, exp = tree.specs()
+    out = tree.root / "out" / "data.json"
+    code = cli.main(["dataset_convert", "--dataset_spec", ds, "--experiment_spec", exp,
+                     "--output_filename", str(out), "--experiment_name", "v1", "--no_tfds",
+                     *extra])
+    err = capsys.readouterr().err
+    if code != 0:
+        return code, {}, {}, err
+    rejects = [json.loads(line) for line in
+               (tree.root / "out" / "data_rejects.jsonl").read_text().splitlines()]
+    stats = json.loads(out.read_text())["stats"]
+    assert stats["boxes_read"] == stats["crops"] + stats["rejected"] + stats["filtered"] + \
+        stats["sampled_out"]
+    return code, stats, {r["source"]: r["reason"] for r in rejects}, err
+
+
+def _only_reject(tree, capsys, fragment: str, extra=()) -> str:
+    code, stats, rejects, err = _convert(tree, capsys, extra)
+    assert code == 0, err
+    assert stats["crops"] == 3 and stats["rejected"] == 1, rejects
+    (source, reason), = rejects.items()
+    assert fragment in reason, reason
+    return source
+
+
+def test_1_a_symlinked_image_outside_the_dataset_is_not_read(tmp_path, capsys):
+    secret = tmp_path.parent / f"{tmp_path.name}_secret.png"
+    cv2.imwrite(str(secret), np.full((48, 64, 3), 200, np.uint8))
+    tree = _good_tree(tmp_path)
+    link = tree.dataset_dir / "u0" / "s2" / "link.png"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(secret)
+    tree.annotate("original/data/u0/s2/link.png", "fist")
+    _only_reject(tree, capsys, "is a link that leads outside its dataset folder")
+    assert not list((tmp_path / "extracted").rglob("link_*.png"))
+
+
+def test_1_a_symlinked_annotation_outside_the_dataset_is_not_read(tmp_path, capsys):
+    tree = _good_tree(tmp_path)
+    outside = tmp_path.parent / f"{tmp_path.name}_ann.json"
+    outside.write_text(json.dumps({"task_path": "original/data/u0/s1/a.png"}))
+    (tree.dataset_dir / "annotation" / "zz.json").symlink_to(outside)
+    _only_reject(tree, capsys, "annotation file is a link that leads outside")
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height (the pixel data are never reached)."""
+    ihdr = b"IHDR" + width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    chunk = len(ihdr[4:]).to_bytes(4, "big") + ihdr + zlib.crc32(ihdr).to_bytes(4, "big")
+    iend = (0).to_bytes(4, "big") + b"IEND" + zlib.crc32(b"IEND").to_bytes(4, "big")
+    return b"\x89PNG\r\n\x1a\n" + chunk + iend
+
+
+@pytest.mark.parametrize("side, fragment", [
+    (12000, "image of 12000x12000 pixels is over the pixel limit of 100,000,000"),
+    (30000, "image is over the pixel limit (Image size (900000000 pixels)"),
+])
+def test_4_a_decompression_bomb_is_rejected_from_its_header(tmp_path, capsys, side, fragment):
+    tree = _good_tree(tmp_path)
+    bomb = tree.dataset_dir / "u0" / "s2" / "bomb.png"
+    bomb.parent.mkdir(parents=True)
+    bomb.write_bytes(_png_header_only(side, side))
+    tree.annotate("original/data/u0/s2/bomb.png", "fist", width=side, height=side)
+    _only_reject(tree, capsys, fragment)
+
+
+def test_4_the_pixel_limit_is_a_flag(tmp_path, capsys):
+    tree = _good_tree(tmp_path)
+    code, stats, rejects, _ = _convert(tree, capsys, ["--max_image_pixels", "1000"])
+    assert code == 2  # every 64x48 image is over 1,000 pixels: nothing written
+    code, stats, rejects, _ = _convert(tree, capsys, ["--max_image_pixels", "3072"])
+    assert code == 0 and stats["crops"] == 3
+
+
+def test_5_an_annotation_file_name_that_is_not_utf8(tmp_path, capsys):
+    tree = _good_tree(tmp_path)
+    source = tree.annotate("original/data/u0/s1/a.png", "fist")
+    os.rename(tmp_path / source, os.fsdecode(os.fsencode(tmp_path / source)[:-5] + b"\xff.json"))
+    rejected = _only_reject(tree, capsys, "annotation file name is not UTF-8")
+    assert rejected.endswith("\\xff.json")
+
+
+def test_6_an_image_name_that_is_not_utf8(tmp_path, capsys):
+    tree = _good_tree(tmp_path)
+    tree.annotate("original/data/u0/s1/bad\udcff.png", "fist")
+    _only_reject(tree, capsys, "task_path is not valid UTF-8 text")
+
+
+def test_7_json_nested_100000_deep(tmp_path, capsys):
+    tree = _good_tree(tmp_path)
+    tree.annotate("", "", raw="[" * 100_000 + "]" * 100_000)
+    _only_reject(tree, capsys, "nested too deeply")
+
+
+@pytest.mark.parametrize("field, value", [("original_width", "1e999"),
+                                          ("original_height", "1e400"), ("x", "NaN")])
+def test_8_infinite_or_nan_numbers_in_an_annotation(tmp_path, capsys, field, value):
+    tree = _good_tree(tmp_path)
+    doc = label_studio_annotation("original/data/u0/s1/a.png", "fist",
+                                  PercentBox(25, 25, 50, 50), 64, 48)
+    rect = doc["completions"][0]["result"][1]
+    target = rect["value"] if field == "x" else rect
+    target[field] = "@@"
+    raw = json.dumps(doc).replace('"@@"', value)
+    tree.annotate("", "", raw=raw)
+    _only_reject(tree, capsys, "malformed annotation")
+
+
+def test_9_a_task_path_naming_a_folder(tmp_path, capsys):
+    tree = _good_tree(tmp_path)
+    tree.annotate("original/data/u0/s1", "fist")
+    _only_reject(tree, capsys, "is not a regular file")
+
+
+def test_10_a_fifo_among_the_annotations_and_as_an_image(tmp_path, capsys):
+    tree = _good_tree(tmp_path)
+    os.mkfifo(tree.dataset_dir / "annotation" / "pipe.json")
+    code, stats, rejects, err = _convert(tree, capsys)  # must not hang
+    assert code == 0, err
+    assert list(rejects.values()) == ["annotation file is not a regular file (a folder, FIFO "
+                                      "or device)"]
+    os.unlink(tree.dataset_dir / "annotation" / "pipe.json")
+    os.mkfifo(tree.dataset_dir / "u0" / "s1" / "fifo.png")
+    tree.annotate("original/data/u0/s1/fifo.png", "fist")
+    _only_reject(tree, capsys, "is not a regular file")
