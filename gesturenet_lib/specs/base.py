@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from typing import Any, Literal, TypeVar, Union
@@ -147,6 +148,8 @@ def _convert(tp: Any, value: Any, at: str) -> Any:
         if isinstance(value, bool):
             return value
         fail(at, value, "must be true or false")
+    if isinstance(value, float) and not math.isfinite(value) and tp in (int, float):
+        fail(at, value, "must be a finite number (NaN and infinity are not allowed)")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -155,7 +158,10 @@ def _convert(tp: Any, value: Any, at: str) -> Any:
         fail(at, value, "must be an integer")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:
+                fail(at, None, "must be a finite number (this one is too large)")
         fail(at, value, "must be a number")
     if tp is str:
         if isinstance(value, str):
@@ -250,13 +256,69 @@ def dumps(spec: Any) -> str:
     return json.dumps(dump(spec), indent=2) + "\n"
 
 
-def parse_text(cls: type[T], text: str, file: str) -> T:
-    """Parse spec ``cls`` from JSON text; errors carry ``file``."""
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def duplicate_key_line(text: str) -> tuple[str, int] | None:
+    """(key, line) of the first key given twice in one JSON object of ``text``, scanning
+    strings and nesting (``json`` reports no positions to its hooks)."""
+    stack: list[set[str]] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            end = i + 1
+            while text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            after = text[end + 1:end + 40].lstrip()
+            if stack and after.startswith(":"):
+                key = json.loads(text[i:end + 1])
+                if key in stack[-1]:
+                    return key, text.count("\n", 0, i) + 1
+                stack[-1].add(key)
+            i = end + 1
+            continue
+        if c == "{":
+            stack.append(set())
+        elif c == "}":
+            stack.pop()
+        i += 1
+    return None
+
+
+def load_json_text(text: str, file: str) -> Any:
+    """JSON text -> Python values, or one SpecError naming ``file``: invalid JSON (line,
+    column), a key given twice in one object (the last would silently win), nesting too deep
+    or a number too long for Python."""
     try:
-        data = json.loads(text)
+        return json.loads(text, object_pairs_hook=_refuse_duplicates)
     except json.JSONDecodeError as err:
         raise SpecError("", None, f"invalid JSON at line {err.lineno} column {err.colno}: "
                         f"{err.msg}", file) from None
+    except _DuplicateKey as err:
+        key, line = duplicate_key_line(text) or (str(err), 0)
+        where = f" (line {line})" if line else ""
+        raise SpecError("", None, f"key {json.dumps(key)} is given twice in one object{where}; "
+                        "keep one (JSON would silently use the last)", file) from None
+    except RecursionError:
+        raise SpecError("", None, "invalid JSON: nested too deeply", file) from None
+    except ValueError as err:  # an integer of more than 4300 digits
+        raise SpecError("", None, f"invalid JSON: {err}"[:160], file) from None
+
+
+def parse_text(cls: type[T], text: str, file: str) -> T:
+    """Parse spec ``cls`` from JSON text; errors carry ``file``."""
+    data = load_json_text(text, file)
     try:
         return parse(cls, data)
     except SpecError as err:
