@@ -17,6 +17,19 @@ TYPES = {"string": str, "integer": int, "float": (int, float), "boolean": bool, 
          "list": list}
 
 
+def _key_like(value, at: str):
+    """JSON paths inside a parameter's value whose name looks like a key (a spec holds none)."""
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            path = f"{at}.{name}"
+            if "key" in str(name).lower():
+                yield path
+            yield from _key_like(inner, path)
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            yield from _key_like(inner, f"{at}[{i}]")
+
+
 def check_params(params_file: str) -> dict:
     """The run's parameters, checked against the pipeline's inputs (names and types)."""
     try:
@@ -32,6 +45,12 @@ def check_params(params_file: str) -> dict:
         if "key" in name.lower() and name not in inputs:
             raise UserInputError(f"{params_file}: {name}: the model key is never a pipeline "
                                  "parameter; it comes from the Kubernetes Secret")
+        nested = next(_key_like(value, name), None)
+        if nested is not None:
+            raise UserInputError(f"{params_file}: {nested}: looks like a key; the model key is "
+                                 "never a pipeline parameter (pipeline parameters are stored "
+                                 "and shown in the Kubeflow UI); it comes from the Kubernetes "
+                                 "Secret")
         if name not in inputs:
             close = difflib.get_close_matches(name, list(inputs), n=1)
             hint = f"did you mean '{close[0]}'?" if close else "allowed: " + ", ".join(inputs)

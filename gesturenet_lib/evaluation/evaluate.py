@@ -15,6 +15,7 @@ from gesturenet_lib.evaluation.metrics import classification_metrics, metrics_ta
 from gesturenet_lib.evaluation.report import Misclassified, confusion_png, report_html
 from gesturenet_lib.inference.backends import load_backend
 from gesturenet_lib.inference.run import Source, log_progress, predict_sources
+from gesturenet_lib.models.model_file import check_model_path
 from gesturenet_lib.specs import load_experiment_spec
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def counted_name(p, classes: dict[str, int], names: list[str]) -> str:
 def evaluate(spec_file: str, model_path: str, key: str | None,
              data_type: str = "kpi_set") -> EvaluateResult:
     spec = load_experiment_spec(spec_file)
+    check_model_path(model_path)
     base = io.parent(spec_file)
     data_json = io.resolve(spec.evaluator.data_path or spec.dataset.data_path, base)
     image_root = io.resolve(spec.dataset.image_root_path or io.parent(data_json), base)

@@ -25,6 +25,7 @@ from gesturenet_lib.export import (
     deploy_configs,
 )
 from gesturenet_lib.export.onnx_export import DEFAULT_OPSET
+from gesturenet_lib.models.model_file import check_model_path
 from gesturenet_lib.models.preprocessing import Preprocessing
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,7 @@ def _source_onnx(req: ExportRequest, spec) -> tuple[bytes, list[str], Preprocess
     readers as inference, so a .onnx/.etlt never imports TensorFlow."""
     from gesturenet_lib.inference.backends import metadata_or_spec, read_model_file, read_onnx
 
-    if not io.exists(req.model):
-        raise UserInputError(f"-m {req.model}: model file not found")
+    check_model_path(req.model)
     if req.model.endswith((".onnx", ".etlt")):
         data, meta = read_onnx(req.model, req.key)
         classes, prep = metadata_or_spec(meta, spec, req.model)

@@ -16,6 +16,7 @@ import numpy as np
 
 from gesturenet_lib import crypto, io
 from gesturenet_lib.errors import MissingRequirement, UserInputError
+from gesturenet_lib.models.model_file import check_model_path
 from gesturenet_lib.models.preprocessing import Preprocessing
 from gesturenet_lib.specs.experiment import ExperimentSpec
 
@@ -246,8 +247,7 @@ def load_backend(path: str, key: str | None, spec: ExperimentSpec | None) -> Bac
     if suffix is None:
         raise UserInputError(f"-m {path}: unknown model format; expected one of "
                              + ", ".join(FORMATS))
-    if not io.exists(path):
-        raise UserInputError(f"{path}: model file not found")
+    check_model_path(path)
     if suffix in (".tlt", ".keras"):
         loaded, classes, prep = read_model_file(path, key, spec)
         if loaded.family == "hand_landmarks":

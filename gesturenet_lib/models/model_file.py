@@ -70,10 +70,18 @@ def save_tlt(path: str, model, key: str, classes: dict[str, int], preprocessing:
     io.write_bytes(path, crypto.encrypt(buffer.getvalue(), key, "keras"))
 
 
+def check_model_path(path: str, flag: str = "-m") -> None:
+    """A one-line UserInputError unless ``path`` is a model file (missing, or a folder named
+    like one, e.g. ``dir.onnx``)."""
+    if not io.exists(path):
+        raise UserInputError(f"{flag} {path}: model file not found")
+    if io.is_dir(path):
+        raise UserInputError(f"{flag} {path}: is a folder, not a model file")
+
+
 def load_model_file(path: str, key: str | None) -> LoadedModel:
     """Read a ``.tlt`` (with ``key``) or a ``.keras`` file; errors name the file."""
-    if not io.exists(path):
-        raise UserInputError(f"{path}: model file not found")
+    check_model_path(path)
     blob = io.read_bytes(path)
     if path.endswith(".keras"):
         return LoadedModel(_load_keras_bytes(blob), None, None, {})

@@ -83,3 +83,23 @@ def test_bad_params_send_nothing(kfp_api, tmp_path, capsys):
                      str(REPO / "pipeline.yaml")]) == 2
     assert "k_folds = [3]: must be integer" in capsys.readouterr().err
     assert requests == []
+
+
+@pytest.mark.parametrize("params, path", [
+    ("train_spec: {model: {key: s3cr3t}}\n", "train_spec.model.key"),
+    ("train_spec: {trainer: {stages: [{api_key: x}]}}\n", "train_spec.trainer.stages[0].api_key"),
+    ("gesturenet_key: x\n", None),
+])
+def test_3_a_key_nested_in_a_spec_parameter_is_refused_and_nothing_is_sent(
+        kfp_api, tmp_path, capsys, params, path):
+    """Issue 18, item 3: pipeline parameters are stored and shown by Kubeflow."""
+    host, requests = kfp_api
+    (tmp_path / "params.yaml").write_text("source_uri: gs://b/x\n" + params)
+    assert cli.main(["pipeline", "submit", "--host", host, "--experiment", "e", "--params",
+                     str(tmp_path / "params.yaml"), "--package",
+                     str(REPO / "pipeline.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "the model key is never a pipeline parameter" in err and "s3cr3t" not in err
+    if path:
+        assert f"{path}: looks like a key" in err
+    assert requests == []
