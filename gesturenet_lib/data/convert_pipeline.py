@@ -22,6 +22,7 @@ import logging
 import os
 import posixpath
 import threading
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -271,6 +272,19 @@ class SampleFrames(beam.PTransform):
 # ---------------------------------------------------------------- 5. crops
 
 
+def exit_with_parent(parent_pid: int, period_s: float = 1.0) -> None:
+    """In a crop worker: end this process once its parent is gone (a ``kill -9`` of the run
+    would otherwise leave idle workers behind for minutes). A watch thread, not Linux's
+    PR_SET_PDEATHSIG: that signal follows the *thread* that forked the worker, and Beam may
+    retire that thread while the pool is still in use."""
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(period_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 class CropImageFn(beam.DoFn):
     """Image groups -> packed batches of data.json entries (see ``cropping``); bad images and
     boxes go to ``rejected``.
@@ -311,7 +325,9 @@ class CropImageFn(beam.DoFn):
             # children run only cropping (file I/O and OpenCV, which the parent never used),
             # so no lock held by a runner thread is ever needed in them.
             self.pool = ProcessPoolExecutor(self.processes,
-                                            mp_context=multiprocessing.get_context("fork"))
+                                            mp_context=multiprocessing.get_context("fork"),
+                                            initializer=exit_with_parent,
+                                            initargs=(os.getpid(),))
 
     def teardown(self):
         if self.pool is not None:  # idle by now; the children exit on their own

@@ -155,3 +155,59 @@ def test_10_a_fifo_among_the_annotations_and_as_an_image(tmp_path, capsys):
     os.mkfifo(tree.dataset_dir / "u0" / "s1" / "fifo.png")
     tree.annotate("original/data/u0/s1/fifo.png", "fist")
     _only_reject(tree, capsys, "is not a regular file")
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(entry))
+    return kids
+
+
+def test_18_crop_workers_exit_when_their_parent_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    tree = TaoTree(tmp_path)
+    big = np.tile(np.linspace(0, 255, 2400, dtype=np.uint8)[None, :, None], (1800, 1, 3))
+    first = tree.dataset_dir / "u0" / "s1" / "f0000.png"
+    first.parent.mkdir(parents=True)
+    cv2.imwrite(str(first), big)
+    for i in range(400):  # the same pixels under many names: slow to crop, cheap to make
+        frame = tree.dataset_dir / f"u{i % 4}" / "s1" / f"f{i:04d}.png"
+        frame.parent.mkdir(parents=True, exist_ok=True)
+        if i:
+            os.link(first, frame)
+        tree.annotate(f"original/data/u{i % 4}/s1/f{i:04d}.png", "fist", width=2400,
+                      height=1800)
+    ds, exp = tree.specs()
+    run = subprocess.Popen([sys.executable, "-m", "gesturenet_lib", "dataset_convert",
+                            "--dataset_spec", ds, "--experiment_spec", exp, "--output_filename",
+                            str(tmp_path / "d.json"), "--experiment_name", "v1", "--no_tfds"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while not workers and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            workers = _children(run.pid)
+        assert workers, "the run ended before its crop workers could be seen"
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        alive = [w for w in workers if Path(f"/proc/{w}").exists()
+                 and " Z " not in Path(f"/proc/{w}/stat").read_text()]
+        assert not alive, f"crop workers {alive} outlived their parent"
+    finally:
+        if run.poll() is None:
+            run.kill()
