@@ -222,6 +222,46 @@ def write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> N
         raise
 
 
+def _nearest_existing(path: str) -> str:
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    return probe
+
+
+def _can_create_in(folder: str) -> bool:
+    """Whether this process can create a file in ``folder``: tried, not guessed from mode
+    bits (root, ACLs, read-only mounts and dropped capabilities all decide)."""
+    probe = os.path.join(folder, f".gesturenet-write-check-{os.getpid()}")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        return False
+    os.unlink(probe)
+    return True
+
+
+def check_output(path: str | os.PathLike, what: str, folder: bool = False) -> None:
+    """Before any work: can ``path`` (a file, or with ``folder`` a folder) be written? Else a
+    one-line UserInputError naming ``what`` (the flag or spec field) and the reason. Local
+    paths only: a gs:// output is checked by the cloud staging."""
+    path = os.fspath(path)
+    if is_cloud_uri(path):
+        return
+    if os.path.exists(path):
+        if folder and not os.path.isdir(path):
+            raise UserInputError(f"{what} {path}: is a file, not a folder")
+        if not folder and os.path.isdir(path):
+            raise UserInputError(f"{what} {path}: is a folder, not a file")
+    existing = _nearest_existing(path if folder else os.path.dirname(os.path.abspath(path)))
+    if not os.path.isdir(existing):
+        raise UserInputError(f"{what} {path}: {existing} is a file, so no folder can be "
+                             "made there")
+    if not _can_create_in(existing):
+        raise UserInputError(f"{what} {path}: cannot write in {existing} (permission denied "
+                             "or a read-only file system)")
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 

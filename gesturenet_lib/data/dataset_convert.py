@@ -202,6 +202,9 @@ def prepare(req: ConvertRequest) -> ConvertJob:
                              "name without '/'")
     ds, exp = load_convert_specs(req.dataset_spec, req.experiment_spec)
     mount = ds.mount_dir_path
+    io.check_output(req.output_filename, "--output_filename")  # before the work, not after
+    io.check_output(io.join(mount, ds.post_data_dir),
+                    f"{req.dataset_spec}: mount_dir_path/post_data_dir", folder=True)
     layouts = _layouts(ds, mount, exp, req.dataset_spec)
     plan = _plan(ds, exp, layouts, req)
     # The pipeline lists the files itself; here one is enough to fail early on an empty tree.

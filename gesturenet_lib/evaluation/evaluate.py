@@ -64,6 +64,10 @@ def evaluate(spec_file: str, model_path: str, key: str | None,
     spec = load_experiment_spec(spec_file)
     check_model_path(model_path)
     base = io.parent(spec_file)
+    out_dir = io.join(io.resolve(spec.output_experiments_fld, base),
+                      spec.evaluator.evaluation_exp_name)
+    io.check_output(out_dir, f"{spec_file}: output_experiments_fld/evaluator."
+                             "evaluation_exp_name", folder=True)
     data_json = io.resolve(spec.evaluator.data_path or spec.dataset.data_path, base)
     image_root = io.resolve(spec.dataset.image_root_path or io.parent(data_json), base)
     entries = set_entries(data_json, data_type)
@@ -96,8 +100,6 @@ def evaluate(spec_file: str, model_path: str, key: str | None,
     wrong = [Misclassified(p.source.shown_as, names[y], counted_name(p, classes, names),
                            p.confidence, p.crop)
              for (p, y), k in zip(done, pred, strict=True) if k != y][:GALLERY_LIMIT]
-    out_dir = io.join(io.resolve(spec.output_experiments_fld, base),
-                      spec.evaluator.evaluation_exp_name)
     png = confusion_png(metrics["confusion_matrix"]["matrix"], names)
     io.write_text(io.join(out_dir, "metrics.json"), json.dumps(metrics, indent=1) + "\n")
     io.write_bytes(io.join(out_dir, "confusion_matrix.png"), png)

@@ -201,6 +201,13 @@ def export(req: ExportRequest) -> ExportResult:
         raise UserInputError("-k/--key: needed to encrypt the .etlt (or use -o model.onnx)")
     if min(req.batch_size, req.batches, req.max_batch_size) < 1:
         raise UserInputError("--batch_size, --batches and --max_batch_size must be >= 1")
+    outputs = {"-o/--out_file": req.output, "--engine_file": req.engine_file}
+    if req.data_type == "int8":
+        outputs.update({"--cal_cache_file": req.cal_cache_file,
+                        "--cal_data_file": req.cal_data_file})
+    for flag, path in outputs.items():
+        if path:
+            io.check_output(path, flag)
 
     onnx_bytes, classes, prep = _source_onnx(req, spec)
     dims = _model_dims(onnx_bytes)

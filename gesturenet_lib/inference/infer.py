@@ -49,6 +49,7 @@ def inference(spec_file: str, model_path: str, key: str | None, results_dir: str
               image_root: str | None = None, data_json: str | None = None,
               data_type: str = "kpi_set", image_dir: str | None = None) -> InferenceResult:
     spec = load_experiment_spec(spec_file)
+    io.check_output(results_dir, "--results_dir", folder=True)
     if image_dir:
         sources = sources_from_dir(image_dir)
     elif data_json:

@@ -268,6 +268,8 @@ def train(spec_file: str, key: str) -> TrainResult:
     base = io.parent(spec_file)
     cluster = distribution.cluster_from_env(spec.trainer.num_workers)
     out_dir = io.join(io.resolve(spec.output_experiments_fld, base), spec.save_weights_path)
+    io.check_output(out_dir, f"{spec_file}: output_experiments_fld/save_weights_path",
+                    folder=True)
     work_dir = out_dir if cluster.is_chief else io.join(out_dir, f".worker{cluster.index}")
     stages = plan_stages(spec)
     if not stages:
