@@ -12,11 +12,16 @@ fsync'ed, then renamed over the destination, so a crash never leaves a file that
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import json
 import os
+import re
+import socket
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -184,6 +189,18 @@ def makedirs(path: str | os.PathLike) -> None:
     Path(path).mkdir(parents=True, exist_ok=True)
 
 
+TMP_SUFFIX = ".tmp"
+_TEMPORARY = re.compile(r"^\..+\.(\d+)-\d+\.tmp$")  # temporary_name's pattern: pid, thread
+
+
+def temporary_name(target: str) -> str:
+    """Where ``target`` is written before its rename: beside it, unique per process and
+    thread (two runs never share a temporary), marked with the writer's pid so a rerun can
+    tell a dead writer's leftovers (``remove_stale_temporaries``)."""
+    folder, name = os.path.split(target)
+    return os.path.join(folder, f".{name}.{os.getpid()}-{threading.get_ident()}{TMP_SUFFIX}")
+
+
 def write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (temporary file + rename).
 
@@ -201,8 +218,8 @@ def write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> N
         _blob(path).upload_from_string(data)
         return
     target = os.fspath(path)
-    folder, name = os.path.split(target)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    folder = os.path.dirname(target)
+    tmp = temporary_name(target)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(tmp, flags, 0o666)
@@ -260,6 +277,61 @@ def check_output(path: str | os.PathLike, what: str, folder: bool = False) -> No
     if not _can_create_in(existing):
         raise UserInputError(f"{what} {path}: cannot write in {existing} (permission denied "
                              "or a read-only file system)")
+
+
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str) -> list[str]:
+    """Delete the temporaries (see ``temporary_name``) that writers on this machine left when
+    they died (``kill -9``); a live writer's are kept. Returns what was removed."""
+    if is_cloud_uri(folder) or not os.path.isdir(folder):
+        return []
+    removed = []
+    for dirpath, _, names in os.walk(folder):
+        for name in names:
+            match = _TEMPORARY.match(name)
+            if match and not _writer_alive(int(match.group(1))):
+                os.unlink(os.path.join(dirpath, name))
+                removed.append(os.path.join(dirpath, name))
+    return removed
+
+
+LOCK_NAME = ".gesturenet.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str, what: str):
+    """Hold ``folder`` for this run: a second run that asks for it gets a one-line
+    UserInputError naming the holder. The lock (``flock`` on ``.gesturenet.lock``) goes with
+    the process, so a killed run never leaves the folder locked. Local folders only."""
+    if is_cloud_uri(folder):
+        yield
+        return
+    makedirs(folder)
+    path = os.path.join(folder, LOCK_NAME)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another run"
+        os.close(fd)
+        raise UserInputError(f"{what} {folder}: in use by {holder}; wait for it to end or "
+                             "use another folder") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
+                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

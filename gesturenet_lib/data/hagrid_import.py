@@ -76,7 +76,7 @@ def _link_or_copy(src: str, dst: str) -> None:
     if io.exists(dst):
         return
     io.makedirs(io.parent(dst))
-    tmp = dst + ".tmp"
+    tmp = io.temporary_name(dst)
     try:
         os.link(src, tmp)
     except OSError:

@@ -9,7 +9,9 @@ the ``gpu`` extra.
 
 from __future__ import annotations
 
+import hashlib
 import io as _bytes_io
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -51,6 +53,26 @@ class ExportRequest:
     backend: str = "onnx"
     experiment_spec: str | None = None
     calibrator: str = "entropy"
+
+
+MANIFEST_SUFFIX = ".export.json"
+
+
+def manifest_path(output: str) -> str:
+    """Written last, beside the model: the export's files and their SHA-256. A set without
+    it (an export killed half-way) is incomplete; a rerun removes it first."""
+    return os.path.splitext(output)[0] + MANIFEST_SUFFIX
+
+
+def _write_manifest(path: str, result: ExportResult, missing: Exception | None) -> None:
+    files = {}
+    for kind, written in sorted(result.files.items()):
+        for file in (sorted(io.list_files(written)) if io.is_dir(written) else [written]):
+            digest = hashlib.sha256(io.read_bytes(file)).hexdigest()
+            files[file] = {"kind": kind, "sha256": digest}
+    doc = {"files": files, "not_written": str(missing) if missing else None}
+    io.write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    result.files["manifest"] = path
 
 
 def default_output(model: str) -> str:
@@ -223,6 +245,11 @@ def export(req: ExportRequest) -> ExportResult:
     result = ExportResult()
     out_dir = io.parent(os.path.abspath(req.output))
     stem = os.path.splitext(os.path.basename(req.output))[0]
+    manifest = manifest_path(req.output)
+    if io.exists(manifest):  # the set is rewritten: it is incomplete until the new manifest
+        io.delete(manifest)
+    for stale in io.remove_stale_temporaries(out_dir):
+        log.info("export: removed %s, left by a writer that died", stale)
     if req.output.endswith(".etlt"):
         io.write_bytes(req.output, crypto.encrypt(onnx_bytes, req.key, "onnx"))
     else:
@@ -248,6 +275,7 @@ def export(req: ExportRequest) -> ExportResult:
     _write_deploy_files(req, result, onnx_bytes, classes, prep, dims)
     for note in result.notes:
         log.warning("export: %s", note)
+    _write_manifest(manifest, result, missing)
     if missing is not None:
         raise MissingRequirement(f"{missing}; no engine was built, the other files were: "
                                  + ", ".join(result.files.values()))

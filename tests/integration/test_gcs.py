@@ -130,7 +130,7 @@ def test_subtasks_end_to_end_with_every_path_on_gs(bucket, tmp_path, capsys):
     local_model = tmp_path / "model.tlt"
     local_model.write_bytes(io.read_bytes(model))
     assert load_model_file(str(local_model), "gs-key").classes["random"] == 5
-    assert io.exists(f"{ws}/experiments/model/checkpoints/last.keras")
+    assert io.exists(f"{ws}/experiments/model/checkpoints/last.ckpt")
     metrics = json.loads(io.read_text(f"{ws}/experiments/results/metrics.json"))
     assert metrics["images_evaluated"] == len(doc["kpi_set"]["images"])
     assert io.read_text(f"{ws}/export/nvinfer_config.txt").startswith("[property]")

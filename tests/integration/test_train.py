@@ -36,7 +36,7 @@ def test_training_learns_a_separable_dataset(tmp_path, capsys):
     assert [r["stage"] for r in rows] == ["top_training"] + ["finetuning"] * 6
     assert float(rows[-1]["val_accuracy"]) >= 0.9
     out = tmp_path / "out/model"
-    for name in ("model.tlt", "train_spec.json", "classes.json", "checkpoints/last.keras"):
+    for name in ("model.tlt", "train_spec.json", "classes.json", "checkpoints/last.ckpt"):
         assert (out / name).exists(), name
     assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
 
