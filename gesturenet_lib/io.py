@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import json
 import os
 import re
@@ -26,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gesturenet_lib import tao_mounts
+from gesturenet_lib import gcs, tao_mounts
 from gesturenet_lib.errors import UserInputError
 
 CLOUD_SCHEMES = ("gs://",)
@@ -34,37 +33,6 @@ CLOUD_SCHEMES = ("gs://",)
 
 def is_cloud_uri(path: str | os.PathLike) -> bool:
     return str(path).startswith(CLOUD_SCHEMES)
-
-
-@functools.lru_cache(maxsize=1)
-def _gcs_client():
-    """One client per process (it holds a connection pool)."""
-    from google.cloud import storage
-
-    if os.environ.get("STORAGE_EMULATOR_HOST"):
-        from google.auth.credentials import AnonymousCredentials
-
-        return storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT", "local"),
-                              credentials=AnonymousCredentials())
-    return storage.Client()
-
-
-def _split(uri: str | os.PathLike) -> tuple[str, str]:
-    bucket, _, key = str(uri)[len("gs://"):].partition("/")
-    if not bucket:
-        raise UserInputError(f"{uri}: a gs:// URI needs a bucket name")
-    return bucket, key
-
-
-def _blob(uri: str | os.PathLike):
-    bucket, key = _split(uri)
-    return _gcs_client().bucket(bucket).blob(key)
-
-
-def _has_prefix(uri: str | os.PathLike) -> bool:
-    bucket, key = _split(uri)
-    prefix = key.rstrip("/") + "/" if key else ""
-    return any(True for _ in _gcs_client().list_blobs(bucket, prefix=prefix, max_results=1))
 
 
 def join(base: str | os.PathLike, *parts: str) -> str:
@@ -80,11 +48,12 @@ def resolve(path: str, relative_to: str | os.PathLike | None) -> str:
     TAO launcher mount's container destination maps to its host source (``tao_mounts``)."""
     if is_cloud_uri(path):
         return path
-    if os.path.isabs(path) or relative_to is None:
-        return tao_mounts.map_path(path)
-    if is_cloud_uri(relative_to):
+    if relative_to is None:
+        return tao_mounts.map_path(path) if os.path.isabs(path) else path
+    if is_cloud_uri(relative_to) and not os.path.isabs(path):
         return join(relative_to, path)
-    return tao_mounts.map_path(os.path.normpath(os.path.join(relative_to, path)))
+    # absolute, so the path still means the same when written into another spec file
+    return tao_mounts.map_path(os.path.abspath(os.path.join(relative_to, path)))
 
 
 def parent(path: str | os.PathLike) -> str:
@@ -95,13 +64,15 @@ def parent(path: str | os.PathLike) -> str:
 
 def exists(path: str | os.PathLike) -> bool:
     if is_cloud_uri(path):
-        return _blob(path).exists() or _has_prefix(path)
+        with gcs.errors(path):
+            return gcs.blob(path).exists(**gcs.call()) or gcs.has_prefix(path)
     return os.path.exists(path)
 
 
 def is_dir(path: str | os.PathLike) -> bool:
     if is_cloud_uri(path):
-        return _has_prefix(path)
+        with gcs.errors(path):
+            return gcs.has_prefix(path)
     return Path(path).is_dir()
 
 
@@ -110,7 +81,8 @@ def read_bytes(path: str | os.PathLike) -> bytes:
         from google.api_core.exceptions import NotFound
 
         try:
-            return _blob(path).download_as_bytes()
+            with gcs.errors(path):
+                return gcs.blob(path).download_as_bytes(**gcs.call())
         except NotFound:
             raise FileNotFoundError(f"{path}: no such object") from None
     with open(path, "rb") as handle:
@@ -156,18 +128,23 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
 
 def is_object(uri: str) -> bool:
     """A gs:// URI naming one object (not a prefix)."""
-    return is_cloud_uri(uri) and _blob(uri).exists()
+    if not is_cloud_uri(uri):
+        return False
+    with gcs.errors(uri):
+        return gcs.blob(uri).exists(**gcs.call())
 
 
 def download(uri: str, path: str) -> None:
     """Stream object ``uri`` to local file ``path``."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    _blob(uri).download_to_filename(path)
+    with gcs.errors(uri):
+        gcs.blob(uri).download_to_filename(path, **gcs.call())
 
 
 def upload(path: str, uri: str) -> None:
     """Stream local file ``path`` to object ``uri``."""
-    _blob(uri).upload_from_filename(path)
+    with gcs.errors(uri):
+        gcs.blob(uri).upload_from_filename(path, **gcs.call())
 
 
 def delete(path: str | os.PathLike) -> None:
@@ -176,7 +153,8 @@ def delete(path: str | os.PathLike) -> None:
         from google.api_core.exceptions import NotFound
 
         try:
-            _blob(path).delete()
+            with gcs.errors(path):
+                gcs.blob(path).delete(**gcs.call())
         except NotFound:
             pass
         return
@@ -215,7 +193,8 @@ def write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> N
     one write and one rename, not a mkdir and a random-name search each.
     """
     if is_cloud_uri(path):
-        _blob(path).upload_from_string(data)
+        with gcs.errors(path):
+            gcs.blob(path).upload_from_string(data, **gcs.call())
         return
     target = os.fspath(path)
     folder = os.path.dirname(target)
@@ -258,12 +237,28 @@ def _can_create_in(folder: str) -> bool:
     return True
 
 
+def _check_cloud_output(uri: str, what: str, folder: bool) -> None:
+    """Write and delete a probe object where the output goes (the bucket exists, the
+    credentials may write there) before hours of work are done for it."""
+    from google.api_core.exceptions import NotFound
+
+    probe = join(uri if folder else parent(uri), f".gesturenet-write-check-{os.getpid()}")
+    try:
+        write_bytes(probe, b"")
+        delete(probe)
+    except NotFound:
+        raise UserInputError(f"{what} {uri}: the bucket does not exist") from None
+    except UserInputError as err:
+        raise UserInputError(f"{what} {uri}: cannot write there: {err}") from None
+
+
 def check_output(path: str | os.PathLike, what: str, folder: bool = False) -> None:
     """Before any work: can ``path`` (a file, or with ``folder`` a folder) be written? Else a
-    one-line UserInputError naming ``what`` (the flag or spec field) and the reason. Local
-    paths only: a gs:// output is checked by the cloud staging."""
+    one-line UserInputError naming ``what`` (the flag or spec field) and the reason. A gs://
+    output is checked by writing a probe object there."""
     path = os.fspath(path)
     if is_cloud_uri(path):
+        _check_cloud_output(path, what, folder)
         return
     if os.path.exists(path):
         if folder and not os.path.isdir(path):
@@ -347,11 +342,9 @@ def sync_local() -> None:
 def list_files(root: str | os.PathLike) -> Iterator[str]:
     """Every file under ``root``, recursively, in sorted order (deterministic)."""
     if is_cloud_uri(root):
-        bucket, key = _split(root)
-        prefix = key.rstrip("/") + "/" if key else ""
-        names = sorted(b.name for b in _gcs_client().list_blobs(bucket, prefix=prefix)
-                       if not b.name.endswith("/"))
-        yield from (f"gs://{bucket}/{name}" for name in names)
+        with gcs.errors(root):
+            bucket, _, names, _ = gcs.list_names(root)
+        yield from (f"gs://{bucket}/{name}" for name in sorted(names) if not name.endswith("/"))
         return
     for dirpath, dirnames, filenames in os.walk(str(root)):
         dirnames.sort()
@@ -362,10 +355,9 @@ def list_files(root: str | os.PathLike) -> Iterator[str]:
 def list_dir(path: str | os.PathLike) -> list[str]:
     """Names of the entries directly inside ``path``, sorted."""
     if is_cloud_uri(path):
-        bucket, key = _split(path)
-        prefix = key.rstrip("/") + "/" if key else ""
-        listing = _gcs_client().list_blobs(bucket, prefix=prefix, delimiter="/")
-        names = [b.name[len(prefix):] for b in listing if b.name != prefix]
-        names += [p[len(prefix):].rstrip("/") for p in listing.prefixes]
+        with gcs.errors(path):
+            _, prefix, objects, prefixes = gcs.list_names(path, delimiter="/")
+        names = [name[len(prefix):] for name in objects if name != prefix]
+        names += [p[len(prefix):].rstrip("/") for p in prefixes]
         return sorted(set(names))
     return sorted(os.listdir(path))

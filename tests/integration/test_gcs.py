@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from gesturenet_lib import cli, io
+from gesturenet_lib import cli, gcs, io
 from tests.conftest import REPO
 
 EMULATOR = shutil.which("gcp-storage-emulator") or str(REPO / ".venv/bin/gcp-storage-emulator")
@@ -40,11 +40,15 @@ def emulator():
 @pytest.fixture
 def bucket(emulator, monkeypatch):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator)
-    io._gcs_client.cache_clear()
+    # The emulator serves one request at a time (Python's http.server, a listen backlog of
+    # 5): with 16 transfers in flight, connections wait their turn for longer than the
+    # default 30 s deadline that suits GCS itself. The deadline is a setting: raise it here.
+    monkeypatch.setenv("GESTURENET_GCS_DEADLINE", "180")
+    gcs.client.cache_clear()
     name = f"b{time.time_ns()}"
-    io._gcs_client().create_bucket(name)
+    gcs.client().create_bucket(name)
     yield f"gs://{name}"
-    io._gcs_client.cache_clear()
+    gcs.client.cache_clear()
 
 
 def test_write_read_list_and_exists(bucket):
@@ -168,3 +172,88 @@ def test_beam_workers_read_and_write_gs_directly(bucket, tmp_path):
     first = doc["train_set"]["images"][0]["bbox_path"]
     assert io.read_bytes(f"{bucket}/mount/{first}").startswith(b"\x89PNG")
     assert "missing.png" in io.read_text(f"{bucket}/out/data_rejects.jsonl")
+
+
+# ---------------------------------------------------------------- issue 18, items 19-21
+
+def _cli(argv: list[str], env: dict, cwd=None) -> subprocess.CompletedProcess:
+    import os
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "gesturenet_lib", *argv], capture_output=True,
+                          text=True, timeout=120, cwd=cwd,
+                          env={"PATH": os.environ["PATH"], **env})
+
+
+def test_19_no_credentials_is_exit_2_saying_how_to_give_them(tmp_path):
+    run = _cli(["validate", "-e", "gs://some-bucket/train_spec.json"],
+               {"HOME": str(tmp_path)})
+    assert run.returncode == 2, run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert "no Google Cloud credentials found" in last
+    assert "gcloud auth application-default login" in last and "Traceback" not in run.stderr
+
+
+def test_19_an_output_bucket_that_does_not_exist_fails_before_the_work(bucket, tmp_path,
+                                                                        capsys):
+    from tests.tao_tree import TaoTree
+
+    tree = TaoTree(tmp_path)
+    for u in range(3):
+        tree.hand(f"u{u}", "s1", "a.png", "fist")
+    ds, exp = tree.specs()
+    assert cli.main(["dataset_convert", "--dataset_spec", ds, "--experiment_spec", exp,
+                     "--output_filename", "gs://no-such-bucket-here/data.json",
+                     "--experiment_name", "v1", "--no_tfds"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--output_filename gs://no-such-bucket-here/data.json: the bucket does not exist" \
+        in last
+    assert not (tmp_path / "extracted").exists()  # nothing was cropped first
+
+
+def test_20_an_unreachable_endpoint_is_exit_2_naming_it_within_the_deadline(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    env = {"HOME": str(tmp_path), "STORAGE_EMULATOR_HOST": closed,
+           "GESTURENET_GCS_DEADLINE": "3"}
+    for argv in (["validate", "-e", "gs://b/train_spec.json"],
+                 ["train", "-e", "gs://b/train_spec.json", "-k", "k"]):
+        started = time.monotonic()
+        run = _cli(argv, env)
+        assert run.returncode == 2, run.stderr
+        last = run.stderr.strip().splitlines()[-1]
+        assert f"no answer from {closed} within 3 s" in last, last
+        assert time.monotonic() - started < 60  # the deadline, plus start-up (TF for train)
+
+
+def test_20_the_deadline_must_be_a_number(tmp_path):
+    run = _cli(["validate", "-e", "gs://b/x.json"],
+               {"HOME": str(tmp_path), "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9",
+                "GESTURENET_GCS_DEADLINE": "soon"})
+    assert run.returncode == 2 and "GESTURENET_GCS_DEADLINE=soon: must be a number" in \
+        run.stderr
+
+
+def test_21_a_relative_mount_with_a_gs_output_is_relative_to_the_spec_file(bucket, tmp_path,
+                                                                            monkeypatch):
+    from tests.tao_tree import TaoTree
+
+    tree = TaoTree(tmp_path / "data")
+    for u in range(3):
+        tree.hand(f"u{u}", "s1", "a.png", "fist")
+    ds, exp = tree.specs()
+    spec = json.loads(open(ds).read())
+    spec["mount_dir_path"] = "../data"  # relative to the spec's own folder
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "ds.json").write_text(json.dumps(spec))
+    shutil.copy(exp, tmp_path / "specs" / "exp.json")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert cli.main(["dataset_convert", "--dataset_spec", "../specs/ds.json",
+                     "--experiment_spec", "../specs/exp.json", "--output_filename",
+                     f"{bucket}/out/data.json", "--experiment_name", "v1", "--no_tfds"]) == 0
+    doc = json.loads(io.read_text(f"{bucket}/out/data.json"))
+    assert doc["stats"]["crops"] == 3
+    assert list((tmp_path / "data" / "extracted").rglob("*.png"))
