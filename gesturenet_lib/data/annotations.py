@@ -159,6 +159,11 @@ def _relative_task_path(task_path: str, mount_dir: str, dataset_prefix: str | No
     return rel
 
 
+def _object(value: Any) -> dict:
+    """``value`` when it is a JSON object, else an empty one (the checks after it report)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _find(result: list, kind: str) -> list[dict]:
     return [item for item in result if isinstance(item, dict) and item.get("type") == kind]
 
@@ -194,14 +199,14 @@ def parse_annotation(text: str, source: str, layout: DatasetLayout) -> HandRecor
         raise RecordError("malformed annotation: no hand box (rectanglelabels item)")
     if len(rects) > 1:
         raise RecordError(f"annotation has {len(rects)} hand boxes; expected one per file")
-    labels = (choices[0].get("value") or {}).get("choices")
+    labels = _object(choices[0].get("value")).get("choices")
     if not isinstance(labels, list) or len(labels) != 1 or not isinstance(labels[0], str):
-        raise RecordError(f"malformed annotation: choices = {json.dumps(labels)}; expected one "
-                          "label")
+        raise RecordError(f"malformed annotation: choices = {json.dumps(labels)[:80]}; "
+                          "expected one label")
     label = labels[0]
     if label not in layout.classes:
         raise RecordError(f"label {label!r} not in the class list")
-    value = rects[0].get("value") or {}
+    value = _object(rects[0].get("value"))
     try:
         numbers = [float(value[k]) for k in ("x", "y", "width", "height")]
     except (KeyError, TypeError, ValueError, OverflowError):
