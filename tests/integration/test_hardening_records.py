@@ -211,3 +211,13 @@ def test_18_crop_workers_exit_when_their_parent_is_killed(tmp_path):
     finally:
         if run.poll() is None:
             run.kill()
+
+
+def test_1_a_symlinked_user_folder_outside_the_dataset_is_not_read(tmp_path, capsys):
+    outside = tmp_path.parent / f"{tmp_path.name}_elsewhere" / "s1"
+    outside.mkdir(parents=True)
+    cv2.imwrite(str(outside / "a.png"), np.full((48, 64, 3), 90, np.uint8))
+    tree = _good_tree(tmp_path)
+    (tree.dataset_dir / "u9").symlink_to(outside.parent)
+    tree.annotate("original/data/u9/s1/a.png", "fist")
+    _only_reject(tree, capsys, "is a link that leads outside its dataset folder")
