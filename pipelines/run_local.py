@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
     if evaluation.exists():
         output = json.loads(evaluation.read_text())["parameterValues"]["Output"]
         print(f"\nevaluation of the kpi set:\n{output['table']}")
-        print(f"report page: {run / 'evaluate' / 'report'}")
+        print(f"report page (an HTML file, open it in a browser): {run / 'evaluate' / 'report'}")
     summary = run / "fold-summary" / "executor_output.json"
     if summary.exists():
         folds = json.loads(summary.read_text())["artifacts"]["summary"]["artifacts"][0]
