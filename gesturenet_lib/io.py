@@ -307,13 +307,16 @@ def _writer_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(folder: str) -> list[str]:
+def remove_stale_temporaries(folder: str, recursive: bool = False) -> list[str]:
     """Delete the temporaries (see ``temporary_name``) that writers on this machine left when
-    they died (``kill -9``); a live writer's are kept. Returns what was removed."""
+    they died (``kill -9``); a live writer's are kept. Only ``folder`` itself unless
+    ``recursive`` (an output may sit in a large folder). Returns what was removed."""
     if is_cloud_uri(folder) or not os.path.isdir(folder):
         return []
     removed = []
-    for dirpath, _, names in os.walk(folder):
+    for dirpath, subdirs, names in os.walk(folder):
+        if not recursive:
+            subdirs.clear()
         for name in names:
             match = _TEMPORARY.match(name)
             if match and not _writer_alive(int(match.group(1))):

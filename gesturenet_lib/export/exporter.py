@@ -56,6 +56,7 @@ class ExportRequest:
 
 
 MANIFEST_SUFFIX = ".export.json"
+TRITON_ENTRY = "triton/gesturenet"  # the Triton model repository entry, beside the model
 
 
 def manifest_path(output: str) -> str:
@@ -248,8 +249,10 @@ def export(req: ExportRequest) -> ExportResult:
     manifest = manifest_path(req.output)
     if io.exists(manifest):  # the set is rewritten: it is incomplete until the new manifest
         io.delete(manifest)
-    for stale in io.remove_stale_temporaries(out_dir):
-        log.info("export: removed %s, left by a writer that died", stale)
+    stale = io.remove_stale_temporaries(out_dir) + io.remove_stale_temporaries(
+        io.join(out_dir, TRITON_ENTRY), recursive=True)
+    for path in stale:
+        log.info("export: removed %s, left by a writer that died", path)
     if req.output.endswith(".etlt"):
         io.write_bytes(req.output, crypto.encrypt(onnx_bytes, req.key, "onnx"))
     else:
@@ -307,7 +310,7 @@ def _write_deploy_files(req: ExportRequest, result: ExportResult, onnx_bytes: by
     result.files["deepstream_config"] = config_path
     if model_line is not None:
         kind = model_line[1]
-        triton = io.join(out_dir, "triton", "gesturenet")
+        triton = io.join(out_dir, TRITON_ENTRY)
         platform = "tensorrt_plan" if kind == "engine" else "onnxruntime_onnx"
         io.write_text(io.join(triton, "config.pbtxt"),
                       deploy_configs.triton_config(info, "gesturenet", platform))

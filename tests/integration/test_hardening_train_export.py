@@ -85,8 +85,14 @@ def test_17_export_writes_its_manifest_last_and_cleans_a_dead_writers_temporarie
     stale.write_bytes(b"half an onnx")
     live = out / f".other.onnx.{os.getpid()}-1.tmp"
     live.write_bytes(b"being written")
+    in_entry = out / "triton/gesturenet/1" / f".model.onnx.{_dead_pid()}-9.tmp"
+    in_entry.parent.mkdir(parents=True)
+    in_entry.write_bytes(b"half")
+    not_ours = out / "someone_elses" / f".x.{_dead_pid()}-9.tmp"  # export walks only its own
+    not_ours.parent.mkdir()
+    not_ours.write_bytes(b"x")
     assert cli.main(["export", "-m", model, "-k", KEY, "-o", str(out / "model.onnx")]) == 0
-    assert not stale.exists() and live.exists()
+    assert not stale.exists() and not in_entry.exists() and live.exists() and not_ours.exists()
     manifest = json.loads((out / "model.export.json").read_text())
     listed = set(manifest["files"])
     assert {str(out / "model.onnx"), str(out / "labels.txt"), str(out / "nvinfer_config.txt"),
