@@ -40,15 +40,17 @@ def dataset_convert(req):
 
     ds, exp = load_convert_specs(req.dataset_spec, req.experiment_spec)  # errors name the files
     mount = ds.mount_dir_path
-    for path, what, folder in ((req.output_filename, "--output_filename", False),
-                               (io.join(mount, ds.post_data_dir),
-                                f"{req.dataset_spec}: mount_dir_path/post_data_dir", True)):
-        if io.is_cloud_uri(path):
-            io.check_output(path, what, folder)  # before the whole job, not at its upload
     if not any_cloud(mount, req.output_filename, req.dataset_spec, req.experiment_spec):
         return convert(req)
     if not is_local_runner(req.beam_args):
         return convert(req)  # a managed runner's workers read and write gs:// themselves
+    # The library checks the local stand-ins; the gs:// outputs are probed here, before the
+    # whole job, not at its upload.
+    for path, what, folder in ((req.output_filename, "--output_filename", False),
+                               (io.join(mount, ds.post_data_dir),
+                                f"{req.dataset_spec}: mount_dir_path/post_data_dir", True)):
+        if io.is_cloud_uri(path):
+            io.check_output(path, what, folder)
     with Stage() as stage:
         for name in datasets_of(exp):
             stage.pull(io.join(mount, ds.org_data_dir, name))
@@ -92,7 +94,8 @@ def _local_experiment(stage: Stage, spec_file: str, sets: tuple[str, ...],
         if local_eval and local_eval != local_json:
             _pull_set_images(stage, local_eval, image_root, sets)
     experiments = io.resolve(spec.output_experiments_fld, base)
-    io.check_output(experiments, f"{spec_file}: output_experiments_fld", folder=True)
+    if io.is_cloud_uri(experiments):  # a local one is checked by the library itself
+        io.check_output(experiments, f"{spec_file}: output_experiments_fld", folder=True)
     if pull_outputs:  # train resumes from checkpoints already on gs://
         stage.pull(io.join(experiments, spec.save_weights_path))
     stage.output(experiments)
@@ -190,7 +193,8 @@ def inference(spec_file: str, model: str, key: str | None, results_dir: str,
     if not any_cloud(spec_file, model, results_dir, image_root, data_json, image_dir):
         return run(spec_file, model, key, results_dir, image_root, data_json, data_type,
                    image_dir)
-    io.check_output(results_dir, "--results_dir", folder=True)  # before pulling the inputs
+    if io.is_cloud_uri(results_dir):  # before pulling the inputs; a local one: the library
+        io.check_output(results_dir, "--results_dir", folder=True)
     with Stage() as stage:
         local_json = stage.pull(data_json)
         root = image_root or load_experiment_spec(spec_file).dataset.image_root_path or (

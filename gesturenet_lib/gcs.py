@@ -101,17 +101,21 @@ def blob(uri: str):
     return client().bucket(bucket).blob(key)
 
 
-def list_names(uri: str, delimiter: str | None = None):
-    """(names, prefixes) of the objects under ``uri`` taken as a folder."""
+def _folder(uri: str) -> tuple[str, str]:
+    """(bucket, key prefix) of ``uri`` taken as a folder."""
     bucket, key = split(uri)
-    prefix = key.rstrip("/") + "/" if key else ""
+    return bucket, key.rstrip("/") + "/" if key else ""
+
+
+def list_names(uri: str, delimiter: str | None = None):
+    """(bucket, prefix, object names, sub-prefixes) of the objects under ``uri``."""
+    bucket, prefix = _folder(uri)
     listing = client().list_blobs(bucket, prefix=prefix, delimiter=delimiter, **call())
     names = [b.name for b in listing]
     return bucket, prefix, names, sorted(listing.prefixes) if delimiter else []
 
 
 def has_prefix(uri: str) -> bool:
-    bucket, key = split(uri)
-    prefix = key.rstrip("/") + "/" if key else ""
+    bucket, prefix = _folder(uri)
     return any(True for _ in client().list_blobs(bucket, prefix=prefix, max_results=1,
                                                  **call()))

@@ -247,8 +247,7 @@ def export(req: ExportRequest) -> ExportResult:
     out_dir = io.parent(os.path.abspath(req.output))
     stem = os.path.splitext(os.path.basename(req.output))[0]
     manifest = manifest_path(req.output)
-    if io.exists(manifest):  # the set is rewritten: it is incomplete until the new manifest
-        io.delete(manifest)
+    io.delete(manifest)  # the set is rewritten: it is incomplete until the new manifest
     stale = io.remove_stale_temporaries(out_dir) + io.remove_stale_temporaries(
         io.join(out_dir, TRITON_ENTRY), recursive=True)
     for path in stale:
@@ -275,7 +274,7 @@ def export(req: ExportRequest) -> ExportResult:
         except MissingRequirement as err:
             missing = err
 
-    _write_deploy_files(req, result, onnx_bytes, classes, prep, dims)
+    _write_deploy_files(req, result, out_dir, onnx_bytes, classes, prep, dims)
     for note in result.notes:
         log.warning("export: %s", note)
     _write_manifest(manifest, result, missing)
@@ -285,12 +284,12 @@ def export(req: ExportRequest) -> ExportResult:
     return result
 
 
-def _write_deploy_files(req: ExportRequest, result: ExportResult, onnx_bytes: bytes,
-                        classes: list[str], prep: Preprocessing, dims: tuple[int, ...]) -> None:
+def _write_deploy_files(req: ExportRequest, result: ExportResult, out_dir: str,
+                        onnx_bytes: bytes, classes: list[str], prep: Preprocessing,
+                        dims: tuple[int, ...]) -> None:
     """The DeepStream config and the Triton entry, for the engine when there is one, else for
     the plain ONNX model (an .etlt alone: a config without a model line, and a note)."""
     info = deploy_configs.DeployInfo(classes, prep, dims, req.data_type, req.max_batch_size)
-    out_dir = io.parent(os.path.abspath(req.output))
     if "engine" in result.files:
         model_line = (os.path.basename(req.engine_file), "engine")
     elif req.output.endswith(".onnx"):
