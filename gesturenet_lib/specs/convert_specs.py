@@ -60,8 +60,6 @@ def load_convert_specs(dataset_spec: str, experiment_spec: str
     back resolved (absolute, or a gs:// URI)."""
     ds = load(DatasetConfig, dataset_spec)
     exp = load(DatasetExperimentConfig, experiment_spec)
-    ds, exp = reconcile(ds, exp, dataset_spec, experiment_spec, io.parent(dataset_spec),
-                        io.parent(experiment_spec))
-    if not io.is_cloud_uri(ds.mount_dir_path):
-        ds = replace(ds, mount_dir_path=os.path.abspath(ds.mount_dir_path))
-    return ds, exp
+    # io.resolve against each file's folder gives absolute paths: nothing left to make so
+    return reconcile(ds, exp, dataset_spec, experiment_spec, io.parent(dataset_spec),
+                     io.parent(experiment_spec))
