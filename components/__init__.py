@@ -6,9 +6,6 @@ In a cluster every component runs in the project's image (``GESTURENET_IMAGE``, 
 current environment.
 """
 
-import os
+from gesturenet_lib.container_image import project_image
 
-from gesturenet_lib import __version__
-
-REGISTRY = os.environ.get("GESTURENET_REGISTRY", "ghcr.io/gesturenet-kfp")
-IMAGE = os.environ.get("GESTURENET_IMAGE", f"{REGISTRY}/gesturenet:{__version__}")
+IMAGE = project_image()

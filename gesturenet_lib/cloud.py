@@ -178,7 +178,9 @@ def export(req):
                         else None,
                         cal_cache_file=stage.local(req.cal_cache_file),
                         engine_file=stage.local(req.engine_file) if req.engine_file else None,
-                        experiment_spec=stage.pull(req.experiment_spec))
+                        experiment_spec=stage.pull(req.experiment_spec),
+                        storage_uri=req.storage_uri or (io.parent(req.output)
+                                                        if io.is_cloud_uri(req.output) else None))
         result = run(local)
         stage.push()
     result.files = {k: v.replace(stage.root, "gs:/") for k, v in result.files.items()}

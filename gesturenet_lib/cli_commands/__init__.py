@@ -7,9 +7,10 @@ from gesturenet_lib.cli_commands import (
     export,
     inference,
     pipeline,
+    serve,
     train,
     validate,
 )
 
-SUBTASKS = [dataset_import, dataset_convert, train, evaluate, inference, export, validate,
-            pipeline]
+SUBTASKS = [dataset_import, dataset_convert, train, evaluate, inference, export, serve,
+            validate, pipeline]

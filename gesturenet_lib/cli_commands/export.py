@@ -53,6 +53,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--calibrator", default="entropy",
                         choices=["entropy", "percentile", "minmax"],
                         help="ONNX Runtime calibrator for INT8 (default entropy)")
+    parser.add_argument("--storage_uri", help="where a cluster reads the output folder (gs://, "
+                        "s3://, pvc://...), for the KServe manifests in kserve/ (default: the "
+                        "output folder when it is gs://; without either, none are written)")
     return parser
 
 
@@ -70,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         batches=args.batches, batch_size=args.batch_size, max_batch_size=args.max_batch_size,
         max_workspace_size=args.max_workspace_size, engine_file=args.engine_file,
         input_dims=args.input_dims, backend=args.backend,
-        experiment_spec=args.experiment_spec, calibrator=args.calibrator))
+        experiment_spec=args.experiment_spec, calibrator=args.calibrator,
+        storage_uri=args.storage_uri))
     for kind, path in result.files.items():
         print(f"{kind:<18} {path}")
     for note in result.notes:

@@ -12,6 +12,7 @@ from gesturenet_lib.models.preprocessing import Preprocessing
 
 OUTPUT_NAME = "predictions"
 INPUT_NAME = "input_1"
+MODEL_NAME = "gesturenet"  # the Triton entry's name, and what `gesturenet serve` serves as
 
 
 @dataclass(frozen=True)

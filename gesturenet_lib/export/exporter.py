@@ -53,10 +53,12 @@ class ExportRequest:
     backend: str = "onnx"
     experiment_spec: str | None = None
     calibrator: str = "entropy"
+    storage_uri: str | None = None   # the output folder as a cluster reads it (KServe manifests)
 
 
 MANIFEST_SUFFIX = ".export.json"
-TRITON_ENTRY = "triton/gesturenet"  # the Triton model repository entry, beside the model
+TRITON_ENTRY = f"triton/{deploy_configs.MODEL_NAME}"  # the Triton entry, beside the model
+KSERVE_FOLDER = "kserve"  # the InferenceServices, beside the Triton repository
 
 
 def manifest_path(output: str) -> str:
@@ -312,8 +314,27 @@ def _write_deploy_files(req: ExportRequest, result: ExportResult, out_dir: str,
         triton = io.join(out_dir, TRITON_ENTRY)
         platform = "tensorrt_plan" if kind == "engine" else "onnxruntime_onnx"
         io.write_text(io.join(triton, "config.pbtxt"),
-                      deploy_configs.triton_config(info, "gesturenet", platform))
+                      deploy_configs.triton_config(info, deploy_configs.MODEL_NAME, platform))
         io.write_text(io.join(triton, "labels.txt"), deploy_configs.labels_txt(classes))
         io.write_bytes(io.join(triton, "1", "model.plan" if kind == "engine" else "model.onnx"),
                        io.read_bytes(req.engine_file) if kind == "engine" else onnx_bytes)
         result.files["triton"] = triton
+    _write_kserve(req, result, out_dir)
+
+
+def _write_kserve(req: ExportRequest, result: ExportResult, out_dir: str) -> None:
+    """The InferenceServices, when the folder's cluster address is known."""
+    from gesturenet_lib.export import kserve_manifests
+
+    storage = req.storage_uri or (out_dir if io.is_cloud_uri(out_dir) else None)
+    if storage is None:
+        result.notes.append("no KServe manifests: give --storage_uri (the address a cluster "
+                            "reads this folder at: gs://, s3://, pvc://...) or export to gs://")
+        return
+    info = kserve_manifests.ServiceInfo(
+        storage, os.path.basename(req.output), deploy_configs.MODEL_NAME,
+        req.output.endswith(".etlt"), TRITON_ENTRY if "triton" in result.files else None)
+    folder = io.join(out_dir, KSERVE_FOLDER)
+    for name, text in kserve_manifests.manifests(info).items():
+        io.write_text(io.join(folder, name), text)
+    result.files["kserve"] = folder

@@ -13,12 +13,17 @@ from gesturenet_lib.models.preprocessing import Preprocessing
 
 def load_rgb(path: str) -> np.ndarray:
     """H x W x 3 RGB uint8, or RecordError naming the problem."""
-    import cv2
-
     try:
         data = io.read_bytes(path)
     except FileNotFoundError:
         raise RecordError("missing image") from None
+    return decode_rgb(data)
+
+
+def decode_rgb(data: bytes) -> np.ndarray:
+    """H x W x 3 RGB uint8 from encoded bytes (a file or a request body), or RecordError."""
+    import cv2
+
     return cv2.cvtColor(decode(data), cv2.COLOR_BGR2RGB)
 
 

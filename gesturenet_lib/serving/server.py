@@ -1,0 +1,165 @@
+"""Run the two models under KServe's ModelServer.
+
+The server listens at once and loads the model in a thread: a pod is live while a large model
+is read, and ready (``/v2/models/<name>/ready``) only once it can answer. A model that cannot
+be loaded (missing file, wrong key) ends the server with the one-line error and exit 2.
+Bodies above ``--max_request_bytes`` get a 413 before they are read; KServe's gRPC server has
+its own limit (``--grpc_max_receive_message_length``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gesturenet_lib import io
+from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.export.deploy_configs import MODEL_NAME
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NAME = MODEL_NAME          # the Triton entry's name, so clients switch without edits
+DEFAULT_MAX_BATCH = 64
+DEFAULT_MAX_REQUEST_BYTES = 16 << 20
+SERVABLE = (".onnx", ".etlt", ".tlt", ".keras", ".engine")
+
+
+@dataclass(frozen=True)
+class ServeRequest:
+    model: str                      # a model file, or an export folder (its manifest names it)
+    key: str | None
+    name: str = DEFAULT_NAME
+    max_batch: int = DEFAULT_MAX_BATCH
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    server_args: dict = field(default_factory=dict)   # KServe's ModelServer keyword arguments
+
+
+def model_file(path: str) -> str:
+    """``path`` itself, or in a folder (KServe's /mnt/models) the model its export manifest
+    names, else its only model file."""
+    if not io.is_dir(path):
+        return path
+    from gesturenet_lib.export.exporter import MANIFEST_SUFFIX
+
+    files = sorted(io.list_files(path))
+    manifests = [f for f in files if f.endswith(MANIFEST_SUFFIX)
+                 and os.path.dirname(f) == path.rstrip("/")]
+    if len(manifests) == 1:
+        listed = json.loads(io.read_text(manifests[0]))["files"]
+        model = next((f for f, v in listed.items() if v["kind"] == "model"), None)
+        if model:
+            return io.join(path, os.path.basename(model))
+    models = [f for f in files if f.endswith(SERVABLE) and os.path.dirname(f) == path.rstrip("/")]
+    if len(models) != 1:
+        raise UserInputError(f"-m {path}: a folder needs one export manifest (*{MANIFEST_SUFFIX})"
+                             f" or one model file; found {len(models)} model files")
+    return models[0]
+
+
+class RequestGate:
+    """ASGI middleware in front of KServe's app:
+
+    - a 413 with a one-line reason for bodies above ``max_bytes``, declared (Content-Length) or
+      streamed (counted as they arrive, before the app sees them);
+    - a v2 infer request with no Content-Type and no binary part is JSON: tritonclient sends
+      its all-JSON requests so and Triton accepts them, while KServe would read them as bytes.
+    """
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        if (scope["path"].endswith("/infer") and b"content-type" not in headers
+                and b"inference-header-content-length" not in headers):
+            scope = {**scope, "headers": [*scope["headers"],
+                                          (b"content-type", b"application/json")]}
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._refuse(send, int(declared))
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return await self.app(scope, _replay([message]), send)
+            chunks.append(message)
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+            if size > self.max_bytes:
+                return await self._refuse(send, size)
+        return await self.app(scope, _replay(chunks, receive), send)
+
+    async def _refuse(self, send, size: int):
+        body = json.dumps({"error": f"request body of {size} bytes is above the limit of "
+                                    f"{self.max_bytes} (--max_request_bytes)"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _replay(messages: list, then=None):
+    queue = list(messages)
+
+    async def receive():
+        if queue:
+            return queue.pop(0)
+        return await then() if then else {"type": "http.disconnect"}
+
+    return receive
+
+
+def _load(req: ServeRequest, models: list, on_error: Callable[[Exception], None]) -> None:
+    """Load, warm up and attach the model; ``on_error`` gets what stopped it."""
+    from gesturenet_lib.inference.backends import load_backend
+    from gesturenet_lib.serving.models import served
+
+    try:
+        path = model_file(req.model)
+        model = served(load_backend(path, req.key, None))
+    except Exception as err:  # any failure ends the server: it can never become ready
+        on_error(err if isinstance(err, UserInputError)
+                 else UserInputError(f"-m {req.model}: cannot be served: {err}"))
+        return
+    for m in models:
+        m.attach(model)
+    log.info("serve: %s loaded (%d classes: %s); ready", path, len(model.names),
+             ", ".join(model.names))
+
+
+def exit_on_error(err: Exception) -> None:
+    """The default ``on_error``: the one-line error, then exit 2 at once. Nothing was served
+    (requests got 503), so there is nothing to drain; Kubernetes restarts the pod and shows
+    the line in its log."""
+    print(f"gesturenet serve: error: {err}", file=sys.stderr, flush=True)
+    os._exit(2)
+
+
+def serve(req: ServeRequest, on_error: Callable[[Exception], None] = exit_on_error) -> None:
+    """Serve until SIGTERM/SIGINT (KServe's graceful shutdown: requests in flight finish)."""
+    if req.max_batch < 1 or req.max_request_bytes < 1:
+        raise UserInputError("--max_batch and --max_request_bytes must be >= 1")
+    if req.server_args.get("workers", 1) != 1:
+        raise UserInputError(f"--workers {req.server_args['workers']}: one worker process per "
+                             "server; scale with replicas (the InferenceService's "
+                             "minReplicas/maxReplicas)")
+    import kserve
+    from kserve import model_server
+
+    from gesturenet_lib.serving.models import ImageModel, TensorModel
+
+    models = [TensorModel(req.name, req.max_batch),
+              ImageModel(f"{req.name}-image", req.max_batch)]
+    server = kserve.ModelServer(**req.server_args)
+    for m in models:
+        server.register_model(m)   # registered while not ready: readiness says 503 until loaded
+    model_server.app.add_middleware(RequestGate, max_bytes=req.max_request_bytes)
+    threading.Thread(target=_load, args=(req, models, on_error), daemon=True,
+                     name="gesturenet-load").start()
+    server.start([])
