@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 DEFAULT_NAME = MODEL_NAME          # the Triton entry's name, so clients switch without edits
 DEFAULT_MAX_BATCH = 64
 DEFAULT_MAX_REQUEST_BYTES = 16 << 20
+DRAIN_FACTOR = 8                   # a refused body is read to its end up to this many limits
 SERVABLE = (".onnx", ".etlt", ".tlt", ".keras", ".engine")
 
 
@@ -82,6 +83,7 @@ class RequestGate:
                                           (b"content-type", b"application/json")]}
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._drain(receive, 0)
             return await self._refuse(send, int(declared))
         chunks, size, more = [], 0, True
         while more:
@@ -92,8 +94,23 @@ class RequestGate:
             size += len(message.get("body", b""))
             more = message.get("more_body", False)
             if size > self.max_bytes:
+                if more:
+                    size = await self._drain(receive, size)
                 return await self._refuse(send, size)
         return await self.app(scope, _replay(chunks, receive), send)
+
+    async def _drain(self, receive, size: int) -> int:
+        """Read and drop the rest of a refused body, so the client (which sends all of it
+        before reading) gets the 413 instead of a reset connection; past DRAIN_FACTOR times
+        the limit the connection is dropped instead."""
+        more = True
+        while more and size <= DRAIN_FACTOR * self.max_bytes:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        return size
 
     async def _refuse(self, send, size: int):
         body = json.dumps({"error": f"request body of {size} bytes is above the limit of "
