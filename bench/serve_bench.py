@@ -1,0 +1,229 @@
+"""Benchmark: what `gesturenet serve` costs. A bounded load test on loopback: --clients
+concurrent clients for --seconds each against the tensor endpoint (tritonclient's HTTP and
+gRPC clients, binary v2 tensors, one crop per request) and the image endpoint (a PNG body,
+v1), beside the same model in-process (the backend `gesturenet inference` uses, the same
+threads and the same one-crop batches, decode and preprocessing included for images). In one
+run; prints requests per second and p50/p99 latency of each, the server/in-process
+throughput ratio, and the error count (which must be 0).
+
+    .venv/bin/python bench/serve_bench.py [--model model.onnx] [--clients 8] [--seconds 30]
+
+Without --model, a hand_landmarks model is trained briefly on the bundled sample and exported
+(the demo's family; timing does not depend on the weights). The server and the clients share
+this machine's cores, as they would on one small node. Writes bench/results/serve.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from results_file import write_results  # noqa: E402
+
+SAMPLE = REPO / "data" / "hagrid-sample"
+
+
+def build_model(root: Path) -> tuple[Path, list[Path]]:
+    """(exported .onnx, PNG crops) from the bundled sample through the CLI."""
+    from gesturenet_lib import cli
+
+    specs = REPO / "specs"
+    spec = json.loads((specs / "landmark_train_spec.json").read_text())
+    spec["trainer"]["finetuning"]["train_epochs"] = 3
+    (root / "specs").mkdir()  # the specs' paths are relative to their folder: ../workspace
+    for name in ("landmark_dataset_config.json", "dataset_experiment_config.json"):
+        (root / "specs" / name).write_text((specs / name).read_text())
+    (root / "specs/landmark_train_spec.json").write_text(json.dumps(spec))
+    steps = [["dataset_import", "--format", "hagrid", "--images", str(SAMPLE / "dataset"),
+              "--annotations", str(SAMPLE / "annotations"), "--output",
+              str(root / "workspace/original/hagrid")],
+             ["dataset_convert", "--dataset_spec", str(root / "specs/landmark_dataset_config.json"),
+              "--experiment_spec", str(root / "specs/dataset_experiment_config.json"),
+              "--k_folds", "0", "--output_filename", str(root / "workspace/data_landmarks.json"),
+              "--experiment_name", "landmarks"],
+             ["train", "-e", str(root / "specs/landmark_train_spec.json"), "-k", "bench"],
+             ["export", "-m", str(root / "workspace/experiments_landmarks/model/model.tlt"),
+              "-k", "bench", "-o", str(root / "export/model.onnx")]]
+    for step in steps:
+        assert cli.main(step) == 0, step
+    doc = json.loads((root / "workspace/data_landmarks.json").read_text())
+    crops = [root / "workspace" / e["bbox_path"] for e in doc["kpi_set"]["images"]]
+    return root / "export/model.onnx", crops
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(model: Path) -> tuple[subprocess.Popen, int, int]:
+    port, grpc_port = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gesturenet_lib", "serve", "-m", str(model),
+                             "--http_port", str(port), "--grpc_port", str(grpc_port),
+                             "--enable_latency_logging", "false"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/v2/models/gesturenet/ready")
+            if conn.getresponse().status == 200:
+                return proc, port, grpc_port
+        except OSError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("the server never became ready")
+
+
+def load(clients: int, seconds: float, make_call) -> dict:
+    """Run ``clients`` threads, each calling its own ``make_call()()`` in a loop."""
+    stop = time.monotonic() + seconds
+    samples: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+
+    def worker(k: int) -> None:
+        call = make_call(k)
+        while time.monotonic() < stop:
+            start = time.perf_counter()
+            try:
+                call()
+            except Exception:  # counted: the run must show none
+                errors[k] += 1
+                continue
+            samples[k].append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    begin = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - begin
+    every = sorted(s for per in samples for s in per)
+    return {"requests": len(every), "errors": sum(errors),
+            "requests_per_s": len(every) / wall,
+            "p50_ms": 1000 * statistics.median(every) if every else None,
+            "p99_ms": 1000 * every[int(0.99 * (len(every) - 1))] if every else None}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", help="an exported .onnx (default: train one briefly)")
+    parser.add_argument("--crops", help="a folder of PNG/JPEG crops (default: the sample's)")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=30)
+    args = parser.parse_args()
+
+    import tritonclient.grpc as grpcclient
+    import tritonclient.http as httpclient
+
+    from gesturenet_lib.inference.backends import load_backend
+    from gesturenet_lib.inference.preprocess import decode_rgb, to_input
+
+    with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
+        if args.model:
+            model = Path(args.model)
+            crops = sorted(p for p in Path(args.crops).rglob("*")
+                           if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+        else:
+            model, crops = build_model(Path(tmp))
+        encoded = [p.read_bytes() for p in crops[:64]]
+        backend = load_backend(str(model), None, None)
+        tensors = [to_input(decode_rgb(b), backend.preprocessing)[None] for b in encoded]
+
+        def in_process_tensor(k):
+            it = iter(range(10 ** 9))
+            return lambda: backend.predict_with_hands(tensors[(next(it) + k) % len(tensors)])
+
+        def in_process_image(k):
+            it = iter(range(10 ** 9))
+
+            def call():
+                blob = encoded[(next(it) + k) % len(encoded)]
+                backend.predict_with_hands(to_input(decode_rgb(blob), backend.preprocessing)[None])
+            return call
+
+        proc, port, grpc_port = start_server(model)
+        try:
+            def served_tensor(k):
+                client = httpclient.InferenceServerClient(f"127.0.0.1:{port}")
+                it = iter(range(10 ** 9))
+
+                def call():
+                    x = tensors[(next(it) + k) % len(tensors)]
+                    tensor = httpclient.InferInput("input_1", list(x.shape), "FP32")
+                    tensor.set_data_from_numpy(x)
+                    client.infer("gesturenet", [tensor])
+                return call
+
+            def served_tensor_grpc(k):
+                client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+                it = iter(range(10 ** 9))
+
+                def call():
+                    x = tensors[(next(it) + k) % len(tensors)]
+                    tensor = grpcclient.InferInput("input_1", list(x.shape), "FP32")
+                    tensor.set_data_from_numpy(x)
+                    client.infer("gesturenet", [tensor])
+                return call
+
+            def served_image(k):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                it = iter(range(10 ** 9))
+
+                def call():
+                    body = encoded[(next(it) + k) % len(encoded)]
+                    conn.request("POST", "/v1/models/gesturenet-image:predict", body,
+                                 {"Content-Type": "image/png"})
+                    response = conn.getresponse()
+                    response.read()
+                    if response.status != 200:
+                        raise RuntimeError(response.status)
+                return call
+
+            figures = {}
+            for name, make in (("in_process_tensor", in_process_tensor),
+                               ("served_tensor", served_tensor),
+                               ("served_tensor_grpc", served_tensor_grpc),
+                               ("in_process_image", in_process_image),
+                               ("served_image", served_image)):
+                figures[name] = load(args.clients, args.seconds, make)
+                print(f"{name:<18} {figures[name]['requests_per_s']:8.1f} req/s   "
+                      f"p50 {figures[name]['p50_ms']:7.1f} ms   "
+                      f"p99 {figures[name]['p99_ms']:7.1f} ms   "
+                      f"errors {figures[name]['errors']}")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    for kind, served, local in (("tensor (REST)", "served_tensor", "in_process_tensor"),
+                                ("tensor (gRPC)", "served_tensor_grpc", "in_process_tensor"),
+                                ("image", "served_image", "in_process_image")):
+        ratio = figures[served]["requests_per_s"] / figures[local]["requests_per_s"]
+        figures[f"{served}_ratio_to_in_process"] = ratio
+        print(f"{kind}: served / in-process throughput = {ratio:.2f}")
+    errors = sum(f["errors"] for f in figures.values() if isinstance(f, dict))
+    figures.update(clients=args.clients, seconds=args.seconds, cores=os.cpu_count(),
+                   model=str(model.name), errors=errors)
+    print(f"errors during the run: {errors}")
+    write_results("serve", figures)
+    return 0 if errors == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
