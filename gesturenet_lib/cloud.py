@@ -33,9 +33,9 @@ def dataset_import(images: str, annotations: str, output: str, class_map: str | 
 
 
 def dataset_convert(req):
-    from gesturenet_lib.data.convert_pipeline import fold_path, rejects_path
     from gesturenet_lib.data.dataset_convert import dataset_convert as convert
     from gesturenet_lib.data.dataset_convert import datasets_of, is_local_runner
+    from gesturenet_lib.data.dataset_file import fold_path, rejects_path
     from gesturenet_lib.specs import load_convert_specs
 
     ds, exp = load_convert_specs(req.dataset_spec, req.experiment_spec)  # errors name the files

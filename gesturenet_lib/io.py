@@ -207,8 +207,9 @@ def write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> N
 
     ``durable`` also fsyncs the file before the rename. Bulk outputs (thousands of crops) pass
     ``durable=False``, which keeps them atomic against a crashed process but leaves flushing to
-    the OS; the step that commits them (data.json) calls ``sync_local()`` once first, which gives
-    the same guarantee at the commit point for a fraction of the cost of one fsync per file.
+    the OS; the step that wrote them calls ``sync_file_system()`` once before they are committed
+    (in data.json), which gives the same guarantee at the commit point for a fraction of the
+    cost of one fsync per file.
     On GCS an object appears whole or not at all, so an upload is atomic as it is.
 
     The temporary name is unique per process and thread (no two writers share it), and folders
@@ -359,10 +360,40 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
-def sync_local() -> None:
-    """Flush every file written without ``durable`` to disk (local file systems)."""
-    if hasattr(os, "sync"):
-        os.sync()
+def sync_file_system(folder: str) -> None:
+    """Flush to disk what was written without ``durable`` on ``folder``'s file system, and
+    only there: Linux's syncfs(2) on that file system, not sync(2) on every file system of
+    the machine (on a shared node, every pod's). Elsewhere, each file under ``folder`` is
+    fsync'ed. Nothing to do on gs://: an object is stored when its upload returns."""
+    if is_cloud_uri(folder) or not os.path.isdir(folder):
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        if _syncfs is not None and _syncfs(fd) == 0:
+            return
+    finally:
+        os.close(fd)
+    for path in list_files(folder):
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def _load_syncfs():
+    """libc's syncfs, where the platform has it (Linux); Python's os module does not."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    syncfs.argtypes = [ctypes.c_int]
+    syncfs.restype = ctypes.c_int
+    return syncfs
+
+
+_syncfs = _load_syncfs()
 
 
 def list_files(root: str | os.PathLike) -> Iterator[str]:

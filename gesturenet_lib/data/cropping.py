@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from gesturenet_lib import io
 from gesturenet_lib.data import images
 from gesturenet_lib.data.annotations import HandRecord, RecordError
+from gesturenet_lib.data.dead_letters import REJECTED, dropped
 from gesturenet_lib.data.geometry import box_problem, crop_box, original_box
 
-ENTRY, REJECTED = "entry", "rejected"
+ENTRY = "entry"
 
 
 @dataclass(frozen=True)
@@ -30,18 +31,12 @@ class CropSettings:
     org_data_dir: str = "original"
     max_pixels: int = images.DEFAULT_MAX_PIXELS
     # Settings that decide whether an image is read, not how a crop is cut: left out of the
-    # record that guards resumed runs (convert_pipeline.settings_record).
+    # record that guards resumed runs (dataset_convert.settings_record).
     NOT_RECORDED = ("org_data_dir", "max_pixels")
 
     def dataset_dir(self, dataset: str) -> str:
         """The folder no image of ``dataset`` may leave, links resolved."""
         return io.join(self.mount_dir, self.org_data_dir, dataset)
-
-
-def dropped(source: str, reason: str, kind: str, label: str | None = None,
-            split: str | None = None) -> dict:
-    """A dead-letter record: why a hand box is not in the output."""
-    return {"source": source, "reason": reason, "kind": kind, "label": label, "split": split}
 
 
 def crop_relpath(settings: CropSettings, record: HandRecord) -> str:

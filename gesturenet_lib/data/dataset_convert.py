@@ -8,12 +8,11 @@ runner uses every core.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import logging
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 from gesturenet_lib import io
 from gesturenet_lib.data import stored_tables
@@ -55,6 +54,7 @@ class ConvertResult:
 LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 # Runners that can run the pipeline inside this process (with --direct_running_mode=in_memory)
 IN_PROCESS_RUNNERS = ("DirectRunner", "FnApiRunner", LOCAL_RUNNER)
+DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 LOCAL_RUNNER_NAMES = (*IN_PROCESS_RUNNERS, "BundleBasedDirectRunner", "SwitchingDirectRunner",
                       "PrismRunner")
 
@@ -73,12 +73,16 @@ def default_beam_args(beam_args: list[str]) -> list[str]:
     for every step, which stays available by flag) and a thread pool (OpenCV in threads
     scaled poorly).
 
-    The local run also skips Beam's construction-time type check, which infers every step's
-    output type (20 ms of each run, measured); the steps are tested, and a run on any other
-    runner keeps the check."""
-    if any(a == "--runner" or a.startswith("--runner=") for a in beam_args):
+    ``--runner DaskRunner`` names Beam's runner for a Dask cluster (Beam knows it only by its
+    module path)."""
+    runner = _runner_of(beam_args)
+    if runner == "DaskRunner":
+        return [DASK_RUNNER if a == "DaskRunner" else
+                f"--runner={DASK_RUNNER}" if a == "--runner=DaskRunner" else a
+                for a in beam_args]
+    if runner is not None:
         return list(beam_args)
-    extra = [f"--runner={LOCAL_RUNNER}", "--no_pipeline_type_check"]
+    extra = [f"--runner={LOCAL_RUNNER}"]
     if not any(a.startswith("--direct_running_mode") for a in beam_args):
         extra.append("--direct_running_mode=in_memory")
     if not any(a.startswith("--direct_num_workers") for a in beam_args):
@@ -178,20 +182,11 @@ class ConvertJob:
     tfds_dir: str | None
     tables_file: str  # the plan and the users, which the steps read instead of carrying
 
-    @property
-    def tfds_split_names(self) -> list[str]:
-        names = ["kpi"]
-        if self.req.k_folds >= 2:
-            for i in range(self.req.k_folds):
-                names += [f"train_fold{i}", f"validation_fold{i}"]
-        else:
-            names += ["train", "validation"]
-        return names
-
 
 def prepare(req: ConvertRequest) -> ConvertJob:
     """Validate the request and specs, list the data, plan the splits (no Beam yet)."""
-    from gesturenet_lib.data import convert_pipeline as cp
+    from gesturenet_lib.data.cropping import CropSettings
+    from gesturenet_lib.data.write_step import OutputSettings
 
     if req.max_image_pixels < 1:
         raise UserInputError(f"--max_image_pixels {req.max_image_pixels}: must be >= 1")
@@ -219,11 +214,11 @@ def prepare(req: ConvertRequest) -> ConvertJob:
     log.info("dataset_convert: %d dataset(s); users: %d train, %d validation, %d kpi",
              len(layouts), len(plan.train_users), len(plan.validation_users),
              len(plan.kpi_users))
-    crop_settings = cp.CropSettings(mount, ds.post_data_dir, req.experiment_name,
+    crop_settings = CropSettings(mount, ds.post_data_dir, req.experiment_name,
                                     ds.convert_bbox_square, ds.bbox_enlarge_ratio,
                                     org_data_dir=ds.org_data_dir,
                                     max_pixels=req.max_image_pixels)
-    record = cp.settings_record(crop_settings, list(exp.classes))
+    record = settings_record(crop_settings, list(exp.classes))
     for lay in layouts:
         _guard_settings(io.join(mount, ds.post_data_dir, lay.dataset, req.experiment_name),
                         record, req.experiment_name)
@@ -233,7 +228,7 @@ def prepare(req: ConvertRequest) -> ConvertJob:
                           stored_tables.FILE_NAME)
     stored_tables.write_tables(tables_file, plan, {lay.dataset: lay.users for lay in layouts})
     data_json = _absolute(req.output_filename)
-    out_settings = cp.OutputSettings(
+    out_settings = OutputSettings(
         data_json=data_json, classes=tuple(exp.classes), k_folds=req.k_folds,
         experiment_name=req.experiment_name, use_class_weights=exp.sampling.use_class_weights,
         class_weights={c: w for c, w in exp.sampling.class_weights.items() if c in exp.classes},
@@ -243,12 +238,28 @@ def prepare(req: ConvertRequest) -> ConvertJob:
                       data_json, tfds_dir, tables_file)
 
 
+def settings_record(*parts: Any) -> str:
+    """A stable JSON of the settings that determine the crops (for safe resumption)."""
+    def plain(part: Any) -> Any:
+        if not hasattr(part, "__dataclass_fields__"):
+            return part
+        fields = asdict(part)
+        for name in getattr(part, "NOT_RECORDED", ()):
+            fields.pop(name)
+        return fields
+
+    return json.dumps([plain(p) for p in parts], sort_keys=True, indent=1, default=str) + "\n"
+
+
 def build_pipeline(job: ConvertJob, p) -> None:
     """Add the conversion's transforms to Beam pipeline ``p`` (any runner)."""
     import apache_beam as beam
 
     from gesturenet_lib.data import convert_pipeline as cp
     from gesturenet_lib.data import tfds_writer
+    from gesturenet_lib.data.crop_step import CropHands
+    from gesturenet_lib.data.dead_letters import FILTERED, REJECTED, SAMPLED_OUT
+    from gesturenet_lib.data.write_step import WriteDatasetJson
 
     exp = job.exp
     # The steps get the plan and the users as references to the tables file (see there).
@@ -267,66 +278,25 @@ def build_pipeline(job: ConvertJob, p) -> None:
     # process per Beam worker.
     processes = 1 if io.is_cloud_uri(job.mount) else crop_processes(job.req)
     # One in-process worker keeps the sorted listing order: crops stream as files are parsed.
-    crops = sampled["kept"] | "CropHands" >> cp.CropHands(
+    crops = sampled["kept"] | "CropHands" >> CropHands(
         job.crop_settings, processes, group_adjacent=runs_in_process(job.req))
     # Steps with nothing to drop (no metadata filter, sampling rate 1) have no dead letters.
-    dead_letters = (read[cp.REJECTED], split[cp.FILTERED], kept.get(cp.FILTERED),
-                    sampled.get(cp.SAMPLED_OUT), crops[cp.REJECTED])
+    dead_letters = (read[REJECTED], split[FILTERED], kept.get(FILTERED),
+                    sampled.get(SAMPLED_OUT), crops[REJECTED])
     dropped = (tuple(d for d in dead_letters if d is not None)
                | "AllDropped" >> beam.Flatten())
-    final = (crops["entries"], dropped) | "WriteDatasetJson" >> cp.WriteDatasetJson(
+    final = (crops["entries"], dropped) | "WriteDatasetJson" >> WriteDatasetJson(
         job.out_settings, plan, emit_entries=bool(job.tfds_dir))
     if job.tfds_dir:
         _ = final | "WriteTfdsShards" >> tfds_writer.WriteTfdsShards(
-            job.tfds_dir, job.tfds_split_names, tuple(exp.classes), job.mount)
-
-
-@contextlib.contextmanager
-def short_state_sampling(period_ms: int = 10):
-    """Run the in-process runner with a short state-sampling period.
-
-    Beam's SDK worker times each step with a sampler thread that sleeps up to 200 ms between
-    samples and is joined when a stage ends, so every long stage ends up to 200 ms late. Run
-    in this process, that wait is the whole pipeline's: measured here, 0.1-0.3 s of a 3 s
-    conversion. Beam has no option for it; the period is the constructor's default, set for
-    the duration of the run and restored after. Remote workers are not affected.
-    """
-    try:
-        from apache_beam.runners.worker import statesampler
-    except ImportError:  # pragma: no cover - a Beam without the module: nothing to shorten
-        yield
-        return
-    init = statesampler.StateSampler.__init__
-    saved = init.__defaults__
-    if not saved or len(saved) != 1:  # a Beam whose signature changed: leave it alone
-        yield
-        return
-    init.__defaults__ = (period_ms,)
-    try:
-        yield
-    finally:
-        init.__defaults__ = saved
-
-
-@contextlib.contextmanager
-def existing_objects_frozen():
-    """Keep the objects that exist before the run (modules, Beam, TensorFlow when loaded:
-    hundreds of thousands) out of the garbage collector's full passes while the pipeline runs
-    in this process; objects made during the run are collected as usual. Measured at 10,000
-    images: the runner's full collections took 0.5 s, walking mostly those objects."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
+            job.tfds_dir, tuple(exp.classes), job.mount)
 
 
 def dataset_convert(req: ConvertRequest) -> ConvertResult:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from gesturenet_lib.data import convert_pipeline as cp
-    from gesturenet_lib.data import tfds_writer
+    from gesturenet_lib.data import dataset_file, tfds_writer
 
     job = prepare(req)
     if job.tfds_dir and io.exists(job.tfds_dir):
@@ -334,20 +304,20 @@ def dataset_convert(req: ConvertRequest) -> ConvertResult:
             io.delete(stale)
     args = default_beam_args(req.beam_args)
     log.info("dataset_convert: running Beam pipeline (%s)", " ".join(args))
-    with short_state_sampling(), existing_objects_frozen(), \
-            beam.Pipeline(options=PipelineOptions(args)) as p:
+    with beam.Pipeline(options=PipelineOptions(args)) as p:
         build_pipeline(job, p)
 
     exp, data_json, tfds_dir = job.exp, job.data_json, job.tfds_dir
     if tfds_dir:
         tfds_writer.write_metadata(tfds_dir, tuple(exp.classes),
                                    f"GestureNet hand crops, experiment {req.experiment_name}")
-    stats = json.loads(io.read_text(cp.stats_path(data_json)))  # data.json's, not parsed again
-    summary = cp.summary_text(stats, tuple(exp.classes))
-    fold_files = [cp.fold_path(data_json, i) for i in range(req.k_folds)] if req.k_folds >= 2 \
-        else []
-    result = ConvertResult(data_json, cp.rejects_path(data_json), fold_files, tfds_dir, stats,
-                           summary)
+    # data.json's statistics, from their own file: data.json is not parsed again
+    stats = json.loads(io.read_text(dataset_file.stats_path(data_json)))
+    summary = dataset_file.summary_text(stats, tuple(exp.classes))
+    fold_files = ([dataset_file.fold_path(data_json, i) for i in range(req.k_folds)]
+                  if req.k_folds >= 2 else [])
+    result = ConvertResult(data_json, dataset_file.rejects_path(data_json), fold_files,
+                           tfds_dir, stats, summary)
     if stats["crops"] == 0:
         raise UserInputError(
             f"dataset_convert: no crop was written ({stats['boxes_read']} boxes read: "

@@ -13,6 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from gesturenet_lib.data import convert_pipeline as cp
+from gesturenet_lib.data import crop_step, cropping, dataset_file, dead_letters, write_step
 from gesturenet_lib.data.annotations import DatasetLayout, HandRecord
 from gesturenet_lib.data.geometry import PercentBox
 from gesturenet_lib.data.splits import KPI, TRAIN, VALIDATION, SplitPlan, plan_splits
@@ -62,8 +63,17 @@ def test_read_annotations_sends_each_bad_record_to_rejected_with_its_reason(tmp_
         for source, fragment in bad.items():
             assert fragment in got[source], (source, got[source])
 
-    assert_that(out[cp.REJECTED], reasons_match, label="rejected")
-    pipeline.run()
+    assert_that(out[dead_letters.REJECTED], reasons_match, label="rejected")
+    result = pipeline.run()
+    result.wait_until_finish()
+    # Every dead letter is also a Beam counter (what a Dataflow or Dask dashboard shows),
+    # named by kind and reason without its specifics.
+    counters = {c.key.metric.name: c.committed for c in
+                result.metrics().query()["counters"]
+                if c.key.metric.namespace == cp.NAMESPACE}
+    assert sum(v for k, v in counters.items() if k.startswith("rejected: ")) == len(bad)
+    assert counters["rejected: malformed JSON at line 1 column 2"] == 1
+    assert counters["rejected: label 'wave' not in the class list"] == 1
 
 
 def test_assign_splits_filters_users_in_no_set(pipeline):
@@ -74,7 +84,7 @@ def test_assign_splits_filters_users_in_no_set(pipeline):
            | cp.AssignSplits(plan, kpi_datasets=["data"], train_val_datasets=["data", "other"]))
     assert_that(out["assigned"] | beam.Map(lambda it: (it[0], it[1].source)),
                 equal_to([(KPI, "1"), (VALIDATION, "2"), (TRAIN, "3")]), label="assigned")
-    assert_that(out[cp.FILTERED] | beam.Map(lambda d: d["source"]), equal_to(["4", "5"]),
+    assert_that(out[dead_letters.FILTERED] | beam.Map(lambda d: d["source"]), equal_to(["4", "5"]),
                 label="filtered")
     pipeline.run()
 
@@ -89,7 +99,7 @@ def test_filter_by_metadata_per_set_and_per_dataset(pipeline):
                                  kpi={"data": [{"light": "day", "site": "b"}]}))
     assert_that(out["kept"] | beam.Map(lambda it: it[1].source), equal_to(["2", "3"]),
                 label="kept")
-    assert_that(out[cp.FILTERED] | beam.Map(lambda d: (d["source"], d["reason"])),
+    assert_that(out[dead_letters.FILTERED] | beam.Map(lambda d: (d["source"], d["reason"])),
                 equal_to([("1", 'image_feature_filter {"light": "dark"}'),
                           ("4", 'image_feature_filter {"light": "day", "site": "b"}')]),
                 label="filtered")
@@ -105,7 +115,7 @@ def test_sample_frames_keeps_every_nth_frame_per_session(pipeline):
     assert_that(out["kept"] | beam.Map(lambda it: it[1].source),
                 equal_to(["s1-000.png", "s1-000.png-second-box", "s1-003.png", "s1-006.png",
                           "s2-000.png"]), label="kept")
-    assert_that(out[cp.SAMPLED_OUT] | beam.combiners.Count.Globally(), equal_to([5]),
+    assert_that(out[dead_letters.SAMPLED_OUT] | beam.combiners.Count.Globally(), equal_to([5]),
                 label="sampled")
     pipeline.run()
 
@@ -128,8 +138,8 @@ def test_crop_hands_writes_crops_and_rejects_bad_images(tmp_path, pipeline):
              rec("outside", task, (90, 20, 20, 40)), rec("aspect", task, (10, 20, 20, 40), 50, 50),
              rec("trunc", jpeg, (10, 20, 20, 40)), rec("garbage", garbage, (10, 10, 5, 5)),
              rec("missing", "original/data/u1/s1/nope.png", (10, 10, 5, 5))]
-    settings = cp.CropSettings(str(tmp_path), "extracted", "v1", True, 1.0)
-    out = pipeline | beam.Create(items) | cp.CropHands(settings)
+    settings = cropping.CropSettings(str(tmp_path), "extracted", "v1", True, 1.0)
+    out = pipeline | beam.Create(items) | crop_step.CropHands(settings)
 
     def check_entries(entries):
         assert len(entries) == 1
@@ -139,8 +149,9 @@ def test_crop_hands_writes_crops_and_rejects_bad_images(tmp_path, pipeline):
         crop = cv2.imread(str(tmp_path / e["bbox_path"]))
         assert np.array_equal(crop, image[10:30, 10:30])
 
-    assert_that(out["entries"] | beam.FlatMap(cp.unpack), check_entries, label="entries")
-    assert_that(out[cp.REJECTED] | beam.Map(lambda d: (d["source"], d["reason"].split(" (")[0])),
+    assert_that(out["entries"] | beam.FlatMap(cropping.unpack), check_entries, label="entries")
+    rejected = out[dead_letters.REJECTED]
+    assert_that(rejected | beam.Map(lambda d: (d["source"], d["reason"].split(" (")[0])),
                 equal_to([("zero", "box has zero area"), ("outside", "box outside the image"),
                           ("aspect", "image is 100x50 but the annotation's original size is "
                                      "50x50"),
@@ -176,7 +187,7 @@ def test_the_crop_step_gathers_consecutive_boxes_of_one_image(tmp_path):
     of CHUNK images (a group is never split between chunks)."""
     a1, a2, b1, a3 = (_record(s, frame=f) for s, f in
                       (("a1", "a.png"), ("a2", "a.png"), ("b1", "b.png"), ("a3", "a.png")))
-    fn = cp.CropImageFn(cp.CropSettings(str(tmp_path), "x", "v1", True, 1.0), 1, True)
+    fn = crop_step.CropImageFn(cropping.CropSettings(str(tmp_path), "x", "v1", True, 1.0), 1, True)
     fn.CHUNK = 2
     chunks = []
     fn._crop = lambda chunk, windowed=False: chunks.append(chunk) or iter(())
@@ -194,7 +205,7 @@ def test_streamed_grouping_and_the_process_pool_give_the_same_crops(tmp_path, mo
     """group_adjacent (the local runner's streaming mode), the GroupByKey mode and the process
     pool write the same entries, including for boxes of one image that are not next to each
     other."""
-    monkeypatch.setattr(cp.CropImageFn, "CHUNK", 2)  # several chunks in flight at once
+    monkeypatch.setattr(crop_step.CropImageFn, "CHUNK", 2)  # several chunks in flight at once
     tree = TaoTree(tmp_path)
     paths = [tree.image("u1", "s1", f"{i:03d}.png", width=80, height=60) for i in range(3)]
     boxes = [(10, 10, 20, 20), (50, 40, 30, 30), (0, 0, 40, 50)]
@@ -204,12 +215,12 @@ def test_streamed_grouping_and_the_process_pool_give_the_same_crops(tmp_path, mo
     results = {}  # a pipeline works on copies of its functions: results travel by file
     for adjacent, processes in ((False, 1), (True, 1), (True, 2)):
         mode = f"{int(adjacent)}{processes}"
-        settings = cp.CropSettings(str(tmp_path), "extracted", f"v{mode}", True, 1.2)
+        settings = cropping.CropSettings(str(tmp_path), "extracted", f"v{mode}", True, 1.2)
         with BeamTestPipeline() as p:
-            out = p | beam.Create(items) | cp.CropHands(settings, processes,
+            out = p | beam.Create(items) | crop_step.CropHands(settings, processes,
                                                         group_adjacent=adjacent)
-            assert_that(out[cp.REJECTED], equal_to([]), label="no rejects")
-            crops = out["entries"] | beam.FlatMap(cp.unpack) | beam.Map(
+            assert_that(out[dead_letters.REJECTED], equal_to([]), label="no rejects")
+            crops = out["entries"] | beam.FlatMap(cropping.unpack) | beam.Map(
                 lambda e: (e["source"], e["bbox_coordinates"],
                            cv2.imread(str(tmp_path / e["bbox_path"])).tobytes()))
             assert_that(crops | beam.combiners.Count.Globally(), equal_to([9]), label="count")
@@ -231,12 +242,12 @@ def test_write_dataset_json_accounts_for_every_box(tmp_path, pipeline):
                 "split": plan.split_of(user)}
 
     entries = [entry(i, f"u{i % 6}", "fist" if i % 3 else "stop") for i in range(12)]
-    dropped = [cp.dropped("bad.json", "box has zero area", cp.REJECTED),
-               cp.dropped("f.json", "image_feature_filter {}", cp.FILTERED)]
-    settings = cp.OutputSettings(str(tmp_path / "data.json"), CLASSES, 0, "v1", False, {})
-    ent = pipeline | "E" >> beam.Create([cp.pack(entries[:5]), cp.pack(entries[5:])])
+    dropped = [dead_letters.dropped("bad.json", "box has zero area", dead_letters.REJECTED),
+               dead_letters.dropped("f.json", "image_feature_filter {}", dead_letters.FILTERED)]
+    settings = write_step.OutputSettings(str(tmp_path / "data.json"), CLASSES, 0, "v1", False, {})
+    ent = pipeline | "E" >> beam.Create([cropping.pack(entries[:5]), cropping.pack(entries[5:])])
     drp = pipeline | "D" >> beam.Create(dropped)
-    out = (ent, drp) | cp.WriteDatasetJson(settings, plan)
+    out = (ent, drp) | write_step.WriteDatasetJson(settings, plan)
     assert_that(out | beam.combiners.Count.Globally(), equal_to([12]))
     pipeline.run()
     doc = json.loads(Path(tmp_path / "data.json").read_text())
@@ -254,6 +265,7 @@ def test_write_dataset_json_accounts_for_every_box(tmp_path, pipeline):
 
 def test_data_json_bytes_are_compact_key_sorted_utf8_even_with_huge_integers():
     doc = {"b": [1, {"z": "é", "a": 0.5}], "a": None}
-    assert cp.document_bytes(doc) == '{"a":null,"b":[1,{"a":0.5,"z":"é"}]}\n'.encode()
+    assert dataset_file.document_bytes(doc) == '{"a":null,"b":[1,{"a":0.5,"z":"é"}]}\n'.encode()
     huge = {"metadata": {"id": 2**70}, "label": "fist"}  # orjson stops at 64 bits
-    assert cp.document_bytes(huge) == f'{{"label":"fist","metadata":{{"id":{2**70}}}}}\n'.encode()
+    assert dataset_file.document_bytes(huge) == \
+        f'{{"label":"fist","metadata":{{"id":{2**70}}}}}\n'.encode()

@@ -122,24 +122,32 @@ def test_the_job_graph_carries_folders_not_the_file_list_nor_the_users(tmp_path)
     assert abs(sizes[1] - sizes[0]) < 1024, sizes  # 198 more paths would add ~20 kB
 
 
-def test_state_sampling_is_shortened_only_while_converting():
-    from apache_beam.runners.worker import statesampler
-
-    from gesturenet_lib.data.dataset_convert import short_state_sampling
-
-    before = statesampler.StateSampler.__init__.__defaults__
-    with short_state_sampling(10):
-        assert statesampler.StateSampler("s", None).sampling_period_ms == 10
-    assert statesampler.StateSampler.__init__.__defaults__ == before
-    assert statesampler.StateSampler("s", None).sampling_period_ms == 200
-
-
-def test_objects_made_before_the_run_are_frozen_only_during_it():
+def test_a_conversion_leaves_the_process_as_it_found_it(tmp_path):
+    """No library's defaults patched, no garbage collector frozen or paused: dataset_convert is
+    a library call, and what runs after it in the same process must see the same process."""
     import gc
 
-    from gesturenet_lib.data.dataset_convert import existing_objects_frozen
+    from apache_beam.runners.worker import statesampler
 
-    before = gc.get_freeze_count()
-    with existing_objects_frozen():
-        assert gc.get_freeze_count() > before
-    assert gc.get_freeze_count() == before
+    from gesturenet_lib import cli
+
+    tree = TaoTree(tmp_path)
+    for i in range(4):
+        tree.hand(f"u{i}", "s1", "a.png", "fist")
+    ds, exp = tree.specs()
+    before = (statesampler.StateSampler.__init__.__defaults__, gc.isenabled(),
+              gc.get_freeze_count(), gc.get_threshold())
+    assert cli.main(["dataset_convert", "--dataset_spec", ds, "--experiment_spec", exp,
+                     "--output_filename", str(tmp_path / "data.json"), "--experiment_name",
+                     "v1", "--no_tfds"]) == 0
+    assert (statesampler.StateSampler.__init__.__defaults__, gc.isenabled(),
+            gc.get_freeze_count(), gc.get_threshold()) == before
+
+
+def test_dask_runner_is_named_by_its_short_name():
+    from gesturenet_lib.data.dataset_convert import DASK_RUNNER, is_local_runner
+
+    for args in (["--runner", "DaskRunner"], ["--runner=DaskRunner"]):
+        assert DASK_RUNNER in " ".join(default_beam_args(args + ["--dask_client_address",
+                                                                 "tcp://127.0.0.1:8786"]))
+        assert not is_local_runner(args)
