@@ -4,7 +4,6 @@ paths only, each calls the library function directly. The CLI calls these."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import replace
 
@@ -71,11 +70,14 @@ def dataset_convert(req):
 def _pull_set_images(stage: Stage, data_json_local: str, image_root: str,
                      sets: tuple[str, ...], field: str = "bbox_path") -> None:
     """The TFDS shards when data.json names them, else each image the sets list."""
-    doc = json.loads(io.read_text(data_json_local))
-    if field == "bbox_path" and doc.get("tfds_dir"):
-        stage.pull(io.join(image_root, doc["tfds_dir"]))
-    stage.pull_many([io.join(image_root, entry[field]) for name in sets
-                     for entry in (doc.get(name) or {}).get("images", [])])
+    from gesturenet_lib.data.dataset_file import read_dataset_file
+
+    data = read_dataset_file(data_json_local)
+    if field == "bbox_path" and data.tfds_dir:
+        stage.pull(io.join(image_root, data.tfds_dir))
+    stage.pull_many([io.join(image_root, getattr(entry, field)) for name in sets
+                     if name in data.sets for entry in data.entries(name, crops=False)
+                     if getattr(entry, field)])
 
 
 def _local_experiment(stage: Stage, spec_file: str, sets: tuple[str, ...],

@@ -12,7 +12,6 @@ folders, then calls the same library function the CLI calls. Layouts:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -162,6 +161,8 @@ def export_step(model_dir: str, dataset_dir: str, key: str, export_dir: str,
                 data_type: str = "fp32", output_name: str = "model.onnx",
                 calibration_images: int = 64) -> dict:
     """export; INT8 calibrates on training crops of the dataset artifact."""
+    from gesturenet_lib.data.dataset_file import read_dataset_file
+    from gesturenet_lib.data.splits import TRAIN
     from gesturenet_lib.export.exporter import ExportRequest, export
 
     io.makedirs(export_dir)
@@ -169,12 +170,12 @@ def export_step(model_dir: str, dataset_dir: str, key: str, export_dir: str,
         cal_dir = None
         batch_size = 16
         if data_type == "int8":
-            doc = json.loads(io.read_text(io.join(dataset_dir, DATA_JSON)))
-            crops = doc["train_set"]["images"][:calibration_images]
+            data = read_dataset_file(io.join(dataset_dir, DATA_JSON))
+            crops = data.entries(TRAIN)[:calibration_images]
             cal_dir = io.join(work, "calibration")
             for i, entry in enumerate(crops):
                 io.write_bytes(io.join(cal_dir, f"{i:05d}.png"),
-                               io.read_bytes(io.join(dataset_dir, entry["bbox_path"])))
+                               io.read_bytes(io.join(dataset_dir, entry.bbox_path)))
             batch_size = max(1, min(16, len(crops)))
         result = export(ExportRequest(
             model=io.join(model_dir, "model.tlt"), key=key,

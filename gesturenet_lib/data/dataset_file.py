@@ -7,10 +7,86 @@ from __future__ import annotations
 import json
 import posixpath
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
+from gesturenet_lib import io
 from gesturenet_lib.data.dead_letters import FILTERED, REJECTED, SAMPLED_OUT
 from gesturenet_lib.data.splits import KPI, SPLITS, TRAIN, VALIDATION
+from gesturenet_lib.errors import UserInputError
+
+SETS = SPLITS  # "train_set", "validation_set", "kpi_set": the sets a data.json holds
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One crop of a set, the fields its readers use (dataset_convert writes more)."""
+    bbox_path: str                           # the crop, relative to the image root
+    label: str
+    user_id: str | None = None
+    full_image_path: str | None = None       # the image it was cut from
+    bbox_coordinates: list | None = None     # TAO's 4 corners of the cut, in that image
+
+
+@dataclass(frozen=True)
+class DatasetFile:
+    """A data.json as read: its classes, sets and TFDS shards; errors name the file, the set,
+    the entry and the field."""
+    path: str
+    classes: dict[str, int]
+    sets: dict[str, list[dict]]
+    tfds_dir: str | None = None
+    tfds_splits: dict[str, str] = field(default_factory=dict)
+    class_weights: Any = None                # as written (training validates them)
+
+    def entries(self, name: str, classes: dict[str, int] | None = None,
+                crops: bool = True, frames: bool = False) -> list[Entry]:
+        """The entries of set ``name``; with ``classes`` every label must be one of them;
+        ``crops``/``frames``: the crop path / the full image and its corners must be there."""
+        if name not in SETS:
+            raise UserInputError(f"--data_type {name}: must be one of {', '.join(SETS)}")
+        if name not in self.sets:
+            raise UserInputError(f"{self.path}: has no {name}")
+        return [self._entry(name, i, raw, classes, crops, frames)
+                for i, raw in enumerate(self.sets[name])]
+
+    def _entry(self, name: str, i: int, raw: Any, classes, crops: bool, frames: bool) -> Entry:
+        at = f"{self.path}: {name}.images[{i}]"
+        if not isinstance(raw, dict):
+            raise UserInputError(f"{at}: must be an object")
+        label = raw.get("label")
+        if classes is not None and label not in classes:
+            raise UserInputError(f"{at}.label = {json.dumps(label)}: not in the spec's "
+                                 "dataset.classes")
+        needed = (("bbox_path",) if crops else ()) + \
+            (("full_image_path", "bbox_coordinates") if frames else ())
+        for key in needed:
+            if not raw.get(key):
+                raise UserInputError(f"{at} needs {key}")
+        return Entry(raw.get("bbox_path", ""), label, raw.get("user_id"),
+                     raw.get("full_image_path"), raw.get("bbox_coordinates"))
+
+
+def read_dataset_file(path: str, what: str = "data file") -> DatasetFile:
+    doc = io.read_json(path, what)
+    if not isinstance(doc, dict):
+        raise UserInputError(f"{path}: {what} must be a JSON object")
+    sets = {}
+    for name in SETS:
+        images = (doc.get(name) or {}).get("images") if isinstance(doc.get(name), dict) \
+            else None
+        if images is not None:
+            if not isinstance(images, list):
+                raise UserInputError(f"{path}: {name}.images must be a list")
+            sets[name] = images
+    return DatasetFile(path, dict(doc.get("classes") or {}), sets, doc.get("tfds_dir"),
+                       dict(doc.get("tfds_splits") or {}), doc.get("class_weights"))
+
+
+# ---------------------------------------------------------------- writing
 
 
 def fold_path(data_json: str, fold: int) -> str:

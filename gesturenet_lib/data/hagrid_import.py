@@ -28,6 +28,7 @@ from pathlib import Path
 from gesturenet_lib import io
 from gesturenet_lib.data.annotations import label_studio_annotation
 from gesturenet_lib.data.geometry import PercentBox
+from gesturenet_lib.data.images import IMAGE_SUFFIXES
 from gesturenet_lib.errors import UserInputError
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,6 @@ ATTRIBUTION = ("HaGRID - HAnd Gesture Recognition Image Dataset, Kapitanov, Makh
                "Kvanchiani, Nagaev (https://github.com/hukenovs/hagrid, arXiv:2206.08219); "
                "licence: HaGRID's public license with attribution and conditions reserved "
                "(a variant of CC BY-SA 4.0)")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 @dataclass(frozen=True)

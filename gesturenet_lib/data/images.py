@@ -10,6 +10,10 @@ import numpy as np
 
 from gesturenet_lib.data.annotations import RecordError
 
+# File names taken as images wherever a folder is listed (import, inference, calibration):
+# what OpenCV decodes here.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
 _JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
 _PNG_SIGNATURE, _PNG_IEND = b"\x89PNG\r\n\x1a\n", b"IEND"
 

@@ -10,16 +10,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from gesturenet_lib import io
+from gesturenet_lib.data.dataset_file import read_dataset_file
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.evaluation.metrics import classification_metrics, metrics_table
 from gesturenet_lib.evaluation.report import Misclassified, confusion_png, report_html
-from gesturenet_lib.inference.backends import load_backend
+from gesturenet_lib.inference.backends import check_classes, load_backend
 from gesturenet_lib.inference.run import Source, log_progress, predict_sources
 from gesturenet_lib.models.model_file import check_model_path
 from gesturenet_lib.specs import load_experiment_spec
 
 log = logging.getLogger(__name__)
-SETS = ("train_set", "validation_set", "kpi_set")
 GALLERY_LIMIT = 120
 
 
@@ -28,22 +28,6 @@ class EvaluateResult:
     output_dir: str
     metrics: dict
     table: str
-
-
-def set_entries(data_json: str, data_type: str) -> list[dict]:
-    if data_type not in SETS:
-        raise UserInputError(f"--data_type {data_type}: must be one of {', '.join(SETS)}")
-    doc = io.read_json(data_json, "data file")
-    images = (doc.get(data_type) or {}).get("images")
-    if images is None:
-        raise UserInputError(f"{data_json}: has no {data_type}")
-    return images
-
-
-def check_classes(model_classes: dict[str, int], spec_classes: dict[str, int], model: str):
-    if model_classes != spec_classes:
-        raise UserInputError(f"{model}: the model's classes {json.dumps(model_classes)} differ "
-                             f"from the spec's dataset.classes {json.dumps(spec_classes)}")
 
 
 def counted_index(p, classes: dict[str, int]) -> int:
@@ -70,18 +54,13 @@ def evaluate(spec_file: str, model_path: str, key: str | None,
                              "evaluation_exp_name", folder=True)
     data_json = io.resolve(spec.evaluator.data_path or spec.dataset.data_path, base)
     image_root = io.resolve(spec.dataset.image_root_path or io.parent(data_json), base)
-    entries = set_entries(data_json, data_type)
     classes = dict(spec.dataset.classes)
+    entries = read_dataset_file(data_json).entries(data_type, classes)
     names = sorted(classes, key=classes.get)
     backend = load_backend(model_path, key, spec)
     check_classes(backend.classes, classes, model_path)
-    sources, labels = [], []
-    for i, entry in enumerate(entries):
-        if entry.get("label") not in classes:
-            raise UserInputError(f"{data_json}: {data_type}.images[{i}].label = "
-                                 f"{json.dumps(entry.get('label'))}: not in dataset.classes")
-        sources.append(Source(io.join(image_root, entry["bbox_path"]), entry["bbox_path"]))
-        labels.append(classes[entry["label"]])
+    sources = [Source(io.join(image_root, e.bbox_path), e.bbox_path) for e in entries]
+    labels = [classes[e.label] for e in entries]
     log.info("evaluate: %d images of %s with %s (%s)", len(sources), data_type, model_path,
              backend.name)
     predictions = predict_sources(backend, sources, spec.batch_size, keep_crops=True,

@@ -31,7 +31,6 @@ from gesturenet_lib.models.model_file import check_model_path
 from gesturenet_lib.models.preprocessing import Preprocessing
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 @dataclass(frozen=True)
@@ -140,6 +139,7 @@ def _calibration_data(req: ExportRequest, prep: Preprocessing, out_dir: str
     if not io.is_dir(req.cal_image_dir):
         raise UserInputError(f"--cal_image_dir {req.cal_image_dir}: folder not found")
     from gesturenet_lib.data.annotations import RecordError
+    from gesturenet_lib.data.images import IMAGE_SUFFIXES
     from gesturenet_lib.inference.preprocess import load_rgb, to_input
 
     files = [p for p in io.list_files(req.cal_image_dir) if p.lower().endswith(IMAGE_SUFFIXES)]

@@ -202,6 +202,12 @@ def decrypt_container(path: str, blob: bytes, key: str | None) -> tuple[bytes, s
         raise UserInputError(f"{path}: {err}") from None
 
 
+def check_classes(model_classes: dict[str, int], spec_classes: dict[str, int], model: str):
+    if model_classes != spec_classes:
+        raise UserInputError(f"{model}: the model's classes {json.dumps(model_classes)} differ "
+                             f"from the spec's dataset.classes {json.dumps(spec_classes)}")
+
+
 def metadata_or_spec(meta: dict, spec: ExperimentSpec | None, path: str
                      ) -> tuple[dict[str, int], Preprocessing]:
     """Classes and preprocessing from the model's metadata, else from the spec."""

@@ -9,13 +9,12 @@ import os
 from dataclasses import dataclass
 
 from gesturenet_lib import io
+from gesturenet_lib.data.dataset_file import read_dataset_file
+from gesturenet_lib.data.images import IMAGE_SUFFIXES
 from gesturenet_lib.errors import UserInputError
-from gesturenet_lib.evaluation.evaluate import check_classes, set_entries
-from gesturenet_lib.inference.backends import load_backend
+from gesturenet_lib.inference.backends import check_classes, load_backend
 from gesturenet_lib.inference.run import Source, log_progress, predict_sources
 from gesturenet_lib.specs import load_experiment_spec
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 @dataclass(frozen=True)
@@ -27,15 +26,9 @@ class InferenceResult:
 
 
 def sources_from_data_json(data_json: str, data_type: str, image_root: str) -> list[Source]:
-    sources = []
-    for i, entry in enumerate(set_entries(data_json, data_type)):
-        corners = entry.get("bbox_coordinates")
-        if not entry.get("full_image_path") or not corners:
-            raise UserInputError(f"{data_json}: {data_type}.images[{i}] needs full_image_path "
-                                 "and bbox_coordinates")
-        sources.append(Source(io.join(image_root, entry["full_image_path"]),
-                              entry["full_image_path"], corners))
-    return sources
+    entries = read_dataset_file(data_json).entries(data_type, crops=False, frames=True)
+    return [Source(io.join(image_root, e.full_image_path), e.full_image_path,
+                   e.bbox_coordinates) for e in entries]
 
 
 def sources_from_dir(image_dir: str) -> list[Source]:

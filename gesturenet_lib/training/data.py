@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 
 from gesturenet_lib import io
+from gesturenet_lib.data.dataset_file import SETS, DatasetFile
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.models.preprocessing import Preprocessing
 from gesturenet_lib.specs.experiment import Augmentation
@@ -28,53 +29,41 @@ class ImageSet:
         return len(self.paths)
 
 
-def read_class_weights(data_json: str, classes: dict[str, int]) -> list[float] | None:
+def read_class_weights(data: DatasetFile, classes: dict[str, int]) -> list[float] | None:
     """Per-class loss weights, when data.json gives them as ``"class_weights": {name: w}``
     (classes it does not name weigh 1)."""
-    doc = io.read_json(data_json, "data file (dataset.data_path)")
-    given = doc.get("class_weights")
+    given = data.class_weights
     if given is None:
         return None
     if not isinstance(given, dict):
-        raise UserInputError(f"{data_json}: class_weights = {json.dumps(given)[:60]}: must be "
+        raise UserInputError(f"{data.path}: class_weights = {json.dumps(given)[:60]}: must be "
                              "an object of class name -> weight")
     weights = [1.0] * len(classes)
     for name, weight in given.items():
         if name not in classes or not isinstance(weight, (int, float)) or weight < 0:
-            raise UserInputError(f"{data_json}: class_weights.{name} = {json.dumps(weight)}: "
+            raise UserInputError(f"{data.path}: class_weights.{name} = {json.dumps(weight)}: "
                                  "must be a weight >= 0 of a class in dataset.classes")
         weights[classes[name]] = float(weight)
     return weights
 
 
-def read_sets(data_json: str, image_root: str, classes: dict[str, int],
-              names: tuple[str, ...] = ("train_set", "validation_set", "kpi_set"),
-              use_tfds: bool = True) -> dict[str, ImageSet]:
-    """The sets of ``data_json`` with labels mapped by the spec's ``classes``."""
-    doc = io.read_json(data_json, "data file (dataset.data_path)")
-    tfds_dir = doc.get("tfds_dir")
-    tfds_path = io.join(image_root, tfds_dir) if (use_tfds and tfds_dir) else None
+def read_sets(data: DatasetFile, image_root: str, classes: dict[str, int],
+              names: tuple[str, ...] = SETS, use_tfds: bool = True) -> dict[str, ImageSet]:
+    """The sets of a data.json with labels mapped by the spec's ``classes``."""
+    tfds_path = io.join(image_root, data.tfds_dir) if (use_tfds and data.tfds_dir) else None
     if tfds_path and not io.exists(io.join(tfds_path, "dataset_info.json")):
         tfds_path = None
     # TFDS stores dataset_convert's class indices; map them to the spec's by name (classes
     # the spec lacks map to -1 and are refused below through the per-image labels).
-    convert_classes = sorted(doc.get("classes", {}), key=doc.get("classes", {}).get)
+    convert_classes = sorted(data.classes, key=data.classes.get)
     remap = tuple(classes.get(name, -1) for name in convert_classes)
     sets = {}
     for name in names:
-        images = (doc.get(name) or {}).get("images")
-        if images is None:
-            raise UserInputError(f"{data_json}: {name}.images missing")
-        paths, labels = [], []
-        for i, entry in enumerate(images):
-            label = entry.get("label")
-            if label not in classes:
-                raise UserInputError(f"{data_json}: {name}.images[{i}].label = "
-                                     f"{json.dumps(label)}: not in the spec's dataset.classes")
-            paths.append(io.join(image_root, entry["bbox_path"]))
-            labels.append(classes[label])
-        split = (doc.get("tfds_splits") or {}).get(name)
-        sets[name] = ImageSet(name, paths, labels, tfds_path if split else None, split, remap)
+        entries = data.entries(name, classes)
+        split = data.tfds_splits.get(name)
+        sets[name] = ImageSet(name, [io.join(image_root, e.bbox_path) for e in entries],
+                              [classes[e.label] for e in entries],
+                              tfds_path if split else None, split, remap)
     return sets
 
 

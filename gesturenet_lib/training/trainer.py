@@ -295,6 +295,8 @@ def _train_locked(spec: ExperimentSpec, spec_file: str, key: str, cluster, out_d
     import keras
     import tensorflow as tf
 
+    from gesturenet_lib.data.dataset_file import read_dataset_file
+    from gesturenet_lib.data.splits import TRAIN, VALIDATION
     from gesturenet_lib.models.model_file import save_tlt
     from gesturenet_lib.training.data import make_dataset, read_class_weights, read_sets
     from gesturenet_lib.training.loop import run_stage
@@ -307,9 +309,10 @@ def _train_locked(spec: ExperimentSpec, spec_file: str, key: str, cluster, out_d
     num_classes = spec.dataset.num_classes
     data_json = io.resolve(spec.dataset.data_path, base)
     image_root = io.resolve(spec.dataset.image_root_path or io.parent(data_json), base)
-    sets = read_sets(data_json, image_root, classes, ("train_set", "validation_set"))
-    class_weights = read_class_weights(data_json, classes)
-    train_set, val_set = sets["train_set"], sets["validation_set"]
+    data = read_dataset_file(data_json, "data file (dataset.data_path)")
+    sets = read_sets(data, image_root, classes, (TRAIN, VALIDATION))
+    class_weights = read_class_weights(data, classes)
+    train_set, val_set = sets[TRAIN], sets[VALIDATION]
     if len(train_set) == 0:
         raise UserInputError(f"{data_json}: train_set has no images")
     prep = Preprocessing.for_model(spec.model)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from gesturenet_lib.data.dataset_file import read_dataset_file
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.training.data import read_class_weights
 from gesturenet_lib.training.loop import run_stage
@@ -39,9 +40,9 @@ def test_class_weights_scale_each_example_loss():
 def test_class_weights_from_data_json(tmp_path):
     path = tmp_path / "data.json"
     path.write_text(json.dumps({"class_weights": {"b": 3}}))
-    assert read_class_weights(str(path), {"a": 0, "b": 1}) == [1.0, 3.0]
+    assert read_class_weights(read_dataset_file(str(path)), {"a": 0, "b": 1}) == [1.0, 3.0]
     path.write_text(json.dumps({}))
-    assert read_class_weights(str(path), {"a": 0}) is None
+    assert read_class_weights(read_dataset_file(str(path)), {"a": 0}) is None
     path.write_text(json.dumps({"class_weights": {"zzz": 1}}))
     with pytest.raises(UserInputError, match="class_weights.zzz = 1"):
-        read_class_weights(str(path), {"a": 0})
+        read_class_weights(read_dataset_file(str(path)), {"a": 0})
