@@ -8,7 +8,8 @@ as the pipeline does, and writes with plain file writes (the pipeline writes ato
 syncs once before committing data.json).
 Wall times include everything each one does (Beam: pipeline start-up, splits, data.json).
 
-    .venv/bin/python bench/dataset_convert_bench.py [--min_images 2000] [--tfds]
+    .venv/bin/python bench/dataset_convert_bench.py [--min_images 2000] [--tfds] \
+        [--dask_workers 2]
 
 Each contender runs --repeats times, alternating; medians are reported. Prints both rates, the
 ratio (target on 2 cores: >= 1.6), the ceiling (the same loop on one forked process per core,
@@ -131,14 +132,43 @@ def forked_loop(root: Path, dataset: Path, processes: int, folder: str) -> int:
         return sum(pool.imap_unordered(work, groups, chunksize=16))
 
 
+def start_dask(root: Path, workers: int) -> tuple[str, list]:
+    """A dask.distributed scheduler and ``workers`` single-threaded worker processes."""
+    import json as _json
+    import subprocess
+
+    from distributed import Client
+
+    dask = str(Path(sys.executable).parent / "dask")
+    scheduler_file = root / "dask-scheduler.json"
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    while not scheduler_file.exists():
+        time.sleep(0.2)
+    address = _json.loads(scheduler_file.read_text())["address"]
+    procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", str(workers),
+                                   "--nthreads", "1", "--no-dashboard", "--host",
+                                   "127.0.0.1"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    with Client(address) as client:
+        client.wait_for_workers(workers, timeout=120)
+    return address, procs
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--min_images", type=int, default=2000)
     parser.add_argument("--tfds", action="store_true", help="also write the TFDS shards")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each; medians reported")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data")
+    parser.add_argument("--dask_workers", type=int, default=0,
+                        help="also run on Beam's DaskRunner: a scheduler and this many "
+                             "single-threaded worker processes on 127.0.0.1")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="gesturenet-bench-"))
+    cluster = start_dask(root, args.dask_workers) if args.dask_workers else None
+    dask_times: list[float] = []
     try:
         dataset, n_images = build_dataset(root, args.min_images)
         ds, exp = write_specs(root)
@@ -163,11 +193,23 @@ def main() -> int:
             result = dataset_convert(ConvertRequest(ds, exp, str(root / f"data{i}.json"),
                                                     f"bench{i}", write_tfds=args.tfds))
             beam_times.append(time.perf_counter() - t0)
+            if cluster:
+                os.sync()
+                t0 = time.perf_counter()
+                dask_result = dataset_convert(ConvertRequest(
+                    ds, exp, str(root / f"dask{i}.json"), f"dask{i}", write_tfds=args.tfds,
+                    beam_args=["--runner", "DaskRunner", "--dask_client_address",
+                               cluster[0]]))
+                dask_times.append(time.perf_counter() - t0)
+                assert dask_result.stats["crops"] == result.stats["crops"]
         loop_s, beam_s = statistics.median(loop_times), statistics.median(beam_times)
         beam_crops = result.stats["crops"]
         driver_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     finally:
+        for proc in (cluster[1] if cluster else []):
+            proc.terminate()
+            proc.wait(timeout=60)
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
 
@@ -195,6 +237,15 @@ def main() -> int:
     print(f"ratio            {figures['ratio']:8.2f}  (target >= 1.6 on 2 cores)")
     print(f"ceiling          {figures['ceiling_ratio_forked_loop_no_beam']:8.2f}  (the same loop "
           f"on {os.cpu_count()} forked processes, no Beam: what the cores alone give)")
+    if dask_times:
+        dask_s = statistics.median(dask_times)
+        figures.update(dask_workers=args.dask_workers, dask_s=round(dask_s, 2),
+                       dask_runs_s=[round(t, 2) for t in dask_times],
+                       dask_crops_per_s=round(beam_crops / dask_s, 1),
+                       dask_ratio_to_in_process=round(beam_s / dask_s, 2))
+        print(f"DaskRunner       {figures['dask_crops_per_s']:8.1f} crops/s  ({dask_s:.1f} s, "
+              f"{args.dask_workers} workers): {figures['dask_ratio_to_in_process']:.2f} of "
+              "the in-process run's rate")
     print(f"peak memory      this process {driver_rss:.0f} MB (loop, then Beam's in-process "
           f"runner), largest crop worker {worker_rss:.0f} MB")
     write_results("dataset_convert", figures)

@@ -43,7 +43,7 @@ def main() -> int:
 
     from gesturenet_lib.export.exporter import ExportRequest, export
     from gesturenet_lib.inference.backends import load_backend
-    from gesturenet_lib.inference.preprocess import load_rgb, to_input
+    from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
     root = Path(args.data_json).parent
     doc = json.loads(Path(args.data_json).read_text())

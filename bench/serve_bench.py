@@ -134,7 +134,7 @@ def main() -> int:
     import tritonclient.http as httpclient
 
     from gesturenet_lib.inference.backends import load_backend
-    from gesturenet_lib.inference.preprocess import decode_rgb, to_input
+    from gesturenet_lib.models.preprocessing import decode_rgb, to_input
 
     with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
         if args.model:

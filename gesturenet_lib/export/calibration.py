@@ -137,26 +137,18 @@ def read_ranges(path: str) -> dict[str, tuple[float, float]]:
     return {k: (float(v[0]), float(v[1])) for k, v in json.loads(io.read_text(path)).items()}
 
 
-# What the CPU INT8 model quantizes, per model family. The hand_landmarks family regresses
-# pixel coordinates that its head compares finely: quantizing only its convolutions at full
-# int8 range kept 94% top-1 agreement with FP32 on the sample, quantizing every op 52%.
-QUANTIZE_SETTINGS = {
-    "resnet_vanilla": {"op_types_to_quantize": None, "reduce_range": True},
-    "hand_landmarks": {"op_types_to_quantize": ["Conv"], "reduce_range": False},
-}
-
-
 def quantize_with_ranges(onnx_path: str, output_path: str,
                          ranges: dict[str, tuple[float, float]], calibrator: str,
-                         family: str = "resnet_vanilla") -> None:
+                         family_name: str | None = None) -> None:
     """An INT8 QDQ ONNX model for ONNX Runtime from the calibration's ranges.
 
     uint8 activations, per-channel int8 weights (U8S8): ONNX Runtime's fast x86 path, measured
     3x FP32 here. The ranges are ONNX Runtime's own (asymmetric); the symmetric TensorRT
     scales, fed to ONNX Runtime's QDQ kernels, collapsed a trained model's accuracy."""
-    settings = QUANTIZE_SETTINGS.get(family, QUANTIZE_SETTINGS["resnet_vanilla"])
-    extra = {"op_types_to_quantize": settings["op_types_to_quantize"]} \
-        if settings["op_types_to_quantize"] else {}
+    from gesturenet_lib.families import family
+
+    settings = family(family_name).quantize  # what the family's CPU INT8 model quantizes
+    extra = {"op_types_to_quantize": settings.op_types} if settings.op_types else {}
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
 
@@ -167,7 +159,7 @@ def quantize_with_ranges(onnx_path: str, output_path: str,
         save_tensors_data(TensorsData(_method(calibrator), data), ranges_file)
         quantize_static(onnx_path, output_path, None, quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        per_channel=True, reduce_range=settings["reduce_range"],
+                        per_channel=True, reduce_range=settings.reduce_range,
                         calibrate_method=_method(calibrator),
                         calibration_cache_path=ranges_file, **extra)
 

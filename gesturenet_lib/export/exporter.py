@@ -91,7 +91,7 @@ class ExportResult:
 def _source_onnx(req: ExportRequest, spec) -> tuple[bytes, list[str], Preprocessing]:
     """(FP32 ONNX bytes, class names in index order, preprocessing) of ``-m``; the same
     readers as inference, so a .onnx/.etlt never imports TensorFlow."""
-    from gesturenet_lib.inference.backends import metadata_or_spec, read_model_file, read_onnx
+    from gesturenet_lib.models.model_file import metadata_or_spec, read_model_file, read_onnx
 
     check_model_path(req.model)
     if req.model.endswith((".onnx", ".etlt")):
@@ -99,19 +99,12 @@ def _source_onnx(req: ExportRequest, spec) -> tuple[bytes, list[str], Preprocess
         classes, prep = metadata_or_spec(meta, spec, req.model)
         return data, sorted(classes, key=classes.get), prep
     if req.model.endswith((".tlt", ".keras")):
-        from gesturenet_lib.export.onnx_export import keras_to_onnx, landmark_model_to_onnx
+        from gesturenet_lib.families import family
 
         loaded, classes, prep = read_model_file(req.model, req.key, spec)
         metadata = {"classes": classes, "preprocessing": prep.to_dict(),
                     "base_model": loaded.family}
-        if loaded.family == "hand_landmarks":
-            settings = loaded.metadata["hand_landmarks"]
-            onnx_bytes = landmark_model_to_onnx(
-                loaded.model, loaded.attachments["extractor.onnx"],
-                settings["presence_threshold"], {**metadata, "hand_landmarks": settings},
-                req.opset)
-        else:
-            onnx_bytes = keras_to_onnx(loaded.model, metadata, req.opset)
+        onnx_bytes = family(loaded.family).to_onnx(loaded, metadata, req.opset)
         return onnx_bytes, sorted(classes, key=classes.get), prep
     raise UserInputError(f"-m {req.model}: expected a .tlt, .keras, .onnx or .etlt file")
 
@@ -140,7 +133,7 @@ def _calibration_data(req: ExportRequest, prep: Preprocessing, out_dir: str
         raise UserInputError(f"--cal_image_dir {req.cal_image_dir}: folder not found")
     from gesturenet_lib.data.annotations import RecordError
     from gesturenet_lib.data.images import IMAGE_SUFFIXES
-    from gesturenet_lib.inference.preprocess import load_rgb, to_input
+    from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
     files = [p for p in io.list_files(req.cal_image_dir) if p.lower().endswith(IMAGE_SUFFIXES)]
     tensors = []
@@ -192,12 +185,11 @@ def _int8(req: ExportRequest, fp32_onnx: bytes, prep: Preprocessing, out_dir: st
             log.info("export: wrote calibration cache %s (%d tensors, %s)", req.cal_cache_file,
                      len(ranges), req.calibrator)
         int8_path = os.path.join(tmp, "int8.onnx")
-        from gesturenet_lib.export.onnx_export import read_metadata
+        from gesturenet_lib.models.model_file import read_metadata
 
-        family = read_metadata(fp32_onnx).get("base_model", "resnet_vanilla")
         calibration.quantize_with_ranges(fp32_path, int8_path,
                                          calibration.read_ranges(ranges_file), req.calibrator,
-                                         family)
+                                         read_metadata(fp32_onnx).get("base_model"))
         with open(int8_path, "rb") as handle:
             int8_onnx = handle.read()
     target = io.join(out_dir, f"{stem}_int8.onnx")

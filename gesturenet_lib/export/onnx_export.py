@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 from gesturenet_lib import __version__
+from gesturenet_lib.models.model_file import ONNX_METADATA_KEY
 
-METADATA_KEY = "gesturenet"
 DEFAULT_OPSET = 13
 
 
@@ -27,11 +27,11 @@ def keras_to_onnx(model, metadata: dict, opset: int = DEFAULT_OPSET) -> bytes:
 
 def add_metadata(proto, metadata: dict) -> None:
     """Store our metadata (replacing any) in the model's ``metadata_props``."""
-    kept = [e for e in proto.metadata_props if e.key != METADATA_KEY]
+    kept = [e for e in proto.metadata_props if e.key != ONNX_METADATA_KEY]
     del proto.metadata_props[:]
     proto.metadata_props.extend(kept)
     entry = proto.metadata_props.add()
-    entry.key = METADATA_KEY
+    entry.key = ONNX_METADATA_KEY
     entry.value = json.dumps({**metadata, "gesturenet_version": __version__}, sort_keys=True)
 
 
@@ -77,14 +77,3 @@ def stable_tensor_names(proto) -> None:
     for value in graph.value_info:
         if value.name in renamed:
             value.name = renamed[value.name]
-
-
-def read_metadata(onnx_bytes: bytes) -> dict:
-    """Our metadata from an ONNX model ({} when it has none)."""
-    import onnx
-
-    proto = onnx.load_from_string(onnx_bytes)
-    for entry in proto.metadata_props:
-        if entry.key == METADATA_KEY:
-            return json.loads(entry.value)
-    return {}

@@ -8,7 +8,7 @@ from gesturenet_lib import io
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.export.calibration import HEADERS
 from gesturenet_lib.export.deploy_configs import INPUT_NAME
-from gesturenet_lib.inference.backends import require_tensorrt
+from gesturenet_lib.gpu import require_tensorrt
 
 
 def _cache_calibrator(trt, cache_path: str, calibrator: str, batch_size: int):

@@ -14,9 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gesturenet_lib import crypto, io
-from gesturenet_lib.errors import MissingRequirement, UserInputError
-from gesturenet_lib.models.model_file import check_model_path
+from gesturenet_lib import io
+from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.gpu import require_tensorrt
+from gesturenet_lib.models.model_file import (
+    check_model_path,
+    metadata_or_spec,
+    read_model_file,
+    read_onnx,
+)
 from gesturenet_lib.models.preprocessing import Preprocessing
 from gesturenet_lib.specs.experiment import ExperimentSpec
 
@@ -155,96 +161,10 @@ class TensorRTBackend(Backend):
         return out
 
 
-def require_tensorrt(what: str):
-    """(tensorrt, cuda runtime) or a MissingRequirement naming what is missing."""
-    try:
-        import tensorrt as trt
-    except ImportError:
-        raise MissingRequirement(f"{what}: TensorRT engines need NVIDIA TensorRT and a GPU: "
-                                 "the Python module 'tensorrt' is missing (install the 'gpu' "
-                                 "extra, pip install '.[gpu]', on a machine with CUDA)"
-                                 ) from None
-    try:
-        from cuda.bindings import runtime as cudart
-    except ImportError:
-        try:
-            from cuda import cudart
-        except ImportError:
-            raise MissingRequirement(f"{what}: TensorRT engines need NVIDIA's cuda-python: "
-                                     "the module 'cuda' is missing (pip install '.[gpu]')"
-                                     ) from None
-    err, count = cudart.cudaGetDeviceCount()
-    if int(err) != 0 or count == 0:
-        raise MissingRequirement(f"{what}: no CUDA GPU is visible (cudaGetDeviceCount: {err})")
-    return trt, cudart
-
-
-def check_container(path: str, blob: bytes) -> None:
-    """Refuse, clearly, files that are not our encrypted format (TAO's above all)."""
-    if not blob.startswith(crypto.MAGIC):
-        if crypto.looks_like_tao(blob):
-            raise UserInputError(
-                f"{path}: this looks like a model encrypted by NVIDIA TAO, whose cipher is "
-                "closed; our .tlt/.etlt format differs. Export it from TAO to ONNX (TAO 5: "
-                "`tao model gesturenet export` writes .onnx) and pass the .onnx file")
-        raise UserInputError(f"{path}: not a GestureNet encrypted model (wrong file or "
-                             "truncated)")
-
-
-def decrypt_container(path: str, blob: bytes, key: str | None) -> tuple[bytes, str]:
-    """(model bytes, kind) of our encrypted file, or a UserInputError naming the problem."""
-    check_container(path, blob)
-    if not key:
-        raise UserInputError(f"{path}: a key is needed (-k/--key or GESTURENET_KEY)")
-    try:
-        return crypto.decrypt(blob, key)
-    except crypto.DecryptionError as err:
-        raise UserInputError(f"{path}: {err}") from None
-
-
 def check_classes(model_classes: dict[str, int], spec_classes: dict[str, int], model: str):
     if model_classes != spec_classes:
         raise UserInputError(f"{model}: the model's classes {json.dumps(model_classes)} differ "
                              f"from the spec's dataset.classes {json.dumps(spec_classes)}")
-
-
-def metadata_or_spec(meta: dict, spec: ExperimentSpec | None, path: str
-                     ) -> tuple[dict[str, int], Preprocessing]:
-    """Classes and preprocessing from the model's metadata, else from the spec."""
-    if meta.get("classes") and meta.get("preprocessing"):
-        return meta["classes"], Preprocessing.from_dict(meta["preprocessing"])
-    if spec is None:
-        raise UserInputError(f"{path}: the model carries no class map; give the experiment "
-                             "spec (-e)")
-    return dict(spec.dataset.classes), Preprocessing.for_model(spec.model)
-
-
-def read_model_file(path: str, key: str | None, spec: ExperimentSpec | None):
-    """(LoadedModel, classes, preprocessing) of a .tlt (with the key) or .keras file."""
-    from gesturenet_lib.models.model_file import load_model_file
-
-    if path.endswith(".tlt"):
-        check_container(path, io.read_bytes(path))  # the clear errors for TAO files too
-    loaded = load_model_file(path, key)
-    meta = {"classes": loaded.classes,
-            "preprocessing": loaded.preprocessing.to_dict() if loaded.preprocessing else None}
-    return (loaded, *metadata_or_spec(meta, spec, path))
-
-
-def read_onnx(path: str, key: str | None) -> tuple[bytes, dict]:
-    """(ONNX bytes, our metadata) of a .onnx or .etlt (with the key) file; TensorFlow-free."""
-    from gesturenet_lib.export.onnx_export import read_metadata
-
-    data = io.read_bytes(path)
-    if path.endswith(".etlt"):
-        data, kind = decrypt_container(path, data, key)
-        if kind != "onnx":
-            raise UserInputError(f"{path}: holds a {kind} model, not ONNX")
-    try:
-        return data, read_metadata(data)
-    except Exception:  # onnx raises DecodeError for truncated files
-        raise UserInputError(f"{path}: not a readable ONNX model (truncated or "
-                             "corrupted?)") from None
 
 
 def load_backend(path: str, key: str | None, spec: ExperimentSpec | None) -> Backend:
@@ -255,13 +175,10 @@ def load_backend(path: str, key: str | None, spec: ExperimentSpec | None) -> Bac
                              + ", ".join(FORMATS))
     check_model_path(path)
     if suffix in (".tlt", ".keras"):
+        from gesturenet_lib.families import family
+
         loaded, classes, prep = read_model_file(path, key, spec)
-        if loaded.family == "hand_landmarks":
-            backend: Backend = LandmarkBackend(
-                loaded.attachments["extractor.onnx"], loaded.model, classes, prep,
-                loaded.metadata["hand_landmarks"]["presence_threshold"])
-        else:
-            backend = KerasBackend(loaded.model, classes, prep)
+        backend: Backend = family(loaded.family).backend(loaded, classes, prep)
     elif suffix in (".onnx", ".etlt"):
         data, meta = read_onnx(path, key)
         backend = OnnxBackend(data, *metadata_or_spec(meta, spec, path), path)

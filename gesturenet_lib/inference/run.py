@@ -11,7 +11,7 @@ import numpy as np
 
 from gesturenet_lib.data.annotations import RecordError
 from gesturenet_lib.inference.backends import Backend
-from gesturenet_lib.inference.preprocess import crop_corners, load_rgb, to_input
+from gesturenet_lib.models.preprocessing import crop_corners, load_rgb, to_input
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from gesturenet_lib import crypto, io
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.models.preprocessing import Preprocessing
+from gesturenet_lib.specs.experiment import ExperimentSpec
 
 FORMAT_VERSION = 1
+ONNX_METADATA_KEY = "gesturenet"  # our metadata in an ONNX model's metadata_props
 
 
 @dataclass
@@ -99,3 +101,74 @@ def load_model_file(path: str, key: str | None) -> LoadedModel:
         attachments = {name: archive.read(name) for name in metadata.get("attachments", [])}
     return LoadedModel(model, metadata.get("classes"),
                        Preprocessing.from_dict(metadata["preprocessing"]), metadata, attachments)
+
+
+# ---------------------------------------------------------------- every format's reader
+
+def read_metadata(onnx_bytes: bytes) -> dict:
+    """Our metadata from an ONNX model ({} when it has none)."""
+    import onnx
+
+    proto = onnx.load_from_string(onnx_bytes)
+    for entry in proto.metadata_props:
+        if entry.key == ONNX_METADATA_KEY:
+            return json.loads(entry.value)
+    return {}
+
+
+def check_container(path: str, blob: bytes) -> None:
+    """Refuse, clearly, files that are not our encrypted format (TAO's above all)."""
+    if not blob.startswith(crypto.MAGIC):
+        if crypto.looks_like_tao(blob):
+            raise UserInputError(
+                f"{path}: this looks like a model encrypted by NVIDIA TAO, whose cipher is "
+                "closed; our .tlt/.etlt format differs. Export it from TAO to ONNX (TAO 5: "
+                "`tao model gesturenet export` writes .onnx) and pass the .onnx file")
+        raise UserInputError(f"{path}: not a GestureNet encrypted model (wrong file or "
+                             "truncated)")
+
+
+def decrypt_container(path: str, blob: bytes, key: str | None) -> tuple[bytes, str]:
+    """(model bytes, kind) of our encrypted file, or a UserInputError naming the problem."""
+    check_container(path, blob)
+    if not key:
+        raise UserInputError(f"{path}: a key is needed (-k/--key or GESTURENET_KEY)")
+    try:
+        return crypto.decrypt(blob, key)
+    except crypto.DecryptionError as err:
+        raise UserInputError(f"{path}: {err}") from None
+
+
+def metadata_or_spec(meta: dict, spec: ExperimentSpec | None, path: str
+                     ) -> tuple[dict[str, int], Preprocessing]:
+    """Classes and preprocessing from the model's metadata, else from the spec."""
+    if meta.get("classes") and meta.get("preprocessing"):
+        return meta["classes"], Preprocessing.from_dict(meta["preprocessing"])
+    if spec is None:
+        raise UserInputError(f"{path}: the model carries no class map; give the experiment "
+                             "spec (-e)")
+    return dict(spec.dataset.classes), Preprocessing.for_model(spec.model)
+
+
+def read_model_file(path: str, key: str | None, spec: ExperimentSpec | None):
+    """(LoadedModel, classes, preprocessing) of a .tlt (with the key) or .keras file."""
+    if path.endswith(".tlt"):
+        check_container(path, io.read_bytes(path))  # the clear errors for TAO files too
+    loaded = load_model_file(path, key)
+    meta = {"classes": loaded.classes,
+            "preprocessing": loaded.preprocessing.to_dict() if loaded.preprocessing else None}
+    return (loaded, *metadata_or_spec(meta, spec, path))
+
+
+def read_onnx(path: str, key: str | None) -> tuple[bytes, dict]:
+    """(ONNX bytes, our metadata) of a .onnx or .etlt (with the key) file; TensorFlow-free."""
+    data = io.read_bytes(path)
+    if path.endswith(".etlt"):
+        data, kind = decrypt_container(path, data, key)
+        if kind != "onnx":
+            raise UserInputError(f"{path}: holds a {kind} model, not ONNX")
+    try:
+        return data, read_metadata(data)
+    except Exception:  # onnx raises DecodeError for truncated files
+        raise UserInputError(f"{path}: not a readable ONNX model (truncated or "
+                             "corrupted?)") from None

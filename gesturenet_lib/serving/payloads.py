@@ -13,8 +13,7 @@ import binascii
 import numpy as np
 
 from gesturenet_lib.data.annotations import RecordError
-from gesturenet_lib.inference.preprocess import decode_rgb, to_input
-from gesturenet_lib.models.preprocessing import Preprocessing
+from gesturenet_lib.models.preprocessing import Preprocessing, decode_rgb, to_input
 
 # Leading bytes of the formats OpenCV decodes here; anything else in a bytes field is base64.
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM")

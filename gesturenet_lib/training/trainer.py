@@ -19,7 +19,6 @@ moving statistics). ``num_layers_unfreeze: 0`` trains every layer.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io as _text_io
 import json
 import logging
@@ -27,7 +26,6 @@ from dataclasses import dataclass
 
 from gesturenet_lib import crypto, io
 from gesturenet_lib.errors import UserInputError
-from gesturenet_lib.models.preprocessing import Preprocessing
 from gesturenet_lib.specs import dumps, load_experiment_spec
 from gesturenet_lib.specs.experiment import ExperimentSpec, TrainingStage
 
@@ -93,14 +91,9 @@ def make_loss(stage: TrainingStage):
 
 def build_model(spec: ExperimentSpec):
     """A fresh, untrained model of the spec's family."""
-    from gesturenet_lib.models.resnet import build_resnet, make_regularizer
+    from gesturenet_lib.families import family
 
-    if spec.model.base_model == "hand_landmarks":
-        from gesturenet_lib.models.landmark_head import build_head
-
-        return build_head(spec.model.landmarks, dict(spec.dataset.classes),
-                          make_regularizer(spec.model))
-    return build_resnet(spec.model, spec.dataset.num_classes)
+    return family(spec.model.base_model).build(spec)
 
 
 def _initial_model(spec: ExperimentSpec, key: str | None, base_dir: str, num_classes: int):
@@ -236,42 +229,6 @@ def _epoch_handler(stage_name: str, stage_index: int, model, history: list,
     return on_epoch_end
 
 
-def _landmark_inputs(spec: ExperimentSpec, train_set, val_set, prep: Preprocessing,
-                     repeat_val: bool):
-    """hand_landmarks: (train batches, validation batches or None, training examples, the
-    extractor to store in the model). Crops go once through the frozen extractor."""
-    from gesturenet_lib.models.hand_landmarks import Extractor, build_extractor
-    from gesturenet_lib.models.landmark_assets import landmark_onnx_bytes
-    from gesturenet_lib.training.landmark_data import (
-        extract_set,
-        make_landmark_dataset,
-        only_hands,
-    )
-
-    settings = spec.model.landmarks
-    extractor_onnx = build_extractor(landmark_onnx_bytes(), settings, spec.model.data_format)
-    extractor = Extractor(extractor_onnx)
-    train_raw = extract_set(train_set, prep, extractor)
-    train_hands = only_hands(train_raw, settings.presence_threshold)
-    log.info("train: hand found in %d of %d training crops (the others are left out: their "
-             "prediction is the fixed no-hand fallback)", len(train_hands), len(train_raw))
-    if len(train_hands) == 0:
-        raise UserInputError(f"{spec.dataset.data_path}: the landmark network found no hand in "
-                             "any training crop (try a larger bbox_enlarge_ratio or "
-                             "model.hand_landmarks.padding)")
-    if any(a.enable for a in vars(spec.dataset.augmentation).values()):
-        log.info("train: dataset.augmentation is not applied by hand_landmarks (the head "
-                 "trains on the frozen network's landmarks)")
-    train_ds = make_landmark_dataset(train_hands, spec.dataset.num_classes, spec.batch_size,
-                                     shuffle=True, seed=spec.random_seed, repeat=True)
-    val_ds = None
-    if len(val_set):
-        val_ds = make_landmark_dataset(extract_set(val_set, prep, extractor),
-                                       spec.dataset.num_classes, spec.batch_size,
-                                       shuffle=False, seed=spec.random_seed, repeat=repeat_val)
-    return train_ds, val_ds, len(train_hands), {"extractor.onnx": extractor_onnx}
-
-
 def train(spec_file: str, key: str) -> TrainResult:
     """Run (or resume) training as ``spec_file`` describes. One run at a time per output
     folder: a second run into it is refused while the first holds the folder's lock."""
@@ -297,8 +254,9 @@ def _train_locked(spec: ExperimentSpec, spec_file: str, key: str, cluster, out_d
 
     from gesturenet_lib.data.dataset_file import read_dataset_file
     from gesturenet_lib.data.splits import TRAIN, VALIDATION
+    from gesturenet_lib.families import family
     from gesturenet_lib.models.model_file import save_tlt
-    from gesturenet_lib.training.data import make_dataset, read_class_weights, read_sets
+    from gesturenet_lib.training.data import read_class_weights, read_sets
     from gesturenet_lib.training.loop import run_stage
 
     base = io.parent(spec_file)
@@ -315,22 +273,13 @@ def _train_locked(spec: ExperimentSpec, spec_file: str, key: str, cluster, out_d
     train_set, val_set = sets[TRAIN], sets[VALIDATION]
     if len(train_set) == 0:
         raise UserInputError(f"{data_json}: train_set has no images")
-    prep = Preprocessing.for_model(spec.model)
+    fam = family(spec.model.base_model)
+    prep = fam.preprocessing(spec.model)
 
     keras.utils.set_random_seed(spec.random_seed)
     strategy = cluster.strategy()
-    attachments: dict[str, bytes] = {}
-    if spec.model.base_model == "hand_landmarks":
-        train_ds, val_ds, train_count, attachments = _landmark_inputs(
-            spec, train_set, val_set, prep, repeat_val=cluster.workers > 1)
-    else:
-        train_count = len(train_set)
-        train_ds = make_dataset(train_set, prep, num_classes, spec.batch_size,
-                                spec.dataset.augmentation, shuffle=True, seed=spec.random_seed,
-                                repeat=True)
-        val_ds = make_dataset(val_set, prep, num_classes, spec.batch_size, None, shuffle=False,
-                              seed=spec.random_seed, repeat=cluster.workers > 1) \
-            if len(val_set) else None
+    inputs = fam.training_inputs(spec, train_set, val_set, prep, repeat_val=cluster.workers > 1)
+    train_ds, val_ds, train_count = inputs.train, inputs.validation, inputs.train_examples
     if cluster.workers > 1:
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = \
@@ -381,11 +330,8 @@ def _train_locked(spec: ExperimentSpec, spec_file: str, key: str, cluster, out_d
         state = None
     model_path = io.join(out_dir, "model.tlt")
     if cluster.is_chief:
-        family = ({"hand_landmarks": dataclasses.asdict(spec.model.landmarks)}
-                  if spec.model.base_model == "hand_landmarks"
-                  else {"num_layers": spec.model.num_layers})
         save_tlt(model_path, model, key, classes, prep,
-                 {**family, "base_model": spec.model.base_model, "history": history},
-                 attachments)
+                 {**fam.metadata(spec), "base_model": fam.name, "history": history},
+                 inputs.attachments)
         log.info("train: wrote %s", model_path)
     return TrainResult(out_dir, model_path, history)

@@ -34,7 +34,7 @@ def _export(*args):
 
 def test_onnx_export_matches_keras_and_writes_every_deployment_file(model, tmp_path):
     from gesturenet_lib.inference.backends import load_backend
-    from gesturenet_lib.inference.preprocess import load_rgb, to_input
+    from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
     root, spec, tlt = model
     out = tmp_path / "model.onnx"
@@ -87,7 +87,7 @@ def test_etlt_round_trip_wrong_key_and_deepstream_note(model, tmp_path, capsys):
 def test_int8_calibration_cache_quantized_model_and_reuse(model, tmp_path, caplog):
     from gesturenet_lib.export.calibration import quantized_activations, read_cache
     from gesturenet_lib.inference.backends import load_backend
-    from gesturenet_lib.inference.preprocess import load_rgb, to_input
+    from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
     root, spec, tlt = model
     cache = tmp_path / "cal.bin"

@@ -71,7 +71,7 @@ def test_export_is_one_graph_that_agrees_with_the_two_step_path(trained, capsys)
     import onnxruntime as ort
 
     from gesturenet_lib.inference.backends import load_backend
-    from gesturenet_lib.inference.preprocess import load_rgb, to_input
+    from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
     root, spec, model = trained
     out = root / "export" / "model.onnx"
@@ -120,7 +120,7 @@ def test_crops_without_a_hand_go_to_random(trained, tmp_path):
     import cv2
 
     from gesturenet_lib.inference.backends import load_backend
-    from gesturenet_lib.inference.preprocess import to_input
+    from gesturenet_lib.models.preprocessing import to_input
 
     _, _, model = trained
     backend = load_backend(model, KEY, None)
@@ -149,10 +149,9 @@ def test_rotated_views_find_more_hands_and_map_landmarks_back(converted):
     """The extractor also tries the crop turned 90 degrees each way; a crop turned
     counter-clockwise is found through its clockwise view, with the landmarks of the upright
     crop expressed in the turned crop's frame."""
-    from gesturenet_lib.inference.preprocess import load_rgb, to_input
     from gesturenet_lib.models.hand_landmarks import Extractor, build_extractor
     from gesturenet_lib.models.landmark_assets import landmark_onnx_bytes
-    from gesturenet_lib.models.preprocessing import Preprocessing
+    from gesturenet_lib.models.preprocessing import Preprocessing, load_rgb, to_input
     from gesturenet_lib.specs.experiment import HandLandmarks
 
     doc = json.loads((converted / "workspace/data_landmarks.json").read_text())
@@ -181,8 +180,7 @@ def test_int8_export_of_the_merged_graph(trained, tmp_path):
 
     import onnxruntime as ort
 
-    from gesturenet_lib.inference.preprocess import load_rgb, to_input
-    from gesturenet_lib.models.preprocessing import Preprocessing
+    from gesturenet_lib.models.preprocessing import Preprocessing, load_rgb, to_input
 
     root, _, model = trained
     doc = json.loads((root / "workspace/data_landmarks.json").read_text())

@@ -25,8 +25,7 @@ import pytest
 import yaml
 
 from gesturenet_lib import __version__, cli
-from gesturenet_lib.inference.preprocess import load_rgb, to_input
-from gesturenet_lib.models.preprocessing import Preprocessing
+from gesturenet_lib.models.preprocessing import Preprocessing, load_rgb, to_input
 from tests.conftest import SAMPLE, SPECS
 
 KEY = "serve-test-key"
@@ -147,7 +146,7 @@ def server(exported):
 
 
 def _prep(exported) -> Preprocessing:
-    from gesturenet_lib.inference.backends import read_onnx
+    from gesturenet_lib.models.model_file import read_onnx
 
     meta = read_onnx(str(exported["export"] / "model.etlt"), KEY)[1]
     return Preprocessing.from_dict(meta["preprocessing"])
