@@ -190,13 +190,13 @@ def main() -> int:
             forked_times.append(time.perf_counter() - t0)
             os.sync()
             t0 = time.perf_counter()  # a new experiment name: no crop is resumed
-            result = dataset_convert(ConvertRequest(ds, exp, str(root / f"data{i}.json"),
+            result = dataset_convert(ConvertRequest.from_files(ds, exp, str(root / f"data{i}.json"),
                                                     f"bench{i}", write_tfds=args.tfds))
             beam_times.append(time.perf_counter() - t0)
             if cluster:
                 os.sync()
                 t0 = time.perf_counter()
-                dask_result = dataset_convert(ConvertRequest(
+                dask_result = dataset_convert(ConvertRequest.from_files(
                     ds, exp, str(root / f"dask{i}.json"), f"dask{i}", write_tfds=args.tfds,
                     beam_args=["--runner", "DaskRunner", "--dask_client_address",
                                cluster[0]]))

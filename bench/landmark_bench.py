@@ -73,10 +73,10 @@ def prepare(root: Path, class_map: dict | None) -> tuple[Path, dict[str, int]]:
         experiment["classes"] = sorted(set(class_map.values()))
         experiment["sampling"]["class_weights"] = {}
     (specs / "dataset_experiment_config.json").write_text(json.dumps(experiment))
-    dataset_convert(ConvertRequest(str(specs / "dataset_config.json"),
-                                   str(specs / "dataset_experiment_config.json"),
-                                   str(root / "workspace" / "data.json"), "cv",
-                                   k_folds=FOLDS, write_tfds=False))
+    dataset_convert(ConvertRequest.from_files(str(specs / "dataset_config.json"),
+                                              str(specs / "dataset_experiment_config.json"),
+                                              str(root / "workspace" / "data.json"), "cv",
+                                              k_folds=FOLDS, write_tfds=False))
     doc = json.loads((root / "workspace" / "data.json").read_text())
     return root / "workspace", doc["classes"]
 
@@ -143,6 +143,7 @@ def merged_latency_ms(model_path: str) -> float:
 
 
 def run_map(name: str, class_map, args, root: Path) -> tuple[dict, str]:
+    from gesturenet_lib.specs import load_experiment
     from gesturenet_lib.training.trainer import train
 
     workspace, classes = prepare(root / f"classes{name}", class_map)
@@ -155,7 +156,8 @@ def run_map(name: str, class_map, args, root: Path) -> tuple[dict, str]:
     for fold in range(FOLDS):
         for family in families:
             start = time.perf_counter()
-            result = train(str(train_spec(workspace, family, classes, fold, args)), KEY)
+            result = train(load_experiment(str(train_spec(workspace, family, classes, fold,
+                                                          args))), KEY)
             truth, pred, hands = predict_fold(result.model_path, workspace, fold, classes)
             walls[family] += time.perf_counter() - start
             pooled[family][0].append(truth)

@@ -45,6 +45,7 @@ def main() -> int:
     from gesturenet_lib.data.dataset_convert import ConvertRequest, dataset_convert
     from gesturenet_lib.data.hagrid_import import import_hagrid
     from gesturenet_lib.models.model_file import load_model_file
+    from gesturenet_lib.specs import load_experiment
     from gesturenet_lib.training.data import make_dataset, read_sets
     from gesturenet_lib.training.trainer import train
 
@@ -54,15 +55,15 @@ def main() -> int:
     sample = REPO / "data" / "hagrid-sample"
     import_hagrid(str(sample / "dataset"), str(sample / "annotations"),
                   str(root / "workspace" / "original" / "hagrid"))
-    dataset_convert(ConvertRequest(str(specs / "dataset_config.json"),
-                                   str(specs / "dataset_experiment_config.json"),
-                                   str(root / "workspace" / "data.json"), "v1"))
+    dataset_convert(ConvertRequest.from_files(str(specs / "dataset_config.json"),
+                                              str(specs / "dataset_experiment_config.json"),
+                                              str(root / "workspace" / "data.json"), "v1"))
     spec = json.loads((specs / "train_spec.json").read_text())
     spec["trainer"]["finetuning"]["train_epochs"] = args.epochs
     (specs / "train_spec.json").write_text(json.dumps(spec))
 
     start = time.perf_counter()
-    result = train(str(specs / "train_spec.json"), "bench-key")
+    result = train(load_experiment(str(specs / "train_spec.json")), "bench-key")
     wall = time.perf_counter() - start
 
     loaded = load_model_file(result.model_path, "bench-key")

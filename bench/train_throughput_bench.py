@@ -81,7 +81,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=160)
     args = parser.parse_args()
 
-    from gesturenet_lib.specs import dumps, load_experiment_spec, parse
+    from gesturenet_lib.specs import dumps, load_experiment, load_experiment_spec, parse
     from gesturenet_lib.specs.experiment import ExperimentSpec
     from gesturenet_lib.training.trainer import train
 
@@ -100,7 +100,7 @@ def main() -> int:
     spec_file.write_text(dumps(spec))
 
     start = time.perf_counter()
-    result = train(str(spec_file), "bench-key")
+    result = train(load_experiment(str(spec_file)), "bench-key")
     wall = time.perf_counter() - start
     pipeline = statistics.median(r["images_per_s"] for r in result.history[1:])
     steps = -(-args.images // spec.batch_size)

@@ -1,21 +1,15 @@
 """The subtasks with gs:// paths: each stages its inputs into a local cache (``staging``),
-runs the same library function on the local stand-ins, then uploads its outputs. With local
-paths only, each calls the library function directly. The CLI calls these."""
+runs the same library function on the local stand-ins (the same typed request, its locations
+replaced: no spec is rewritten), then uploads its outputs. With local paths only, each calls
+the library function directly. The CLI calls these."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 from gesturenet_lib import io
-from gesturenet_lib.specs import dumps, load_experiment_spec
+from gesturenet_lib.specs import Experiment
 from gesturenet_lib.staging import Stage, any_cloud
-
-
-def _write_local_spec(stage: Stage, name: str, spec) -> str:
-    path = os.path.join(stage.root, "specs", name)
-    io.write_text(path, dumps(spec))
-    return path
 
 
 def dataset_import(images: str, annotations: str, output: str, class_map: str | None):
@@ -35,14 +29,11 @@ def dataset_convert(req):
     from gesturenet_lib.data.dataset_convert import dataset_convert as convert
     from gesturenet_lib.data.dataset_convert import datasets_of, is_local_runner
     from gesturenet_lib.data.dataset_file import fold_path, rejects_path
-    from gesturenet_lib.specs import load_convert_specs
 
-    ds, exp = load_convert_specs(req.dataset_spec, req.experiment_spec)  # errors name the files
+    ds, exp = req.dataset, req.experiment
     mount = ds.mount_dir_path
-    if not any_cloud(mount, req.output_filename, req.dataset_spec, req.experiment_spec):
-        return convert(req)
-    if not is_local_runner(req.beam_args):
-        return convert(req)  # a managed runner's workers read and write gs:// themselves
+    if not any_cloud(mount, req.output_filename) or not is_local_runner(req.beam_args):
+        return convert(req)  # local paths, or a managed runner's workers read gs:// themselves
     # The library checks the local stand-ins; the gs:// outputs are probed here, before the
     # whole job, not at its upload.
     for path, what, folder in ((req.output_filename, "--output_filename", False),
@@ -54,13 +45,10 @@ def dataset_convert(req):
         for name in datasets_of(exp):
             stage.pull(io.join(mount, ds.org_data_dir, name))
         stage.output(io.join(mount, ds.post_data_dir))
-        local_ds = _write_local_spec(stage, "dataset_config.json",
-                                     replace(ds, mount_dir_path=stage.local(mount)))
-        local_exp = _write_local_spec(stage, "dataset_experiment_config.json", exp)
         out = req.output_filename
         for path in [out, rejects_path(out)] + [fold_path(out, i) for i in range(req.k_folds)]:
             stage.output(path)
-        result = convert(replace(req, dataset_spec=local_ds, experiment_spec=local_exp,
+        result = convert(replace(req, dataset=replace(ds, mount_dir_path=stage.local(mount)),
                                  output_filename=stage.local(out)))
         stage.push()
     return replace(result, data_json=out, rejects_file=rejects_path(out),
@@ -80,81 +68,69 @@ def _pull_set_images(stage: Stage, data_json_local: str, image_root: str,
                      if getattr(entry, field)])
 
 
-def _local_experiment(stage: Stage, spec_file: str, sets: tuple[str, ...],
-                      pull_outputs: bool = False) -> tuple[str, str]:
-    """A local copy of the experiment spec with every gs:// path staged; returns
-    (local spec file, the experiment folder the outputs go to)."""
-    spec = load_experiment_spec(spec_file)
-    base = io.parent(spec_file)
-    data_json = io.resolve(spec.dataset.data_path, base)
-    image_root = io.resolve(spec.dataset.image_root_path or io.parent(data_json), base)
-    eval_json = io.resolve(spec.evaluator.data_path, base) if spec.evaluator.data_path else None
-    local_json = stage.pull(data_json)
-    local_eval = stage.pull(eval_json)
-    if io.is_cloud_uri(image_root):
-        _pull_set_images(stage, local_json, image_root, sets)
-        if local_eval and local_eval != local_json:
-            _pull_set_images(stage, local_eval, image_root, sets)
-    experiments = io.resolve(spec.output_experiments_fld, base)
-    if io.is_cloud_uri(experiments):  # a local one is checked by the library itself
-        io.check_output(experiments, f"{spec_file}: output_experiments_fld", folder=True)
-    if pull_outputs:  # train resumes from checkpoints already on gs://
-        stage.pull(io.join(experiments, spec.save_weights_path))
-    stage.output(experiments)
-    model = spec.model
-    if model.weights_init:
-        model = replace(model, weights_init=stage.pull(io.resolve(model.weights_init, base)))
-    local = replace(spec, output_experiments_fld=stage.local(experiments), model=model,
-                    dataset=replace(spec.dataset, data_path=local_json,
-                                    image_root_path=stage.local(image_root)),
-                    evaluator=replace(spec.evaluator, data_path=local_eval))
-    return _write_local_spec(stage, "train_spec.json", local), experiments
+def _stage_experiment(stage: Stage, exp: Experiment, sets: tuple[str, ...],
+                      pull_outputs: bool = False) -> Experiment:
+    """``exp`` on local stand-ins: data.json and the images of ``sets`` pulled, the
+    experiment folder an output (pulled first when ``pull_outputs``: train resumes from
+    checkpoints already on gs://)."""
+    if io.is_cloud_uri(exp.experiments):  # a local one is checked by the library itself
+        io.check_output(exp.experiments, f"{exp.source}: output_experiments_fld", folder=True)
+    data_json = stage.pull(exp.data_json)
+    eval_json = data_json if exp.eval_json == exp.data_json else stage.pull(exp.eval_json)
+    local = replace(exp, data_json=data_json, eval_json=eval_json,
+                    image_root_path=stage.local(exp.image_root_path) if exp.image_root_path
+                    else None,
+                    experiments=stage.output(exp.experiments),
+                    weights_init=stage.pull(exp.weights_init))
+    pulls = [(data_json, exp.image_root)]
+    if exp.eval_json != exp.data_json:
+        pulls.append((eval_json, exp.eval_image_root))
+    for local_json, root in pulls:
+        if io.is_cloud_uri(root):
+            _pull_set_images(stage, local_json, root, sets)
+    if pull_outputs:
+        stage.pull(exp.model_dir)
+    return local
 
 
-def _cloud_spec(spec_file: str) -> bool:
-    spec = load_experiment_spec(spec_file)
-    base = io.parent(spec_file)
-    return any_cloud(spec_file, io.resolve(spec.dataset.data_path, base),
-                     io.resolve(spec.dataset.image_root_path or ".", base),
-                     io.resolve(spec.output_experiments_fld, base), spec.model.weights_init,
-                     spec.evaluator.data_path and io.resolve(spec.evaluator.data_path, base))
+def _cloud_experiment(exp: Experiment) -> bool:
+    return any_cloud(exp.data_json, exp.eval_json, exp.image_root_path, exp.experiments,
+                     exp.weights_init)
 
 
-def train(spec_file: str, key: str):
+def train(exp: Experiment, key: str):
     from gesturenet_lib.training.trainer import train as run
 
-    if not _cloud_spec(spec_file):
-        return run(spec_file, key)
+    if not _cloud_experiment(exp):
+        return run(exp, key)
     with Stage() as stage:
-        local_spec, experiments = _local_experiment(
-            stage, spec_file, ("train_set", "validation_set"), pull_outputs=True)
+        local = _stage_experiment(stage, exp, ("train_set", "validation_set"),
+                                  pull_outputs=True)
         try:
-            result = run(local_spec, key)
+            result = run(local, key)
         finally:
             stage.push()  # checkpoints too, so a later run resumes from gs://
-    spec = load_experiment_spec(spec_file)
-    out = io.join(experiments, spec.save_weights_path)
-    return replace(result, output_dir=out, model_path=io.join(out, "model.tlt"))
+    return replace(result, output_dir=exp.model_dir,
+                   model_path=io.join(exp.model_dir, "model.tlt"))
 
 
-def evaluate(spec_file: str, model: str, key: str | None, data_type: str):
+def evaluate(exp: Experiment, model: str, key: str | None, data_type: str):
     from gesturenet_lib.evaluation.evaluate import evaluate as run
 
-    if not (_cloud_spec(spec_file) or io.is_cloud_uri(model)):
-        return run(spec_file, model, key, data_type)
+    if not (_cloud_experiment(exp) or io.is_cloud_uri(model)):
+        return run(exp, model, key, data_type)
     with Stage() as stage:
-        local_spec, experiments = _local_experiment(stage, spec_file, (data_type,))
-        result = run(local_spec, stage.pull(model), key, data_type)
+        result = run(_stage_experiment(stage, exp, (data_type,)), stage.pull(model), key,
+                     data_type)
         stage.push()
-    name = load_experiment_spec(spec_file).evaluator.evaluation_exp_name
-    return replace(result, output_dir=io.join(experiments, name))
+    return replace(result, output_dir=exp.eval_dir)
 
 
 def export(req):
     from gesturenet_lib.export.exporter import export as run
 
     paths = (req.model, req.output, req.cal_image_dir, req.cal_data_file, req.cal_cache_file,
-             req.engine_file, req.experiment_spec)
+             req.engine_file)
     if not any_cloud(*paths):
         return run(req)
     with Stage() as stage:
@@ -180,7 +156,6 @@ def export(req):
                         else None,
                         cal_cache_file=stage.local(req.cal_cache_file),
                         engine_file=stage.local(req.engine_file) if req.engine_file else None,
-                        experiment_spec=stage.pull(req.experiment_spec),
                         storage_uri=req.storage_uri or (io.parent(req.output)
                                                         if io.is_cloud_uri(req.output) else None))
         result = run(local)
@@ -189,24 +164,23 @@ def export(req):
     return result
 
 
-def inference(spec_file: str, model: str, key: str | None, results_dir: str,
+def inference(exp: Experiment, model: str, key: str | None, results_dir: str,
               image_root: str | None, data_json: str | None, data_type: str,
               image_dir: str | None):
     from gesturenet_lib.inference.infer import inference as run
 
-    if not any_cloud(spec_file, model, results_dir, image_root, data_json, image_dir):
-        return run(spec_file, model, key, results_dir, image_root, data_json, data_type,
-                   image_dir)
+    if not any_cloud(model, results_dir, image_root, data_json, image_dir):
+        return run(exp, model, key, results_dir, image_root, data_json, data_type, image_dir)
     if io.is_cloud_uri(results_dir):  # before pulling the inputs; a local one: the library
         io.check_output(results_dir, "--results_dir", folder=True)
     with Stage() as stage:
         local_json = stage.pull(data_json)
-        root = image_root or load_experiment_spec(spec_file).dataset.image_root_path or (
-            io.parent(data_json) if data_json else None)
+        root = image_root or exp.image_root_path or (io.parent(data_json) if data_json
+                                                     else None)
         if local_json and root and io.is_cloud_uri(root):
             _pull_set_images(stage, local_json, root, (data_type,), "full_image_path")
         stage.output(results_dir)
-        result = run(stage.pull(spec_file), stage.pull(model), key, stage.local(results_dir),
+        result = run(exp, stage.pull(model), key, stage.local(results_dir),
                      stage.local(root) if root else None, local_json, data_type,
                      stage.pull(image_dir))
         stage.push()

@@ -1,8 +1,9 @@
 """The subtasks as steps over artifact folders, for the KFP components (which only call these).
 
 A pipeline hands each step folders (its input and output artifacts) instead of the paths a
-spec names, so each step writes a copy of the user's spec with its paths pointed at those
-folders, then calls the same library function the CLI calls. Layouts:
+spec names: each step parses its spec parameter once, locates it at those folders (the same
+typed request the CLI builds from a file; no spec is written to re-point paths), then calls
+the same library function the CLI calls. Layouts:
 
 - raw data: a ``mount_dir_path`` folder holding ``<org_data_dir>/<dataset>/...``;
 - dataset: a ``mount_dir_path`` folder holding the crops (``<post_data_dir>/...``), data.json,
@@ -18,18 +19,12 @@ import tempfile
 from dataclasses import replace
 
 from gesturenet_lib import io
-from gesturenet_lib.specs import dumps, parse, reconcile
+from gesturenet_lib.specs import Experiment, parse, reconcile
 from gesturenet_lib.specs.dataset_config import DatasetConfig
 from gesturenet_lib.specs.dataset_experiment_config import DatasetExperimentConfig
-from gesturenet_lib.specs.experiment import Evaluator, ExperimentSpec
+from gesturenet_lib.specs.experiment import ExperimentSpec
 
 DATA_JSON = "data.json"
-
-
-def _write_spec(folder: str, name: str, spec) -> str:
-    path = io.join(folder, name)
-    io.write_text(path, dumps(spec))
-    return path
 
 
 def import_step(source_dir: str, source_format: str, raw_dir: str, dataset: str,
@@ -69,12 +64,9 @@ def convert_step(raw_dir: str, dataset_spec: dict, experiment_spec: dict, k_fold
     link = io.join(dataset_dir, ds.org_data_dir)
     os.symlink(os.path.abspath(io.join(raw_dir, ds.org_data_dir)), link)
     try:
-        with tempfile.TemporaryDirectory(prefix="gesturenet-specs-") as tmp:
-            ds_file = _write_spec(tmp, "dataset_config.json", ds)
-            exp_file = _write_spec(tmp, "dataset_experiment_config.json", exp)
-            result = dataset_convert(ConvertRequest(
-                ds_file, exp_file, io.join(dataset_dir, DATA_JSON), experiment_name, k_folds,
-                list(beam_args or [])))
+        result = dataset_convert(ConvertRequest(
+            "dataset_spec", "experiment_spec", io.join(dataset_dir, DATA_JSON),
+            experiment_name, k_folds, list(beam_args or []), dataset=ds, experiment=exp))
     finally:
         os.unlink(link)
     stats = result.stats
@@ -86,13 +78,13 @@ def convert_step(raw_dir: str, dataset_spec: dict, experiment_spec: dict, k_fold
             "classes": list(exp.classes), "k_folds": k_folds, "summary": result.summary}
 
 
-def _spec_for(train_spec: dict, dataset_dir: str, data_json: str, output_dir: str,
-              results_name: str = "results") -> ExperimentSpec:
+def _experiment(train_spec: dict, dataset_dir: str, data_json: str, output_dir: str
+                ) -> Experiment:
+    """The spec parameter, located at the step's folders (its own paths do not apply)."""
     spec = parse(ExperimentSpec, train_spec)
-    dataset = replace(spec.dataset, data_path=data_json,
-                      image_root_path=os.path.abspath(dataset_dir))
-    return replace(spec, dataset=dataset, output_experiments_fld=os.path.abspath(output_dir),
-                   evaluator=Evaluator(results_name, data_json))
+    spec = replace(spec, evaluator=replace(spec.evaluator, evaluation_exp_name="results"))
+    return Experiment(spec, "train_spec", data_json, data_json, os.path.abspath(dataset_dir),
+                      os.path.abspath(output_dir), spec.model.weights_init)
 
 
 def train_step(dataset_dir: str, train_spec: dict, key: str, model_dir: str,
@@ -103,9 +95,9 @@ def train_step(dataset_dir: str, train_spec: dict, key: str, model_dir: str,
     name = DATA_JSON if fold is None else f"data_fold{fold}.json"
     data_json = os.path.abspath(io.join(dataset_dir, name))
     with tempfile.TemporaryDirectory(prefix="gesturenet-train-") as work:
-        spec = _spec_for(train_spec, dataset_dir, data_json, work)
-        spec_file = _write_spec(work, "train_spec.json", spec)
-        result = train(spec_file, key)
+        exp = _experiment(train_spec, dataset_dir, data_json, work)
+        spec = exp.spec
+        result = train(exp, key)
         io.makedirs(model_dir)
         for entry in os.listdir(result.output_dir):
             source = io.join(result.output_dir, entry)
@@ -136,9 +128,8 @@ def evaluate_step(dataset_dir: str, model_dir: str, train_spec: dict, key: str |
     name = DATA_JSON if fold is None else f"data_fold{fold}.json"
     data_json = os.path.abspath(io.join(dataset_dir, name))
     with tempfile.TemporaryDirectory(prefix="gesturenet-eval-") as work:
-        spec = _spec_for(train_spec, dataset_dir, data_json, work)
-        spec_file = _write_spec(work, "train_spec.json", spec)
-        result = evaluate(spec_file, io.join(model_dir, "model.tlt"), key, data_type)
+        result = evaluate(_experiment(train_spec, dataset_dir, data_json, work),
+                          io.join(model_dir, "model.tlt"), key, data_type)
         io.write_bytes(report_path, io.read_bytes(io.join(result.output_dir, "report.html")))
     return {**result.metrics, "table": result.table}
 
@@ -150,9 +141,8 @@ def inference_step(raw_dir: str, dataset_dir: str, model_dir: str, train_spec: d
 
     data_json = os.path.abspath(io.join(dataset_dir, DATA_JSON))
     with tempfile.TemporaryDirectory(prefix="gesturenet-infer-") as work:
-        spec_file = _write_spec(work, "train_spec.json",
-                                _spec_for(train_spec, dataset_dir, data_json, work))
-        result = inference(spec_file, io.join(model_dir, "model.tlt"), key, results_dir,
+        result = inference(_experiment(train_spec, dataset_dir, data_json, work),
+                           io.join(model_dir, "model.tlt"), key, results_dir,
                            os.path.abspath(raw_dir), data_json, data_type)
     return {"classified": result.classified, "failed": result.failed}
 

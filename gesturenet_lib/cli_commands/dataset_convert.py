@@ -37,9 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from gesturenet_lib.cloud import dataset_convert
     from gesturenet_lib.data.dataset_convert import ConvertRequest
 
-    result = dataset_convert(ConvertRequest(
-        dataset_spec=args.dataset_spec, experiment_spec=args.experiment_spec,
-        output_filename=args.output_filename, experiment_name=args.experiment_name,
+    result = dataset_convert(ConvertRequest.from_files(
+        args.dataset_spec, args.experiment_spec, args.output_filename, args.experiment_name,
         k_folds=1 if args.k_folds == 1 else args.k_folds, beam_args=list(args.extra_args),
         write_tfds=not args.no_tfds, max_image_pixels=args.max_image_pixels))
     print(result.summary)

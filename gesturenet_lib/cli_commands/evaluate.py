@@ -24,9 +24,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from gesturenet_lib.cloud import evaluate
     from gesturenet_lib.keys import optional_key
+    from gesturenet_lib.specs import load_experiment
 
     key = optional_key(args.key)  # .onnx and .keras need no key
-    result = evaluate(args.experiment_spec_filename, args.model, key, args.data_type)
+    result = evaluate(load_experiment(args.experiment_spec_filename), args.model, key,
+                      args.data_type)
     print(result.table)
     print(f"wrote {result.output_dir}/metrics.json, confusion_matrix.png, report.html")
     return 0

@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from gesturenet_lib.cloud import export
     from gesturenet_lib.export.exporter import ExportRequest, default_output
     from gesturenet_lib.keys import optional_key
+    from gesturenet_lib.specs import load_experiment_spec
 
     key = optional_key(args.key)
     result = export(ExportRequest(
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         batches=args.batches, batch_size=args.batch_size, max_batch_size=args.max_batch_size,
         max_workspace_size=args.max_workspace_size, engine_file=args.engine_file,
         input_dims=args.input_dims, backend=args.backend,
-        experiment_spec=args.experiment_spec, calibrator=args.calibrator,
+        spec=load_experiment_spec(args.experiment_spec) if args.experiment_spec else None,
+        calibrator=args.calibrator,
         storage_uri=args.storage_uri))
     for kind, path in result.files.items():
         print(f"{kind:<18} {path}")

@@ -30,9 +30,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from gesturenet_lib.cloud import inference
     from gesturenet_lib.keys import optional_key
+    from gesturenet_lib.specs import load_experiment
 
     key = optional_key(args.key)
-    result = inference(args.experiment_spec, args.model, key, args.results_dir,
+    result = inference(load_experiment(args.experiment_spec), args.model, key, args.results_dir,
                        args.image_root_path, args.data_json, args.data_type, args.image_dir)
     print(f"classified {result.classified} images, {result.failed} failed")
     print(f"wrote {result.results_txt} and {result.results_jsonl}")

@@ -100,13 +100,16 @@ def _relative(path: str, mount_dir: str) -> str:
     return path[len(prefix):] if path.startswith(prefix) else path
 
 
-def list_annotation_files(_, folders: tuple[tuple[int, str], ...]):
-    """(layout index, path) for each *.json under each (layout index, annotation folder). A
-    path that is not UTF-8 text travels as its bytes (Beam's coders carry only UTF-8 text) and
-    the parser rejects it."""
+def list_annotation_files(shard: tuple[int, int], folders: tuple[tuple[int, str], ...]):
+    """(layout index, path) for each *.json under each (layout index, annotation folder), of
+    shard (i, n): every n-th file from the i-th, in sorted order. A path that is not UTF-8
+    text travels as its bytes (Beam's coders carry only UTF-8 text) and the parser rejects
+    it."""
+    index_in_shard, shards = shard
     for index, folder in folders:
-        for path in io.list_files(folder):
-            if path.endswith(".json"):
+        files = (p for p in io.list_files(folder) if p.endswith(".json"))
+        for position, path in enumerate(files):
+            if position % shards == index_in_shard:
                 try:
                     path.encode("utf-8")
                 except UnicodeEncodeError:
@@ -119,23 +122,24 @@ class ReadAnnotations(beam.PTransform):
     """List and parse every annotation file; outputs ``records`` and ``rejected``.
 
     The files are listed inside the pipeline, so the job graph carries only the folders (a
-    managed runner caps its size; a list of a million paths would not fit). The listing is
-    one step started by an impulse: a ``Create`` of the folders would add two steps, each of
-    which costs the local runner a few milliseconds to set up per run. ``spread``
+    managed runner caps its size; a list of a million paths would not fit). ``spread``
     redistributes the paths before parsing, for runners with many workers: one worker lists,
     all parse. The local runner has one worker and skips it (a barrier and a copy of every
-    path for nothing)."""
+    path for nothing). ``shards`` > 1 lists in that many parts instead, each its own element
+    from the start: for runners whose parallelism comes only from the first step's
+    partitions (Beam's DaskRunner, where a Reshuffle does nothing)."""
 
-    def __init__(self, layouts: list[DatasetLayout], spread: bool = True):
+    def __init__(self, layouts: list[DatasetLayout], spread: bool = True, shards: int = 1):
         super().__init__()
         self.layouts = layouts
         self.spread = spread
+        self.shards = shards
 
     def expand(self, pbegin):
         folders = tuple((i, layout.annotation_dir) for i, layout in enumerate(self.layouts))
         files = (pbegin
-                 | "Folders" >> beam.Create([folders])
-                 | "ListFiles" >> beam.FlatMap(lambda f: list_annotation_files(None, f)))
+                 | "Shards" >> beam.Create([(i, self.shards) for i in range(self.shards)])
+                 | "ListFiles" >> beam.FlatMap(list_annotation_files, folders))
         if self.spread:
             files = files | "Spread" >> beam.Reshuffle()
         parsed = files | "Parse" >> beam.ParDo(ParseAnnotationFn(self.layouts))

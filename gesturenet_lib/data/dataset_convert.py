@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ConvertRequest:
-    dataset_spec: str
+    dataset_spec: str          # the spec files' names, for messages
     experiment_spec: str
     output_filename: str
     experiment_name: str
@@ -36,6 +36,17 @@ class ConvertRequest:
     write_tfds: bool = True
     crop_processes: int = 0  # processes per Beam worker for the crop step; 0: see below
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # larger images are rejected before decoding
+    # The two specs, validated and reconciled (mount_dir_path resolved): parsed once, at the
+    # edge (``from_files``, or a pipeline step from its parameters).
+    dataset: DatasetConfig | None = None
+    experiment: DatasetExperimentConfig | None = None
+
+    @classmethod
+    def from_files(cls, dataset_spec: str, experiment_spec: str, output_filename: str,
+                   experiment_name: str, **options) -> ConvertRequest:
+        ds, exp = load_convert_specs(dataset_spec, experiment_spec)  # errors name the files
+        return cls(dataset_spec, experiment_spec, output_filename, experiment_name,
+                   dataset=ds, experiment=exp, **options)
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,22 @@ def _runner_of(args: list[str]) -> str | None:
     return runner
 
 
+DASK_PARTITIONS = 32  # parts of the work on Dask, without --dask_npartitions
+
+
+def dask_partitions(beam_args: list[str]) -> int:
+    """On the DaskRunner, the parts the listing (and so all the work) is cut into; 1 elsewhere.
+    Each part is a Dask partition: the only parallelism Beam's DaskRunner has."""
+    args = default_beam_args(beam_args)
+    if _runner_of(args) != DASK_RUNNER:
+        return 1
+    given = next((a.split("=", 1)[1] for a in args if a.startswith("--dask_npartitions=")),
+                 None)
+    if given is None and "--dask_npartitions" in args[:-1]:
+        given = args[args.index("--dask_npartitions") + 1]
+    return int(given) if given and given.isdigit() else DASK_PARTITIONS
+
+
 def default_beam_args(beam_args: list[str]) -> list[str]:
     """Without --runner: the local runner in one process, whose crop step (the heavy one) runs
     a process pool over every core. Measured on 2 cores (bench/dataset_convert_bench.py), this
@@ -77,9 +104,12 @@ def default_beam_args(beam_args: list[str]) -> list[str]:
     module path)."""
     runner = _runner_of(beam_args)
     if runner == "DaskRunner":
-        return [DASK_RUNNER if a == "DaskRunner" else
+        args = [DASK_RUNNER if a == "DaskRunner" else
                 f"--runner={DASK_RUNNER}" if a == "--runner=DaskRunner" else a
                 for a in beam_args]
+        if not any(a.startswith(("--dask_npartitions", "--dask_partition_size")) for a in args):
+            args.append(f"--dask_npartitions={DASK_PARTITIONS}")  # one shard per partition
+        return args
     if runner is not None:
         return list(beam_args)
     extra = [f"--runner={LOCAL_RUNNER}"]
@@ -195,7 +225,9 @@ def prepare(req: ConvertRequest) -> ConvertJob:
     if not req.experiment_name or "/" in req.experiment_name:
         raise UserInputError(f"--experiment_name {req.experiment_name!r}: must be a non-empty "
                              "name without '/'")
-    ds, exp = load_convert_specs(req.dataset_spec, req.experiment_spec)
+    ds, exp = req.dataset, req.experiment
+    if ds is None or exp is None:
+        raise ValueError("ConvertRequest: parse the specs first (ConvertRequest.from_files)")
     mount = ds.mount_dir_path
     io.check_output(req.output_filename, "--output_filename")  # before the work, not after
     io.check_output(io.join(mount, ds.post_data_dir),
@@ -268,7 +300,8 @@ def build_pipeline(job: ConvertJob, p) -> None:
                                                                         lay.dataset))
                for lay in job.layouts]
     read = p | "ReadAnnotations" >> cp.ReadAnnotations(
-        layouts, spread=not is_local_runner(job.req.beam_args))
+        layouts, spread=not is_local_runner(job.req.beam_args),
+        shards=dask_partitions(job.req.beam_args))
     split = read["records"] | "AssignSplits" >> cp.AssignSplits(
         plan, exp.set_list.kpi, exp.set_list.train_val)
     kept = split["assigned"] | "FilterByMetadata" >> cp.FilterByMetadata(

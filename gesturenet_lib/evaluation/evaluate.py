@@ -17,7 +17,7 @@ from gesturenet_lib.evaluation.report import Misclassified, confusion_png, repor
 from gesturenet_lib.inference.backends import check_classes, load_backend
 from gesturenet_lib.inference.run import Source, log_progress, predict_sources
 from gesturenet_lib.models.model_file import check_model_path
-from gesturenet_lib.specs import load_experiment_spec
+from gesturenet_lib.specs import Experiment
 
 log = logging.getLogger(__name__)
 GALLERY_LIMIT = 120
@@ -43,17 +43,14 @@ def counted_name(p, classes: dict[str, int], names: list[str]) -> str:
     return "no hand found" if index < 0 else names[index]
 
 
-def evaluate(spec_file: str, model_path: str, key: str | None,
+def evaluate(exp: Experiment, model_path: str, key: str | None,
              data_type: str = "kpi_set") -> EvaluateResult:
-    spec = load_experiment_spec(spec_file)
+    spec = exp.spec
     check_model_path(model_path)
-    base = io.parent(spec_file)
-    out_dir = io.join(io.resolve(spec.output_experiments_fld, base),
-                      spec.evaluator.evaluation_exp_name)
-    io.check_output(out_dir, f"{spec_file}: output_experiments_fld/evaluator."
+    out_dir = exp.eval_dir
+    io.check_output(out_dir, f"{exp.source}: output_experiments_fld/evaluator."
                              "evaluation_exp_name", folder=True)
-    data_json = io.resolve(spec.evaluator.data_path or spec.dataset.data_path, base)
-    image_root = io.resolve(spec.dataset.image_root_path or io.parent(data_json), base)
+    data_json, image_root = exp.eval_json, exp.eval_image_root
     classes = dict(spec.dataset.classes)
     entries = read_dataset_file(data_json).entries(data_type, classes)
     names = sorted(classes, key=classes.get)

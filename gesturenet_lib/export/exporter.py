@@ -29,6 +29,7 @@ from gesturenet_lib.export import (
 from gesturenet_lib.export.onnx_export import DEFAULT_OPSET
 from gesturenet_lib.models.model_file import check_model_path
 from gesturenet_lib.models.preprocessing import Preprocessing
+from gesturenet_lib.specs.experiment import ExperimentSpec
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class ExportRequest:
     engine_file: str | None = None
     input_dims: str | None = None
     backend: str = "onnx"
-    experiment_spec: str | None = None
+    spec: ExperimentSpec | None = None   # -e: classes and preprocessing of a bare model
     calibrator: str = "entropy"
     storage_uri: str | None = None   # the output folder as a cluster reads it (KServe manifests)
 
@@ -199,11 +200,7 @@ def _int8(req: ExportRequest, fp32_onnx: bytes, prep: Preprocessing, out_dir: st
 
 
 def export(req: ExportRequest) -> ExportResult:
-    spec = None
-    if req.experiment_spec:
-        from gesturenet_lib.specs import load_experiment_spec
-
-        spec = load_experiment_spec(req.experiment_spec)
+    spec = req.spec
     if req.backend not in ("onnx", "tfonnx"):
         raise UserInputError(f"--backend {req.backend}: only onnx is supported (UFF is "
                              "deprecated by NVIDIA and not produced)")

@@ -14,7 +14,7 @@ from gesturenet_lib.data.images import IMAGE_SUFFIXES
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.inference.backends import check_classes, load_backend
 from gesturenet_lib.inference.run import Source, log_progress, predict_sources
-from gesturenet_lib.specs import load_experiment_spec
+from gesturenet_lib.specs import Experiment
 
 
 @dataclass(frozen=True)
@@ -38,15 +38,18 @@ def sources_from_dir(image_dir: str) -> list[Source]:
             for path in io.list_files(image_dir) if path.lower().endswith(IMAGE_SUFFIXES)]
 
 
-def inference(spec_file: str, model_path: str, key: str | None, results_dir: str,
+def inference(exp: Experiment, model_path: str, key: str | None, results_dir: str,
               image_root: str | None = None, data_json: str | None = None,
               data_type: str = "kpi_set", image_dir: str | None = None) -> InferenceResult:
-    spec = load_experiment_spec(spec_file)
+    """Classify the images of ``data_json``'s set (cut from their full images; paths from
+    ``image_root``, else the spec's image_root_path, else data.json's folder) or every image
+    under ``image_dir``."""
+    spec = exp.spec
     io.check_output(results_dir, "--results_dir", folder=True)
     if image_dir:
         sources = sources_from_dir(image_dir)
     elif data_json:
-        root = image_root or spec.dataset.image_root_path or io.parent(data_json)
+        root = image_root or exp.image_root_path or io.parent(data_json)
         sources = sources_from_data_json(data_json, data_type, root)
     else:
         raise UserInputError("give --data_json (with --image_root_path) or --image_dir")

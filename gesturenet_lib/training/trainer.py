@@ -19,6 +19,7 @@ moving statistics). ``num_layers_unfreeze: 0`` trains every layer.
 from __future__ import annotations
 
 import csv
+import functools
 import io as _text_io
 import json
 import logging
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 
 from gesturenet_lib import crypto, io
 from gesturenet_lib.errors import UserInputError
-from gesturenet_lib.specs import dumps, load_experiment_spec
+from gesturenet_lib.specs import Experiment, dumps
 from gesturenet_lib.specs.experiment import ExperimentSpec, TrainingStage
 
 log = logging.getLogger(__name__)
@@ -96,14 +97,15 @@ def build_model(spec: ExperimentSpec):
     return family(spec.model.base_model).build(spec)
 
 
-def _initial_model(spec: ExperimentSpec, key: str | None, base_dir: str, num_classes: int):
+def _initial_model(exp: Experiment, key: str | None):
     """A fresh model, or the one named by ``weights_init`` (new head when asked)."""
     from gesturenet_lib.models.model_file import load_model_file
 
+    spec, num_classes = exp.spec, exp.spec.dataset.num_classes
     model = build_model(spec)
-    if not spec.model.weights_init:
+    if not exp.weights_init:
         return model
-    path = io.resolve(spec.model.weights_init, base_dir)
+    path = exp.weights_init
     given = f"model.weights_init = {json.dumps(spec.model.weights_init)}"
     ngc = ("NGC's pretrained GestureNet model.tlt is encrypted with NVIDIA TAO's closed cipher "
            "and cannot be read by this tool: remove model.weights_init to train from scratch, "
@@ -229,84 +231,116 @@ def _epoch_handler(stage_name: str, stage_index: int, model, history: list,
     return on_epoch_end
 
 
-def train(spec_file: str, key: str) -> TrainResult:
-    """Run (or resume) training as ``spec_file`` describes. One run at a time per output
-    folder: a second run into it is refused while the first holds the folder's lock."""
+def train(exp: Experiment, key: str) -> TrainResult:
+    """Run (or resume) training as ``exp`` describes. One run at a time per output folder: a
+    second run into it is refused while the first holds the folder's lock."""
     from gesturenet_lib.training import distribution
 
-    spec = load_experiment_spec(spec_file)
+    spec = exp.spec
     if not key:
         raise UserInputError("-k/--key: an empty key cannot encrypt the model")
+    if not plan_stages(spec):
+        raise UserInputError(f"{exp.source}: trainer: every stage has train_epochs = 0")
     cluster = distribution.cluster_from_env(spec.trainer.num_workers)
-    out_dir = io.join(io.resolve(spec.output_experiments_fld, io.parent(spec_file)),
-                      spec.save_weights_path)
-    what = f"{spec_file}: output_experiments_fld/save_weights_path"
+    out_dir = exp.model_dir
+    what = f"{exp.source}: output_experiments_fld/save_weights_path"
     io.check_output(out_dir, what, folder=True)
     work_dir = out_dir if cluster.is_chief else io.join(out_dir, f".worker{cluster.index}")
     with io.folder_lock(work_dir, what):
-        return _train_locked(spec, spec_file, key, cluster, out_dir, work_dir)
+        return _train_locked(exp, key, cluster, out_dir, work_dir)
 
 
-def _train_locked(spec: ExperimentSpec, spec_file: str, key: str, cluster, out_dir: str,
-                  work_dir: str) -> TrainResult:
-    import keras
+@dataclass(frozen=True)
+class _Inputs:
+    train: object                   # tf.data batches
+    validation: object | None
+    steps: int                      # per epoch
+    val_steps: int
+    examples: int
+    class_weights: list[float] | None
+    attachments: dict[str, bytes]
+
+
+def _training_inputs(exp: Experiment, fam, prep, cluster) -> _Inputs:
+    """The sets of data.json as the family trains on them, sharded across workers."""
     import tensorflow as tf
 
     from gesturenet_lib.data.dataset_file import read_dataset_file
     from gesturenet_lib.data.splits import TRAIN, VALIDATION
-    from gesturenet_lib.families import family
-    from gesturenet_lib.models.model_file import save_tlt
     from gesturenet_lib.training.data import read_class_weights, read_sets
-    from gesturenet_lib.training.loop import run_stage
 
-    base = io.parent(spec_file)
-    stages = plan_stages(spec)
-    if not stages:
-        raise UserInputError(f"{spec_file}: trainer: every stage has train_epochs = 0")
-    classes = spec.dataset.classes
-    num_classes = spec.dataset.num_classes
-    data_json = io.resolve(spec.dataset.data_path, base)
-    image_root = io.resolve(spec.dataset.image_root_path or io.parent(data_json), base)
-    data = read_dataset_file(data_json, "data file (dataset.data_path)")
-    sets = read_sets(data, image_root, classes, (TRAIN, VALIDATION))
-    class_weights = read_class_weights(data, classes)
+    spec, classes = exp.spec, exp.spec.dataset.classes
+    data = read_dataset_file(exp.data_json, "data file (dataset.data_path)")
+    sets = read_sets(data, exp.image_root, classes, (TRAIN, VALIDATION))
     train_set, val_set = sets[TRAIN], sets[VALIDATION]
     if len(train_set) == 0:
-        raise UserInputError(f"{data_json}: train_set has no images")
-    fam = family(spec.model.base_model)
-    prep = fam.preprocessing(spec.model)
-
-    keras.utils.set_random_seed(spec.random_seed)
-    strategy = cluster.strategy()
-    inputs = fam.training_inputs(spec, train_set, val_set, prep, repeat_val=cluster.workers > 1)
-    train_ds, val_ds, train_count = inputs.train, inputs.validation, inputs.train_examples
+        raise UserInputError(f"{exp.data_json}: train_set has no images")
+    made = fam.training_inputs(spec, train_set, val_set, prep, repeat_val=cluster.workers > 1)
+    train_ds, val_ds = made.train, made.validation
     if cluster.workers > 1:
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = \
             tf.data.experimental.AutoShardPolicy.DATA
         train_ds = train_ds.with_options(options)
         val_ds = val_ds.with_options(options) if val_ds is not None else None
-    steps = -(-train_count // spec.batch_size)
-    val_steps = -(-len(val_set) // spec.batch_size)
+    return _Inputs(train_ds, val_ds, -(-made.train_examples // spec.batch_size),
+                   -(-len(val_set) // spec.batch_size), made.train_examples,
+                   read_class_weights(data, classes), made.attachments)
+
+
+def _train_locked(exp: Experiment, key: str, cluster, out_dir: str,
+                  work_dir: str) -> TrainResult:
+    import keras
+    import tensorflow as tf
+
+    from gesturenet_lib.families import family
+    from gesturenet_lib.models.model_file import save_tlt
+
+    spec = exp.spec
+    stages = plan_stages(spec)
+    fam = family(spec.model.base_model)
+    prep = fam.preprocessing(spec.model)
+    inputs = _training_inputs(exp, fam, prep, cluster)
+    keras.utils.set_random_seed(spec.random_seed)
 
     io.makedirs(work_dir)
     checkpointer = _Checkpointer(io.join(work_dir, "checkpoints"),
                                  any(s.stage.enable_checkpointing for s in stages), key)
     state = checkpointer.read_state()
     history: list[dict] = list(state["history"]) if state else []
-    csv_path = io.join(out_dir, "metrics.csv")
-    summary_writer = tf.summary.create_file_writer(io.join(work_dir, "tensorboard"))
     if cluster.is_chief:
         io.write_text(io.join(out_dir, "train_spec.json"), dumps(spec))
-        io.write_text(io.join(out_dir, "classes.json"), json.dumps(classes, indent=1) + "\n")
-
+        io.write_text(io.join(out_dir, "classes.json"),
+                      json.dumps(spec.dataset.classes, indent=1) + "\n")
+    strategy = cluster.strategy()
     with strategy.scope():
         if state:
             log.info("train: resuming %s after epoch %d from %s", state["stage"],
                      state["epochs_done"], checkpointer.model_path)
             model = checkpointer.load_model()
         else:
-            model = _initial_model(spec, key, base, num_classes)
+            model = _initial_model(exp, key)
+    handler = functools.partial(_epoch_handler, model=model, history=history,
+                                checkpointer=checkpointer,
+                                csv_path=io.join(out_dir, "metrics.csv"),
+                                is_chief=cluster.is_chief,
+                                summary_writer=tf.summary.create_file_writer(
+                                    io.join(work_dir, "tensorboard")))
+    _run_stages(model, stages, state, strategy, inputs, spec.batch_size, handler)
+    model_path = io.join(out_dir, "model.tlt")
+    if cluster.is_chief:
+        save_tlt(model_path, model, key, spec.dataset.classes, prep,
+                 {**fam.metadata(spec), "base_model": fam.name, "history": history},
+                 inputs.attachments)
+        log.info("train: wrote %s", model_path)
+    return TrainResult(out_dir, model_path, history)
+
+
+def _run_stages(model, stages, state, strategy, inputs: _Inputs, batch_size: int,
+                handler) -> None:
+    """Each stage from where a resumed run stopped: unfreeze, compile, fit its epochs."""
+    from gesturenet_lib.training.loop import run_stage
+
     first = state["stage_index"] if state else 0
     for index in range(first, len(stages)):
         plan = stages[index]
@@ -318,20 +352,12 @@ def _train_locked(spec: ExperimentSpec, spec_file: str, key: str, cluster, out_d
             with strategy.scope():
                 set_trainable(model, plan.stage.num_layers_unfreeze)
                 model.compile(optimizer=make_optimizer(plan.stage,
-                                                       steps * plan.stage.train_epochs),
+                                                       inputs.steps * plan.stage.train_epochs),
                               loss=make_loss(plan.stage), metrics=["accuracy"])
         log.info("train: stage %s: epochs %d-%d of %d, %d images, %d trainable tensors",
                  plan.name, done + 1, plan.stage.train_epochs, plan.stage.train_epochs,
-                 train_count, len(model.trainable_weights))
-        run_stage(model, strategy, train_ds, val_ds, steps, val_steps, spec.batch_size,
-                  plan.stage.loss_fn, done, plan.stage.train_epochs,
-                  _epoch_handler(plan.name, index, model, history, checkpointer, csv_path,
-                                 cluster.is_chief, summary_writer), class_weights)
+                 inputs.examples, len(model.trainable_weights))
+        run_stage(model, strategy, inputs.train, inputs.validation, inputs.steps,
+                  inputs.val_steps, batch_size, plan.stage.loss_fn, done,
+                  plan.stage.train_epochs, handler(plan.name, index), inputs.class_weights)
         state = None
-    model_path = io.join(out_dir, "model.tlt")
-    if cluster.is_chief:
-        save_tlt(model_path, model, key, classes, prep,
-                 {**fam.metadata(spec), "base_model": fam.name, "history": history},
-                 inputs.attachments)
-        log.info("train: wrote %s", model_path)
-    return TrainResult(out_dir, model_path, history)

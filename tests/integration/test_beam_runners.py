@@ -44,8 +44,8 @@ def job_request(tmp_path):
     tree.hand("u1", "s1", "a.png", "fist")
     tree.hand("u2", "s1", "a.png", "stop")
     ds, exp = tree.specs()
-    return lambda args: ConvertRequest(ds, exp, str(tmp_path / "data.json"), "v1",
-                                       beam_args=args)
+    return lambda args: ConvertRequest.from_files(ds, exp, str(tmp_path / "data.json"), "v1",
+                                                  beam_args=args)
 
 
 @pytest.mark.parametrize("args", [DATAFLOW, FLINK], ids=["dataflow", "flink"])
@@ -115,7 +115,8 @@ def test_the_job_graph_carries_folders_not_the_file_list_nor_the_users(tmp_path)
         for i in range(n):
             tree.hand(f"user-{i:04d}", "s1", f"{i:04d}.png", "fist")
         ds, exp = tree.specs()
-        size, names = _graph_size(ConvertRequest(ds, exp, str(tmp_path / f"{n}.json"), "v1"))
+        request = ConvertRequest.from_files(ds, exp, str(tmp_path / f"{n}.json"), "v1")
+        size, names = _graph_size(request)
         sizes.append(size)
         # one local worker: no redistribution step before parsing
         assert not any(name.startswith("ReadAnnotations/Spread") for name in names)

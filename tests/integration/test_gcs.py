@@ -162,7 +162,7 @@ def test_beam_workers_read_and_write_gs_directly(bucket, tmp_path):
     spec["mount_dir_path"] = f"{bucket}/mount"
     io.write_text(f"{bucket}/specs/ds.json", json.dumps(spec))
     io.write_text(f"{bucket}/specs/exp.json", open(exp).read())
-    result = dataset_convert(ConvertRequest(
+    result = dataset_convert(ConvertRequest.from_files(
         f"{bucket}/specs/ds.json", f"{bucket}/specs/exp.json", f"{bucket}/out/data.json", "v1",
         beam_args=["--direct_running_mode=in_memory"], write_tfds=False))
     doc = json.loads(io.read_text(f"{bucket}/out/data.json"))
