@@ -12,17 +12,13 @@ fsync'ed, then renamed over the destination, so a crash never leaves a file that
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import fcntl
 import functools
 import json
 import os
 import re
-import socket
 import stat
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -298,102 +294,8 @@ def check_output(path: str | os.PathLike, what: str, folder: bool = False) -> No
                              "or a read-only file system)")
 
 
-def _writer_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
-def remove_stale_temporaries(folder: str, recursive: bool = False) -> list[str]:
-    """Delete the temporaries (see ``temporary_name``) that writers on this machine left when
-    they died (``kill -9``); a live writer's are kept. Only ``folder`` itself unless
-    ``recursive`` (an output may sit in a large folder). Returns what was removed."""
-    if is_cloud_uri(folder) or not os.path.isdir(folder):
-        return []
-    removed = []
-    for dirpath, subdirs, names in os.walk(folder):
-        if not recursive:
-            subdirs.clear()
-        for name in names:
-            match = _TEMPORARY.match(name)
-            if match and not _writer_alive(int(match.group(1))):
-                os.unlink(os.path.join(dirpath, name))
-                removed.append(os.path.join(dirpath, name))
-    return removed
-
-
-LOCK_NAME = ".gesturenet.lock"
-
-
-@contextlib.contextmanager
-def folder_lock(folder: str, what: str):
-    """Hold ``folder`` for this run: a second run that asks for it gets a one-line
-    UserInputError naming the holder. The lock (``flock`` on ``.gesturenet.lock``) goes with
-    the process, so a killed run never leaves the folder locked. Local folders only."""
-    if is_cloud_uri(folder):
-        yield
-        return
-    makedirs(folder)
-    path = os.path.join(folder, LOCK_NAME)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another run"
-        os.close(fd)
-        raise UserInputError(f"{what} {folder}: in use by {holder}; wait for it to end or "
-                             "use another folder") from None
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
-                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
-
-
-def sync_file_system(folder: str) -> None:
-    """Flush to disk what was written without ``durable`` on ``folder``'s file system, and
-    only there: Linux's syncfs(2) on that file system, not sync(2) on every file system of
-    the machine (on a shared node, every pod's). Elsewhere, each file under ``folder`` is
-    fsync'ed. Nothing to do on gs://: an object is stored when its upload returns."""
-    if is_cloud_uri(folder) or not os.path.isdir(folder):
-        return
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        if _syncfs is not None and _syncfs(fd) == 0:
-            return
-    finally:
-        os.close(fd)
-    for path in list_files(folder):
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
-
-
-def _load_syncfs():
-    """libc's syncfs, where the platform has it (Linux); Python's os module does not."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        syncfs = libc.syncfs
-    except (OSError, AttributeError):
-        return None
-    syncfs.argtypes = [ctypes.c_int]
-    syncfs.restype = ctypes.c_int
-    return syncfs
-
-
-_syncfs = _load_syncfs()
 
 
 def list_files(root: str | os.PathLike) -> Iterator[str]:

@@ -168,8 +168,7 @@ def _find(result: list, kind: str) -> list[dict]:
     return [item for item in result if isinstance(item, dict) and item.get("type") == kind]
 
 
-def parse_annotation(text: str, source: str, layout: DatasetLayout) -> HandRecord:
-    """One Label Studio annotation -> HandRecord, or RecordError with the reason."""
+def _load_json(text: str) -> dict:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
@@ -181,12 +180,11 @@ def parse_annotation(text: str, source: str, layout: DatasetLayout) -> HandRecor
         raise RecordError(f"malformed JSON: {err}"[:200]) from None
     if not isinstance(data, dict):
         raise RecordError("malformed annotation: top level is not an object")
-    task_path = data.get("task_path")
-    if not isinstance(task_path, str) or not task_path:
-        raise RecordError("malformed annotation: no task_path")
-    if not _is_utf8(task_path):
-        raise RecordError("malformed annotation: task_path is not valid UTF-8 text (a lone "
-                          "surrogate escape)")
+    return data
+
+
+def _label_and_box(data: dict, classes) -> tuple[str, PercentBox, dict]:
+    """(gesture label, hand box, the box's result item) of completions[0]."""
     completions = data.get("completions")
     if not isinstance(completions, list) or not completions or not isinstance(
             completions[0], dict) or not isinstance(completions[0].get("result"), list):
@@ -203,9 +201,8 @@ def parse_annotation(text: str, source: str, layout: DatasetLayout) -> HandRecor
     if not isinstance(labels, list) or len(labels) != 1 or not isinstance(labels[0], str):
         raise RecordError(f"malformed annotation: choices = {json.dumps(labels)[:80]}; "
                           "expected one label")
-    label = labels[0]
-    if label not in layout.classes:
-        raise RecordError(f"label {label!r} not in the class list")
+    if labels[0] not in classes:
+        raise RecordError(f"label {labels[0]!r} not in the class list")
     value = _object(rects[0].get("value"))
     try:
         numbers = [float(value[k]) for k in ("x", "y", "width", "height")]
@@ -213,8 +210,29 @@ def parse_annotation(text: str, source: str, layout: DatasetLayout) -> HandRecor
         numbers = []
     if len(numbers) != 4 or not all(math.isfinite(v) for v in numbers):
         raise RecordError("malformed annotation: box needs finite numeric x, y, width, height")
-    box = PercentBox(*numbers)
+    return labels[0], PercentBox(*numbers), rects[0]
 
+
+def _pixel_count(rect: dict, name: str) -> int | None:
+    v = rect.get(name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+        return None
+    if not math.isfinite(v) or v > MAX_SIDE:
+        raise RecordError(f"malformed annotation: {name} = {v!r}: must be a pixel count "
+                          f"up to {MAX_SIDE}")
+    return int(v)
+
+
+def parse_annotation(text: str, source: str, layout: DatasetLayout) -> HandRecord:
+    """One Label Studio annotation -> HandRecord, or RecordError with the reason."""
+    data = _load_json(text)
+    task_path = data.get("task_path")
+    if not isinstance(task_path, str) or not task_path:
+        raise RecordError("malformed annotation: no task_path")
+    if not _is_utf8(task_path):
+        raise RecordError("malformed annotation: task_path is not valid UTF-8 text (a lone "
+                          "surrogate escape)")
+    label, box, rect = _label_and_box(data, layout.classes)
     prefix = f"{layout.org_data_dir.strip('/')}/{layout.dataset}/"
     image_path = _relative_task_path(task_path, layout.mount_dir, prefix)
     if not image_path.startswith(prefix):
@@ -229,22 +247,12 @@ def parse_annotation(text: str, source: str, layout: DatasetLayout) -> HandRecor
     extra = data.get("metadata")
     if isinstance(extra, dict):
         metadata.update(extra)
-
-    def _int(name: str) -> int | None:
-        v = rects[0].get(name)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            return None
-        if not math.isfinite(v) or v > MAX_SIDE:
-            raise RecordError(f"malformed annotation: {name} = {v!r}: must be a pixel count "
-                              f"up to {MAX_SIDE}")
-        return int(v)
-
     person = subject_id(user, metadata, layout.uid_name)
     return HandRecord(source=source, dataset=layout.dataset, user_id=person, session=session,
                       image_path=image_path, label=label, box=box,
-                      original_width=_int("original_width"),
-                      original_height=_int("original_height"), metadata=metadata,
-                      user_folder=user if person != user else None)
+                      original_width=_pixel_count(rect, "original_width"),
+                      original_height=_pixel_count(rect, "original_height"),
+                      metadata=metadata, user_folder=user if person != user else None)
 
 
 def label_studio_annotation(task_path: str, label: str, box: PercentBox, width: int,

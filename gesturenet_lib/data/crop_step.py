@@ -12,7 +12,7 @@ import time
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 
-from gesturenet_lib import io
+from gesturenet_lib import io, local_files
 from gesturenet_lib.data.convert_pipeline import split_dead_letters
 from gesturenet_lib.data.cropping import ChunkResult, CropSettings, crop_chunk
 from gesturenet_lib.data.dead_letters import REJECTED, DeadLetter
@@ -119,7 +119,7 @@ class CropImageFn(beam.DoFn):
             # The bundle's crops reach the disk before its entries leave the step (a runner
             # commits a bundle's output after finish_bundle): data.json, written later,
             # never names a crop a crash could lose. One syncfs of the output file system.
-            io.sync_file_system(io.join(self.settings.mount_dir,
+            local_files.sync_file_system(io.join(self.settings.mount_dir,
                                         self.settings.post_data_dir))
 
     def _crop(self, chunk: list, windowed: bool = False):

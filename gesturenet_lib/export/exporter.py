@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gesturenet_lib import crypto, io
+from gesturenet_lib import crypto, io, local_files
 from gesturenet_lib.errors import MissingRequirement, UserInputError
 from gesturenet_lib.export import (
     DEFAULT_BATCH_SIZE,
@@ -199,8 +199,8 @@ def _int8(req: ExportRequest, fp32_onnx: bytes, prep: Preprocessing, out_dir: st
     return int8_onnx
 
 
-def export(req: ExportRequest) -> ExportResult:
-    spec = req.spec
+def _check_request(req: ExportRequest) -> None:
+    """Every flag and output checked before any work (one-line errors naming the flag)."""
     if req.backend not in ("onnx", "tfonnx"):
         raise UserInputError(f"--backend {req.backend}: only onnx is supported (UFF is "
                              "deprecated by NVIDIA and not produced)")
@@ -223,7 +223,10 @@ def export(req: ExportRequest) -> ExportResult:
         if path:
             io.check_output(path, flag)
 
-    onnx_bytes, classes, prep = _source_onnx(req, spec)
+
+def export(req: ExportRequest) -> ExportResult:
+    _check_request(req)
+    onnx_bytes, classes, prep = _source_onnx(req, req.spec)
     dims = _model_dims(onnx_bytes)
     if req.input_dims:
         try:
@@ -239,7 +242,7 @@ def export(req: ExportRequest) -> ExportResult:
     stem = os.path.splitext(os.path.basename(req.output))[0]
     manifest = manifest_path(req.output)
     io.delete(manifest)  # the set is rewritten: it is incomplete until the new manifest
-    stale = io.remove_stale_temporaries(out_dir) + io.remove_stale_temporaries(
+    stale = local_files.remove_stale_temporaries(out_dir) + local_files.remove_stale_temporaries(
         io.join(out_dir, TRITON_ENTRY), recursive=True)
     for path in stale:
         log.info("export: removed %s, left by a writer that died", path)

@@ -34,26 +34,18 @@ def per_example_loss(loss_fn: str):
     return keras.losses.categorical_crossentropy
 
 
-def run_stage(model, strategy, train_ds, val_ds, steps: int, val_steps: int, batch_size: int,
-              loss_fn: str, initial_epoch: int, epochs: int,
-              on_epoch_end: Callable[[EpochResult], None],
-              class_weights: list[float] | None = None) -> None:
-    """Train ``model`` (compiled: its optimizer is used) for epochs initial_epoch+1..epochs.
-    ``class_weights`` scales each training example's loss by the weight of its class."""
-    import keras
+def _step_functions(model, strategy, loss_of, class_weights: list[float] | None,
+                    batch_size: int, train_acc, val_acc):
+    """(train step, validation step): one batch on every replica, the loss summed."""
     import tensorflow as tf
 
-    loss_of = per_example_loss(loss_fn)
     weights = tf.constant(class_weights or [], tf.float32)
+    optimizer = model.optimizer
 
     def weighted(y, losses):
         if not class_weights:
             return losses
         return losses * tf.linalg.matvec(tf.cast(y, tf.float32), weights)
-    optimizer = model.optimizer
-    with strategy.scope():
-        train_acc = keras.metrics.CategoricalAccuracy()
-        val_acc = keras.metrics.CategoricalAccuracy()
 
     @tf.function
     def train_step(batch):
@@ -80,6 +72,23 @@ def run_stage(model, strategy, train_ds, val_ds, steps: int, val_steps: int, bat
         per_replica = strategy.run(val_replica, args=batch)
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
+    return train_step, val_step
+
+
+def run_stage(model, strategy, train_ds, val_ds, steps: int, val_steps: int, batch_size: int,
+              loss_fn: str, initial_epoch: int, epochs: int,
+              on_epoch_end: Callable[[EpochResult], None],
+              class_weights: list[float] | None = None) -> None:
+    """Train ``model`` (compiled: its optimizer is used) for epochs initial_epoch+1..epochs.
+    ``class_weights`` scales each training example's loss by the weight of its class."""
+    import keras
+
+    optimizer = model.optimizer
+    with strategy.scope():
+        train_acc = keras.metrics.CategoricalAccuracy()
+        val_acc = keras.metrics.CategoricalAccuracy()
+    train_step, val_step = _step_functions(model, strategy, per_example_loss(loss_fn),
+                                           class_weights, batch_size, train_acc, val_acc)
     train_dist = strategy.experimental_distribute_dataset(train_ds)
     val_dist = strategy.experimental_distribute_dataset(val_ds) if val_ds is not None else None
     # The training set is repeated and read by one iterator, so the next epoch's first batches

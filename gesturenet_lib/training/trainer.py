@@ -25,7 +25,7 @@ import json
 import logging
 from dataclasses import dataclass
 
-from gesturenet_lib import crypto, io
+from gesturenet_lib import crypto, io, local_files
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.specs import Experiment, dumps
 from gesturenet_lib.specs.experiment import ExperimentSpec, TrainingStage
@@ -246,7 +246,7 @@ def train(exp: Experiment, key: str) -> TrainResult:
     what = f"{exp.source}: output_experiments_fld/save_weights_path"
     io.check_output(out_dir, what, folder=True)
     work_dir = out_dir if cluster.is_chief else io.join(out_dir, f".worker{cluster.index}")
-    with io.folder_lock(work_dir, what):
+    with local_files.folder_lock(work_dir, what):
         return _train_locked(exp, key, cluster, out_dir, work_dir)
 
 
@@ -300,8 +300,9 @@ def _train_locked(exp: Experiment, key: str, cluster, out_dir: str,
     stages = plan_stages(spec)
     fam = family(spec.model.base_model)
     prep = fam.preprocessing(spec.model)
-    inputs = _training_inputs(exp, fam, prep, cluster)
     keras.utils.set_random_seed(spec.random_seed)
+    strategy = cluster.strategy()  # before any TensorFlow op: collective ops need it first
+    inputs = _training_inputs(exp, fam, prep, cluster)
 
     io.makedirs(work_dir)
     checkpointer = _Checkpointer(io.join(work_dir, "checkpoints"),
@@ -312,7 +313,6 @@ def _train_locked(exp: Experiment, key: str, cluster, out_dir: str,
         io.write_text(io.join(out_dir, "train_spec.json"), dumps(spec))
         io.write_text(io.join(out_dir, "classes.json"),
                       json.dumps(spec.dataset.classes, indent=1) + "\n")
-    strategy = cluster.strategy()
     with strategy.scope():
         if state:
             log.info("train: resuming %s after epoch %d from %s", state["stage"],

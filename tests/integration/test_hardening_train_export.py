@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from gesturenet_lib import cli, crypto, io
+from gesturenet_lib import cli, crypto, local_files
 from tests.training_fixtures import train_colour_model, train_spec, write_dataset, write_spec
 
 pytestmark = pytest.mark.slow
@@ -50,7 +50,7 @@ def test_16_a_second_train_into_the_same_folder_says_who_holds_it(tmp_path, caps
     write_dataset(tmp_path, per_class=4)
     spec = write_spec(tmp_path, train_spec(tmp_path, epochs=(0, 1)))
     out = tmp_path / "out" / "model"
-    with io.folder_lock(str(out), "first run"):  # a run in progress holds the folder
+    with local_files.folder_lock(str(out), "first run"):  # a run in progress holds the folder
         assert cli.main(["train", "-e", spec, "-k", KEY]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"{out}: in use by pid " in err and "use another folder" in err
@@ -60,13 +60,13 @@ def test_16_a_second_train_into_the_same_folder_says_who_holds_it(tmp_path, caps
 def test_16_the_lock_dies_with_its_process(tmp_path):
     folder = tmp_path / "out"
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from gesturenet_lib import io\n"
-        f"with io.folder_lock({str(folder)!r}, 'x'):\n"
+        "import sys, time; from gesturenet_lib import local_files\n"
+        f"with local_files.folder_lock({str(folder)!r}, 'x'):\n"
         "    print('held', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     holder.kill()
     holder.wait()
-    with io.folder_lock(str(folder), "second run"):
+    with local_files.folder_lock(str(folder), "second run"):
         pass
 
 

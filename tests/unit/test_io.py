@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from gesturenet_lib import io
+from gesturenet_lib import io, local_files
 
 
 def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path):
@@ -49,7 +49,7 @@ def test_list_files_is_sorted_and_recursive(tmp_path):
 def test_bulk_writes_are_complete_files_without_fsync(tmp_path):
     target = tmp_path / "sub" / "crop.png"
     io.write_bytes(target, b"x" * 10_000, durable=False)
-    io.sync_file_system(str(tmp_path))  # syncfs(2) of that file system only
+    local_files.sync_file_system(str(tmp_path))  # syncfs(2) of that file system only
     assert target.read_bytes() == b"x" * 10_000
     assert [p.name for p in target.parent.iterdir()] == ["crop.png"]
 
@@ -59,10 +59,10 @@ def test_without_syncfs_each_file_is_fsynced(tmp_path, monkeypatch):
 
     synced = []
     real_fsync = os.fsync
-    monkeypatch.setattr(io, "_syncfs", None)  # a platform without syncfs(2)
+    monkeypatch.setattr(local_files, "_syncfs", None)  # a platform without syncfs(2)
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
     for name in ("a.png", "sub/b.png"):
         io.write_bytes(tmp_path / name, b"x", durable=False)
-    io.sync_file_system(str(tmp_path))
+    local_files.sync_file_system(str(tmp_path))
     assert len(synced) == 2
-    io.sync_file_system("gs://bucket/crops")  # nothing to flush on object storage
+    local_files.sync_file_system("gs://bucket/crops")  # nothing to flush on object storage
