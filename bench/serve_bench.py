@@ -161,27 +161,21 @@ def main() -> int:
 
         proc, port, grpc_port = start_server(model)
         try:
-            def served_tensor(k):
-                client = httpclient.InferenceServerClient(f"127.0.0.1:{port}")
-                it = iter(range(10 ** 9))
+            def tensor_client(module, address):
+                def make(k):
+                    client = module.InferenceServerClient(address)
+                    it = iter(range(10 ** 9))
 
-                def call():
-                    x = tensors[(next(it) + k) % len(tensors)]
-                    tensor = httpclient.InferInput("input_1", list(x.shape), "FP32")
-                    tensor.set_data_from_numpy(x)
-                    client.infer("gesturenet", [tensor])
-                return call
+                    def call():
+                        x = tensors[(next(it) + k) % len(tensors)]
+                        tensor = module.InferInput("input_1", list(x.shape), "FP32")
+                        tensor.set_data_from_numpy(x)
+                        client.infer("gesturenet", [tensor])
+                    return call
+                return make
 
-            def served_tensor_grpc(k):
-                client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
-                it = iter(range(10 ** 9))
-
-                def call():
-                    x = tensors[(next(it) + k) % len(tensors)]
-                    tensor = grpcclient.InferInput("input_1", list(x.shape), "FP32")
-                    tensor.set_data_from_numpy(x)
-                    client.infer("gesturenet", [tensor])
-                return call
+            served_tensor = tensor_client(httpclient, f"127.0.0.1:{port}")
+            served_tensor_grpc = tensor_client(grpcclient, f"127.0.0.1:{grpc_port}")
 
             def served_image(k):
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)

@@ -80,6 +80,7 @@ class ParseAnnotationFn(beam.DoFn):
                 source, "annotation file name is not UTF-8", REJECTED))
             return
         source = _relative(path, layout.mount_dir)
+        Metrics.counter(NAMESPACE, "annotation files read").inc()
         try:
             text = io.read_contained(path, layout.dataset_dir).decode("utf-8")
             yield parse_annotation(text, source, layout)

@@ -10,10 +10,11 @@ import threading
 import time
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from gesturenet_lib import io, local_files
-from gesturenet_lib.data.convert_pipeline import split_dead_letters
+from gesturenet_lib.data.convert_pipeline import NAMESPACE, split_dead_letters
 from gesturenet_lib.data.cropping import ChunkResult, CropSettings, crop_chunk
 from gesturenet_lib.data.dead_letters import REJECTED, DeadLetter
 
@@ -133,10 +134,12 @@ class CropImageFn(beam.DoFn):
             yield from self._emit(self.pending.popleft().result(), windowed)
 
     def _emit(self, result: ChunkResult, windowed: bool):
+        crops = Metrics.counter(NAMESPACE, "crops")
         def value(payload):
             return GlobalWindows.windowed_value(payload) if windowed else payload
 
         if result.entries is not None:
+            crops.inc(result.crops)
             yield value(result.entries)
         for record in result.rejected:
             yield value(DeadLetter(record))

@@ -113,10 +113,11 @@ def unpack(packed: bytes) -> list:
 class ChunkResult:
     """What cropping a chunk of images gave: its data.json entries packed (they travel to the
     write step as they are), or None when every box was rejected; its dead-letter records; the
-    number of images."""
+    number of images and of crops."""
     entries: bytes | None
     rejected: list[dict]
     images: int
+    crops: int = 0
 
 
 def crop_chunk(settings: CropSettings, groups) -> ChunkResult:
@@ -125,7 +126,7 @@ def crop_chunk(settings: CropSettings, groups) -> ChunkResult:
     for group in groups:
         for kind, payload in crop_image_group(settings, group):
             (entries if kind == ENTRY else rejected).append(payload)
-    return ChunkResult(pack(entries) if entries else None, rejected, len(groups))
+    return ChunkResult(pack(entries) if entries else None, rejected, len(groups), len(entries))
 
 
 def _crop(settings: CropSettings, split: str, record: HandRecord, image, width: int,

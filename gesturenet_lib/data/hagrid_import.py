@@ -22,7 +22,7 @@ import logging
 import os
 import posixpath
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gesturenet_lib import io
@@ -94,6 +94,84 @@ def _image_size(path: str) -> tuple[int, int] | None:
     return image.shape[1], image.shape[0]
 
 
+@dataclass
+class _Tally:
+    """What an import wrote and refused, as it goes."""
+    users: dict[str, dict] = field(default_factory=dict)
+    rejects: list[dict] = field(default_factory=list)
+    per_class: dict[str, int] = field(default_factory=dict)
+    boxes: int = 0
+    images: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _Target:
+    out: Path                    # the dataset folder written (<org_data_dir>/<org_dataset>)
+    class_map: dict[str, str]
+
+    @property
+    def task_prefix(self) -> str:
+        return f"{self.out.parent.name}/{self.out.name}"
+
+
+def _import_image(target: _Target, tally: _Tally, src: str, source: str, image_id: str,
+                  rec: dict, session: str, hagrid_split: str | None) -> None:
+    """One HaGRID image: its annotations (one per box) and the image, linked or copied."""
+    user, bboxes, labels = rec["user_id"], rec["bboxes"], rec["labels"]
+    size = _image_size(src)
+    if size is None:
+        tally.rejects.append({"source": source, "reason": "unreadable image"})
+        return
+    rel_image = posixpath.join(user, session, os.path.basename(src))
+    written = 0
+    for i, (bbox, label) in enumerate(zip(bboxes, labels, strict=True)):
+        cls = target.class_map.get(label, target.class_map.get("*"))
+        if cls is None:
+            tally.rejects.append({"source": f"{source}#{i}",
+                                  "reason": f"label {label!r} not in the class map"})
+            continue
+        meta = {"hagrid_label": label, **({"hagrid_split": hagrid_split} if hagrid_split
+                                          else {})}
+        doc = label_studio_annotation(f"{target.task_prefix}/{rel_image}", cls,
+                                      PercentBox(*(float(v) * 100.0 for v in bbox)),
+                                      size[0], size[1], meta)
+        io.write_text(target.out / "annotation" / user / session / f"{image_id}_{i}.json",
+                      json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        tally.per_class[cls] = tally.per_class.get(cls, 0) + 1
+        tally.boxes += 1
+        written += 1
+    if not written:  # every box refused: nothing names the image, so it is not imported
+        return
+    _link_or_copy(src, str(target.out / rel_image))
+    tally.users.setdefault(user, {})
+    tally.images.add(rel_image)
+
+
+def _import_file(target: _Target, tally: _Tally, images: dict[str, str], ann_file: str,
+                 annotations_dir: str) -> None:
+    """One HaGRID annotation file (a session): every image it annotates."""
+    rel_ann = os.path.relpath(ann_file, annotations_dir)
+    session = os.path.splitext(os.path.basename(ann_file))[0]
+    try:
+        records = json.loads(io.read_text(ann_file))
+    except json.JSONDecodeError as err:
+        tally.rejects.append({"source": rel_ann, "reason": f"malformed JSON at line {err.lineno}"})
+        return
+    for image_id, rec in sorted(records.items()):
+        source = f"{rel_ann}:{image_id}"
+        src = images.get(image_id)
+        bboxes, labels = rec.get("bboxes") or [], rec.get("labels") or []
+        if src is None or not rec.get("user_id") or len(bboxes) != len(labels):
+            reason = ("missing image" if src is None else "no user_id" if not rec.get("user_id")
+                      else "bboxes and labels differ in length")
+            tally.rejects.extend({"source": f"{source}#{i}", "reason": reason}
+                                 for i in range(max(1, len(labels))))
+            continue
+        _import_image(target, tally, src, source, image_id,
+                      {**rec, "bboxes": bboxes, "labels": labels}, session,
+                      os.path.dirname(rel_ann) or None)
+
+
 def import_hagrid(images_dir: str, annotations_dir: str, output_dir: str,
                   class_map_file: str | None = None) -> ImportResult:
     class_map = load_class_map(class_map_file)
@@ -101,61 +179,16 @@ def import_hagrid(images_dir: str, annotations_dir: str, output_dir: str,
         if not io.is_dir(folder):
             raise UserInputError(f"{flag} {folder}: folder not found")
     out = Path(output_dir).resolve()
-    org_dataset, org_data_dir = out.name, out.parent.name
+    org_dataset = out.name
     images = _index_images(images_dir)
     annotation_files = [p for p in io.list_files(annotations_dir) if p.endswith(".json")]
     if not annotation_files:
         raise UserInputError(f"--annotations {annotations_dir}: no HaGRID annotation files")
-    users: dict[str, dict] = {}
-    rejects: list[dict] = []
-    per_class: dict[str, int] = {}
-    boxes = 0
-    used_images: set[str] = set()
+    target, tally = _Target(out, class_map), _Tally()
     for ann_file in annotation_files:
-        rel_ann = os.path.relpath(ann_file, annotations_dir)
-        session = os.path.splitext(os.path.basename(ann_file))[0]
-        hagrid_split = os.path.dirname(rel_ann) or None
-        try:
-            records = json.loads(io.read_text(ann_file))
-        except json.JSONDecodeError as err:
-            rejects.append({"source": rel_ann, "reason": f"malformed JSON at line {err.lineno}"})
-            continue
-        for image_id, rec in sorted(records.items()):
-            source = f"{rel_ann}:{image_id}"
-            src = images.get(image_id)
-            bboxes, labels = rec.get("bboxes") or [], rec.get("labels") or []
-            user = rec.get("user_id")
-            if src is None or not user or len(bboxes) != len(labels):
-                reason = ("missing image" if src is None else "no user_id" if not user
-                          else "bboxes and labels differ in length")
-                rejects.extend({"source": f"{source}#{i}", "reason": reason}
-                               for i in range(max(1, len(labels))))
-                continue
-            size = _image_size(src)
-            if size is None:
-                rejects.append({"source": source, "reason": "unreadable image"})
-                continue
-            image_name = os.path.basename(src)
-            rel_image = posixpath.join(user, session, image_name)
-            for i, (bbox, label) in enumerate(zip(bboxes, labels, strict=True)):
-                cls = class_map.get(label, class_map.get("*"))
-                if cls is None:
-                    rejects.append({"source": f"{source}#{i}",
-                                    "reason": f"label {label!r} not in the class map"})
-                    continue
-                box = PercentBox(*(float(v) * 100.0 for v in bbox))
-                meta = {"hagrid_label": label}
-                if hagrid_split:
-                    meta["hagrid_split"] = hagrid_split
-                doc = label_studio_annotation(
-                    f"{org_data_dir}/{org_dataset}/{rel_image}", cls, box, size[0], size[1], meta)
-                io.write_text(out / "annotation" / user / session / f"{image_id}_{i}.json",
-                              json.dumps(doc, indent=1, sort_keys=True) + "\n")
-                per_class[cls] = per_class.get(cls, 0) + 1
-                boxes += 1
-            _link_or_copy(src, str(out / rel_image))
-            users.setdefault(user, {})
-            used_images.add(rel_image)
+        _import_file(target, tally, images, ann_file, annotations_dir)
+    users, rejects, per_class, boxes, used_images = (tally.users, tally.rejects,
+                                                     tally.per_class, tally.boxes, tally.images)
     set_file = {"set": org_dataset, "users": dict(sorted(users.items())),
                 "metadata": {"source": "HaGRID", "attribution": ATTRIBUTION,
                              "class_map": class_map}}

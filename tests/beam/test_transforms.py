@@ -74,6 +74,7 @@ def test_read_annotations_sends_each_bad_record_to_rejected_with_its_reason(tmp_
     assert sum(v for k, v in counters.items() if k.startswith("rejected: ")) == len(bad)
     assert counters["rejected: malformed JSON at line 1 column 2"] == 1
     assert counters["rejected: label 'wave' not in the class list"] == 1
+    assert counters["annotation files read"] == len(bad) + 1
 
 
 def test_assign_splits_filters_users_in_no_set(pipeline):
@@ -158,7 +159,11 @@ def test_crop_hands_writes_crops_and_rejects_bad_images(tmp_path, pipeline):
                           ("trunc", "truncated image"), ("garbage", "unreadable image"),
                           ("missing", "missing image original/data/u1/s1/nope.png")]),
                 label="rejected")
-    pipeline.run()
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]
+                if c.key.metric.namespace == cp.NAMESPACE}
+    assert counters["crops"] == 1 and counters["rejected: box has zero area"] == 1
 
 
 def test_no_metadata_filter_keeps_everything_and_runs_no_step(pipeline):

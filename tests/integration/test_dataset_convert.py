@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from gesturenet_lib import cli
@@ -271,3 +273,46 @@ def test_a_class_weight_for_a_class_not_in_the_list_acts_on_nothing(tmp_path, ca
     assert doc["stats"]["sampled_out"] == 0 and doc["stats"]["class_weights_not_in_classes"] == [
         "v"]
     assert train.count("thumbs_up") + train.count("fist") == len(train) == 6
+
+
+def test_hagrid_import_reports_every_record_it_cannot_use(tmp_path):
+    """Each refused HaGRID record is one line of the rejects file, with its reason; the good
+    ones are imported whatever their neighbours are."""
+    images, annotations = tmp_path / "images", tmp_path / "annotations" / "train"
+    images.mkdir()
+    annotations.mkdir(parents=True)
+    for name in ("good", "other", "nolabel", "nouser", "uneven"):
+        cv2.imwrite(str(images / f"{name}.jpg"), np.full((40, 60, 3), 128, np.uint8))
+    (images / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    box = [0.1, 0.1, 0.5, 0.5]
+    (annotations / "like.json").write_text(json.dumps({
+        "good": {"bboxes": [box, box], "labels": ["like", "peace"], "user_id": "u1"},
+        "other": {"bboxes": [box], "labels": ["three"], "user_id": "u2"},  # * -> random
+        "nouser": {"bboxes": [box], "labels": ["like"]},
+        "uneven": {"bboxes": [box, box], "labels": ["like"], "user_id": "u3"},
+        "gone": {"bboxes": [box], "labels": ["like"], "user_id": "u4"},
+        "broken": {"bboxes": [box], "labels": ["like"], "user_id": "u5"}}))
+    (annotations / "bad.json").write_text("{ not json")
+    class_map = tmp_path / "map.json"
+    class_map.write_text(json.dumps({"like": "thumbs_up", "peace": "two", "three": "random"}))
+    (annotations / "nolabel.json").write_text(json.dumps({
+        "nolabel": {"bboxes": [box], "labels": ["rock"], "user_id": "u6"}}))
+    out = tmp_path / "workspace" / "original" / "hagrid"
+    assert cli.main(["dataset_import", "--format", "hagrid", "--images", str(images),
+                     "--annotations", str(tmp_path / "annotations"), "--output", str(out),
+                     "--class_map", str(class_map)]) == 0
+    rejects = {r["source"]: r["reason"] for r in map(json.loads, (
+        tmp_path / "workspace/original/hagrid_import_rejects.jsonl").read_text().splitlines())}
+    assert rejects == {
+        "train/bad.json": "malformed JSON at line 1",
+        "train/like.json:broken": "unreadable image",
+        "train/like.json:gone#0": "missing image",
+        "train/like.json:nouser#0": "no user_id",
+        "train/like.json:uneven#0": "bboxes and labels differ in length",
+        "train/nolabel.json:nolabel#0": "label 'rock' not in the class map"}
+    written = sorted(p.name for p in (out / "annotation").rglob("*.json"))
+    assert written == ["good_0.json", "good_1.json", "other_0.json"]
+    doc = json.loads(next((out / "annotation").rglob("good_1.json")).read_text())
+    assert doc["completions"][0]["result"][0]["value"]["choices"] == ["two"]
+    assert doc["task_path"] == "original/hagrid/u1/like/good.jpg"
+    assert json.loads((out / "hagrid.json").read_text())["users"] == {"u1": {}, "u2": {}}

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from gesturenet_lib import cli
-from tests.conftest import SAMPLE, SPECS
+from tests.conftest import SPECS
+from tests.landmark_sample import convert_sample_for_landmarks
 
 KEY = "landmark-test-key"
 pytestmark = pytest.mark.slow
@@ -18,21 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    root = tmp_path_factory.mktemp("landmarks")
-    specs = root / "specs"
-    specs.mkdir()
-    for name in ("landmark_dataset_config.json", "dataset_experiment_config.json"):
-        (specs / name).write_text((SPECS / name).read_text())
-    assert cli.main(["dataset_import", "--format", "hagrid", "--images", str(SAMPLE / "dataset"),
-                     "--annotations", str(SAMPLE / "annotations"), "--output",
-                     str(root / "workspace" / "original" / "hagrid")]) == 0
-    assert cli.main(["dataset_convert",
-                     "--dataset_spec", str(specs / "landmark_dataset_config.json"),
-                     "--experiment_spec", str(specs / "dataset_experiment_config.json"),
-                     "--k_folds", "0",
-                     "--output_filename", str(root / "workspace/data_landmarks.json"),
-                     "--experiment_name", "landmarks"]) == 0
-    return root
+    return convert_sample_for_landmarks(tmp_path_factory.mktemp("landmarks"))
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,8 @@ import yaml
 
 from gesturenet_lib import __version__, cli
 from gesturenet_lib.models.preprocessing import Preprocessing, load_rgb, to_input
-from tests.conftest import SAMPLE, SPECS
+from tests.conftest import SPECS
+from tests.landmark_sample import convert_sample_for_landmarks
 
 KEY = "serve-test-key"
 pytestmark = pytest.mark.slow
@@ -94,20 +95,8 @@ class Server:
 def exported(tmp_path_factory):
     """The bundled sample converted with the landmark specs, a short training, and an .etlt
     export with a gs:// storage address; plus the kpi crops and `gesturenet inference` on them."""
-    root = tmp_path_factory.mktemp("serve")
+    root = convert_sample_for_landmarks(tmp_path_factory.mktemp("serve"))
     specs = root / "specs"
-    specs.mkdir()
-    for name in ("landmark_dataset_config.json", "dataset_experiment_config.json"):
-        (specs / name).write_text((SPECS / name).read_text())
-    assert cli.main(["dataset_import", "--format", "hagrid", "--images", str(SAMPLE / "dataset"),
-                     "--annotations", str(SAMPLE / "annotations"), "--output",
-                     str(root / "workspace" / "original" / "hagrid")]) == 0
-    assert cli.main(["dataset_convert",
-                     "--dataset_spec", str(specs / "landmark_dataset_config.json"),
-                     "--experiment_spec", str(specs / "dataset_experiment_config.json"),
-                     "--k_folds", "0",
-                     "--output_filename", str(root / "workspace/data_landmarks.json"),
-                     "--experiment_name", "landmarks"]) == 0
     spec = json.loads((SPECS / "landmark_train_spec.json").read_text())
     spec["trainer"]["finetuning"]["train_epochs"] = 10
     spec_file = specs / "landmark_train_spec.json"
