@@ -64,7 +64,9 @@ def fail(at: str, value: Any, allowed: str) -> typing.NoReturn:
 
 def join_path(at: str, key: str | int) -> str:
     """The JSON path of ``key`` inside the object at ``at`` (for ``check`` methods)."""
-    return _join(at, key)
+    if isinstance(key, int):
+        return f"{at}[{key}]"
+    return f"{at}.{key}" if at else key
 
 
 def spec_field(default: Any = _MISSING, *, default_factory: Any = _MISSING, key: str | None = None,
@@ -80,12 +82,6 @@ def spec_field(default: Any = _MISSING, *, default_factory: Any = _MISSING, key:
 
 def json_key(f: dataclasses.Field) -> str:
     return f.metadata.get("key") or f.name
-
-
-def _join(at: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{at}[{key}]"
-    return f"{at}.{key}" if at else key
 
 
 def _type_name(tp: Any) -> str:
@@ -104,46 +100,34 @@ def _type_name(tp: Any) -> str:
             type(None): "null"}.get(tp, getattr(tp, "__name__", str(tp)))
 
 
-def _convert(tp: Any, value: Any, at: str) -> Any:
-    """Convert one JSON value to the declared type, or raise SpecError naming ``at``."""
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _convert(option, value, at)
-            except SpecError as err:
-                errors.append(err)
-        if len(errors) == 1:
-            raise errors[0]
-        fail(at, value, f"must be {_type_name(tp)}")
-    if origin is Literal:
-        choices = typing.get_args(tp)
-        if value in choices and type(value) in {type(c) for c in choices}:
-            return value
-        # JSON through protobuf (KFP parameters) turns 18 into 18.0
-        if isinstance(value, float) and value.is_integer() and int(value) in choices:
-            return int(value)
-        fail(at, value, "must be one of " + ", ".join(str(c) for c in choices))
-    if origin is list:
-        if not isinstance(value, list):
-            fail(at, value, f"must be a {_type_name(tp)}")
-        (item_tp,) = typing.get_args(tp)
-        return [_convert(item_tp, item, _join(at, i)) for i, item in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            fail(at, value, f"must be an {_type_name(tp)}")
-        _, item_tp = typing.get_args(tp)
-        return {k: _convert(item_tp, v, _join(at, k)) for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
-        return parse(tp, value, at)
-    if tp is Any:
+def _convert_union(tp: Any, value: Any, at: str) -> Any:
+    options = typing.get_args(tp)
+    if value is None and type(None) in options:
+        return None
+    errors = []
+    for option in options:
+        if option is type(None):
+            continue
+        try:
+            return _convert(option, value, at)
+        except SpecError as err:
+            errors.append(err)
+    if len(errors) == 1:
+        raise errors[0]
+    fail(at, value, f"must be {_type_name(tp)}")
+
+
+def _convert_literal(tp: Any, value: Any, at: str) -> Any:
+    choices = typing.get_args(tp)
+    if value in choices and type(value) in {type(c) for c in choices}:
         return value
+    # JSON through protobuf (KFP parameters) turns 18 into 18.0
+    if isinstance(value, float) and value.is_integer() and int(value) in choices:
+        return int(value)
+    fail(at, value, "must be one of " + ", ".join(str(c) for c in choices))
+
+
+def _convert_scalar(tp: Any, value: Any, at: str) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -168,6 +152,30 @@ def _convert(tp: Any, value: Any, at: str) -> Any:
             return value
         fail(at, value, "must be a string")
     raise TypeError(f"unsupported spec type {tp!r} at {at}")
+
+
+def _convert(tp: Any, value: Any, at: str) -> Any:
+    """Convert one JSON value to the declared type, or raise SpecError naming ``at``."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return _convert_union(tp, value, at)
+    if origin is Literal:
+        return _convert_literal(tp, value, at)
+    if origin is list:
+        if not isinstance(value, list):
+            fail(at, value, f"must be a {_type_name(tp)}")
+        (item_tp,) = typing.get_args(tp)
+        return [_convert(item_tp, item, join_path(at, i)) for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            fail(at, value, f"must be an {_type_name(tp)}")
+        _, item_tp = typing.get_args(tp)
+        return {k: _convert(item_tp, v, join_path(at, k)) for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return parse(tp, value, at)
+    if tp is Any:
+        return value
+    return _convert_scalar(tp, value, at)
 
 
 def _check_limits(f: dataclasses.Field, value: Any, at: str) -> None:
@@ -204,23 +212,23 @@ def parse(cls: type[T], data: Any, at: str = "") -> T:
             known = [json_key(f) for f in fields]
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else "allowed: " + ", ".join(known)
-            raise SpecError(_join(at, key), None, f"unknown key; {hint}", show_value=False)
+            raise SpecError(join_path(at, key), None, f"unknown key; {hint}", show_value=False)
     kwargs: dict[str, Any] = {}
     for f in fields:
         if not f.init:
             continue
         given = [k for k in (json_key(f), *f.metadata.get("aliases", ())) if k in data]
         if len(given) > 1:
-            raise SpecError(_join(at, given[1]), None,
+            raise SpecError(join_path(at, given[1]), None,
                             f"given twice, also as '{given[0]}'; keep one spelling",
                             show_value=False)
         if not given:
             if f.default is _MISSING and f.default_factory is _MISSING:
-                raise SpecError(_join(at, json_key(f)), None,
+                raise SpecError(join_path(at, json_key(f)), None,
                                 f"missing required key ({_type_name(hints[f.name])})",
                                 show_value=False)
             continue
-        where = _join(at, json_key(f))
+        where = join_path(at, json_key(f))
         value = _convert(hints[f.name], data[given[0]], where)
         _check_limits(f, value, where)
         kwargs[f.name] = value
@@ -348,7 +356,7 @@ def reference_rows(cls: type, prefix: str = "", defaults: Any = None
         if not f.init:
             continue
         tp = hints[f.name]
-        path = _join(prefix, json_key(f))
+        path = join_path(prefix, json_key(f))
         if defaults is not None:
             made = getattr(defaults, f.name)
         elif f.default is not _MISSING:
