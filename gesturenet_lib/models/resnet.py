@@ -74,6 +74,57 @@ def make_regularizer(spec: Model):
     return reg_cls(spec.kernel_regularization_factor)
 
 
+class _Blocks:
+    """The ResNet's building blocks, with the spec's batch norm, regularizer and layout; the
+    layer names are part of the model file (weights_init matches layers by name)."""
+
+    def __init__(self, spec: Model, regularizer, compute_format: str):
+        from keras import layers
+
+        self.layers, self.spec, self.regularizer = layers, spec, regularizer
+        self.compute_format = compute_format
+        self.axis = -1 if compute_format == "channels_last" else 1
+
+    def conv(self, x, filters, kernel, stride, name):
+        return self.layers.Conv2D(filters, kernel, strides=stride, padding="same",
+                                  use_bias=not self.spec.use_batch_norm,
+                                  kernel_regularizer=self.regularizer,
+                                  kernel_initializer="he_normal",
+                                  data_format=self.compute_format, name=name)(x)
+
+    def norm(self, x, name):
+        if not self.spec.use_batch_norm:
+            return x
+        return self.layers.BatchNormalization(axis=self.axis, momentum=BATCH_NORM_MOMENTUM,
+                                              name=name)(x)
+
+    def relu(self, x, name):
+        return self.layers.Activation("relu", name=name)(x)
+
+    def shortcut(self, x, filters, stride, name):
+        if stride == 1 and x.shape[self.axis] == filters:
+            return x
+        return self.norm(self.conv(x, filters, 1, stride, f"{name}_shortcut"),
+                         f"{name}_shortcut_bn")
+
+    def basic(self, x, filters, stride, name):
+        y = self.relu(self.norm(self.conv(x, filters, 3, stride, f"{name}_conv_1"),
+                                f"{name}_bn_1"), f"{name}_relu_1")
+        y = self.norm(self.conv(y, filters, 3, 1, f"{name}_conv_2"), f"{name}_bn_2")
+        y = self.layers.Add(name=f"{name}_add")([y, self.shortcut(x, filters, stride, name)])
+        return self.relu(y, f"{name}_relu")
+
+    def bottleneck(self, x, filters, stride, name):
+        y = self.relu(self.norm(self.conv(x, filters, 1, 1, f"{name}_conv_1"),
+                                f"{name}_bn_1"), f"{name}_relu_1")
+        y = self.relu(self.norm(self.conv(y, filters, 3, stride, f"{name}_conv_2"),
+                                f"{name}_bn_2"), f"{name}_relu_2")
+        y = self.norm(self.conv(y, 4 * filters, 1, 1, f"{name}_conv_3"), f"{name}_bn_3")
+        y = self.layers.Add(name=f"{name}_add")([y, self.shortcut(x, 4 * filters, stride,
+                                                                  name)])
+        return self.relu(y, f"{name}_relu")
+
+
 def build_resnet(spec: Model, num_classes: int, compute_format: str = "channels_last"):
     """The classifier for ``spec``: softmax over ``num_classes``."""
     import keras
@@ -81,43 +132,9 @@ def build_resnet(spec: Model, num_classes: int, compute_format: str = "channels_
 
     arch = ARCHITECTURES[spec.num_layers]
     regularizer = make_regularizer(spec)
-    axis = -1 if compute_format == "channels_last" else 1
-
-    def conv(x, filters, kernel, stride, name):
-        return layers.Conv2D(filters, kernel, strides=stride, padding="same",
-                             use_bias=not spec.use_batch_norm, kernel_regularizer=regularizer,
-                             kernel_initializer="he_normal", data_format=compute_format,
-                             name=name)(x)
-
-    def norm(x, name):
-        if not spec.use_batch_norm:
-            return x
-        return layers.BatchNormalization(axis=axis, momentum=BATCH_NORM_MOMENTUM, name=name)(x)
-
-    def shortcut(x, filters, stride, name):
-        same_shape = stride == 1 and x.shape[axis] == filters
-        if same_shape:
-            return x
-        y = conv(x, filters, 1, stride, f"{name}_shortcut")
-        return norm(y, f"{name}_shortcut_bn")
-
-    def basic_block(x, filters, stride, name):
-        y = conv(x, filters, 3, stride, f"{name}_conv_1")
-        y = layers.Activation("relu", name=f"{name}_relu_1")(norm(y, f"{name}_bn_1"))
-        y = norm(conv(y, filters, 3, 1, f"{name}_conv_2"), f"{name}_bn_2")
-        y = layers.Add(name=f"{name}_add")([y, shortcut(x, filters, stride, name)])
-        return layers.Activation("relu", name=f"{name}_relu")(y)
-
-    def bottleneck_block(x, filters, stride, name):
-        y = conv(x, filters, 1, 1, f"{name}_conv_1")
-        y = layers.Activation("relu", name=f"{name}_relu_1")(norm(y, f"{name}_bn_1"))
-        y = conv(y, filters, 3, stride, f"{name}_conv_2")
-        y = layers.Activation("relu", name=f"{name}_relu_2")(norm(y, f"{name}_bn_2"))
-        y = norm(conv(y, 4 * filters, 1, 1, f"{name}_conv_3"), f"{name}_bn_3")
-        y = layers.Add(name=f"{name}_add")([y, shortcut(x, 4 * filters, stride, name)])
-        return layers.Activation("relu", name=f"{name}_relu")(y)
-
-    block_fn = basic_block if arch.block == "basic" else bottleneck_block
+    blocks = _Blocks(spec, regularizer, compute_format)
+    conv, norm = blocks.conv, blocks.norm
+    block_fn = blocks.basic if arch.block == "basic" else blocks.bottleneck
     inputs = keras.Input(shape=input_shape(spec), name="input_1")
     x = inputs
     declared = spec.data_format
