@@ -59,27 +59,9 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
         nodes.append(helper.make_node("Transpose", [x], ["crop_nhwc"], perm=[0, 2, 3, 1],
                                       name="to_nhwc"))
         x = "crop_nhwc"
-    border = int(round(settings.padding * size))
-    if border:
-        inits.append(helper.make_tensor("border_pads", TensorProto.INT64, [8],
-                                        [0, border, border, 0, 0, border, border, 0]))
-        nodes.append(helper.make_node("Pad", [x, "border_pads"], ["crop_padded"],
-                                      mode=settings.padding_mode, name="border"))
-        inits += [helper.make_tensor("resize_roi", TensorProto.FLOAT, [0], []),
-                  helper.make_tensor("resize_scales", TensorProto.FLOAT, [0], []),
-                  helper.make_tensor("resize_hwc", TensorProto.INT64, [3], [size, size, 3]),
-                  helper.make_tensor("batch_start", TensorProto.INT64, [1], [0]),
-                  helper.make_tensor("batch_end", TensorProto.INT64, [1], [1])]
-        nodes += [
-            helper.make_node("Shape", ["crop_padded"], ["padded_shape"], name="padded_shape"),
-            helper.make_node("Slice", ["padded_shape", "batch_start", "batch_end"], ["batch"],
-                             name="batch_dim"),
-            helper.make_node("Concat", ["batch", "resize_hwc"], ["resize_sizes"], axis=0,
-                             name="resize_sizes"),
-            helper.make_node("Resize", ["crop_padded", "resize_roi", "resize_scales",
-                                        "resize_sizes"], ["crop_bordered"], mode="linear",
-                             name="border_resize")]
-        x = "crop_bordered"
+    border_nodes, border_inits, x = _border_nodes(x, settings, size)
+    nodes += border_nodes
+    inits += border_inits
     if settings.try_rotations:
         front, back, extra = _rotation_views(x, size)
         nodes += front
@@ -107,15 +89,65 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
     return model.SerializeToString()
 
 
-def _rotation_views(x: str, size: int):
-    """Nodes that stack three views of the NHWC crop ``x`` along the batch (as is, turned 90
-    degrees clockwise, counter-clockwise) into ``net_input``, and, after the network, keep per
-    crop the view with the highest presence score, its landmarks mapped back into the crop's
-    own frame. (front nodes, back nodes, initializers)"""
+def _border_nodes(x: str, settings: HandLandmarks, size: int) -> tuple[list, list, str]:
+    """Nodes that pad the NHWC crop ``x`` by ``settings.padding`` of its side and resize it
+    back to ``size``: (nodes, initializers, the bordered tensor's name)."""
+    from onnx import TensorProto, helper
+
+    border = int(round(settings.padding * size))
+    if not border:
+        return [], [], x
+    inits = [helper.make_tensor("border_pads", TensorProto.INT64, [8],
+                                [0, border, border, 0, 0, border, border, 0]),
+             helper.make_tensor("resize_roi", TensorProto.FLOAT, [0], []),
+             helper.make_tensor("resize_scales", TensorProto.FLOAT, [0], []),
+             helper.make_tensor("resize_hwc", TensorProto.INT64, [3], [size, size, 3]),
+             helper.make_tensor("batch_start", TensorProto.INT64, [1], [0]),
+             helper.make_tensor("batch_end", TensorProto.INT64, [1], [1])]
+    nodes = [
+        helper.make_node("Pad", [x, "border_pads"], ["crop_padded"],
+                         mode=settings.padding_mode, name="border"),
+        helper.make_node("Shape", ["crop_padded"], ["padded_shape"], name="padded_shape"),
+        helper.make_node("Slice", ["padded_shape", "batch_start", "batch_end"], ["batch"],
+                         name="batch_dim"),
+        helper.make_node("Concat", ["batch", "resize_hwc"], ["resize_sizes"], axis=0,
+                         name="resize_sizes"),
+        helper.make_node("Resize", ["crop_padded", "resize_roi", "resize_scales",
+                                    "resize_sizes"], ["crop_bordered"], mode="linear",
+                         name="border_resize")]
+    return nodes, inits, "crop_bordered"
+
+
+def _map_back_nodes(kind: str) -> list:
+    """A turned view's raw output -> its 21 landmarks in the crop's own frame, then its
+    scores: ``<kind>_raw`` -> ``<kind>_mapped``."""
+    from onnx import helper
+
+    node = helper.make_node
+    return [
+        node("Slice", [f"{kind}_raw", "points_start", "points_end", "axis_h"],
+             [f"{kind}_flat"], name=f"{kind}_points"),
+        node("Reshape", [f"{kind}_flat", "points_shape"], [f"{kind}_points"],
+             name=f"{kind}_points_3d"),
+        node("MatMul", [f"{kind}_points", f"{kind}_matrix"], [f"{kind}_turned"],
+             name=f"{kind}_turn"),
+        node("Add", [f"{kind}_turned", f"{kind}_offset"], [f"{kind}_placed"],
+             name=f"{kind}_place"),
+        node("Reshape", [f"{kind}_placed", "flat_shape"], [f"{kind}_mapped_points"],
+             name=f"{kind}_flat_again"),
+        node("Slice", [f"{kind}_raw", "points_end", "raw_end", "axis_h"],
+             [f"{kind}_scores"], name=f"{kind}_scores"),
+        node("Concat", [f"{kind}_mapped_points", f"{kind}_scores"], [f"{kind}_mapped"],
+             axis=1, name=f"{kind}_mapped"),
+    ]
+
+
+def _rotation_inits(size: int) -> list:
+    """The constants of ``_rotation_views``."""
     from onnx import TensorProto, helper
 
     lowest = -(2 ** 63) + 1
-    inits = [
+    return [
         helper.make_tensor("flip_start", TensorProto.INT64, [1], [-1]),
         helper.make_tensor("flip_end", TensorProto.INT64, [1], [lowest]),
         helper.make_tensor("flip_step", TensorProto.INT64, [1], [-1]),
@@ -138,6 +170,16 @@ def _rotation_views(x: str, size: int):
         helper.make_tensor("points_shape", TensorProto.INT64, [3], [-1, 21, 3]),
         helper.make_tensor("flat_shape", TensorProto.INT64, [2], [-1, 63]),
     ]
+
+
+def _rotation_views(x: str, size: int):
+    """Nodes that stack three views of the NHWC crop ``x`` along the batch (as is, turned 90
+    degrees clockwise, counter-clockwise) into ``net_input``, and, after the network, keep per
+    crop the view with the highest presence score, its landmarks mapped back into the crop's
+    own frame. (front nodes, back nodes, initializers)"""
+    from onnx import TensorProto, helper
+
+    inits = _rotation_inits(size)
     node = helper.make_node
     front = [
         node("Transpose", [x], ["view_swapped"], perm=[0, 2, 1, 3], name="view_swap"),
@@ -164,22 +206,7 @@ def _rotation_views(x: str, size: int):
         if kind == "upright":
             mapped.append("upright_raw")
             continue
-        back += [
-            node("Slice", [f"{kind}_raw", "points_start", "points_end", "axis_h"],
-                 [f"{kind}_flat"], name=f"{kind}_points"),
-            node("Reshape", [f"{kind}_flat", "points_shape"], [f"{kind}_points"],
-                 name=f"{kind}_points_3d"),
-            node("MatMul", [f"{kind}_points", f"{kind}_matrix"], [f"{kind}_turned"],
-                 name=f"{kind}_turn"),
-            node("Add", [f"{kind}_turned", f"{kind}_offset"], [f"{kind}_placed"],
-                 name=f"{kind}_place"),
-            node("Reshape", [f"{kind}_placed", "flat_shape"], [f"{kind}_mapped_points"],
-                 name=f"{kind}_flat_again"),
-            node("Slice", [f"{kind}_raw", "points_end", "raw_end", "axis_h"],
-                 [f"{kind}_scores"], name=f"{kind}_scores"),
-            node("Concat", [f"{kind}_mapped_points", f"{kind}_scores"], [f"{kind}_mapped"],
-                 axis=1, name=f"{kind}_mapped"),
-        ]
+        back += _map_back_nodes(kind)
         mapped.append(f"{kind}_mapped")
     inits += [helper.make_tensor("points_start", TensorProto.INT64, [1], [0]),
               helper.make_tensor("points_end", TensorProto.INT64, [1], [63]),
