@@ -7,6 +7,8 @@ import os
 from gesturenet_lib.errors import UserInputError
 
 KEY_ENV = "GESTURENET_KEY"
+# The Kubernetes Secret (its entry "key") that the pipeline and the InferenceServices read.
+KEY_SECRET = "gesturenet-key"
 
 
 def resolve_key(flag_value: str | None, what: str = "-k/--key") -> str:

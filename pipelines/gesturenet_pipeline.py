@@ -24,13 +24,14 @@ from components.export import export
 from components.fold_summary import fold_summary
 from components.inference import inference
 from components.train import train
+from gesturenet_lib import keys
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "specs"
 # Overridable at compile time (a cluster without GPUs: GESTURENET_GPU_LIMIT=0).
 GPU_TYPE = os.environ.get("GESTURENET_GPU_TYPE", "nvidia.com/gpu")
 GPU_LIMIT = int(os.environ.get("GESTURENET_GPU_LIMIT", "1"))
-KEY_SECRET = os.environ.get("GESTURENET_KEY_SECRET", "gesturenet-key")
+KEY_SECRET = os.environ.get("GESTURENET_KEY_SECRET", keys.KEY_SECRET)
 
 
 def _spec(name: str) -> dict:

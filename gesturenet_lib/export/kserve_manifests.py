@@ -13,11 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gesturenet_lib.container_image import project_image
-from gesturenet_lib.keys import KEY_ENV
+from gesturenet_lib.keys import KEY_ENV, KEY_SECRET
 
 API_VERSION = "serving.kserve.io/v1beta1"
-# kubectl create secret generic gesturenet-key --from-literal=key=...
-KEY_SECRET = "gesturenet-key"
 HTTP_PORT = 8080                     # KServe's default, what its probes and the router expect
 MOUNT = "/mnt/models"                # where KServe's storage initializer puts storageUri
 
