@@ -62,6 +62,7 @@ class CropImageFn(beam.DoFn):
         self.done = 0
 
     def setup(self):
+        self.crops = Metrics.counter(NAMESPACE, "crops")
         self.pool = None
         self.pending: collections.deque = collections.deque()
         import multiprocessing
@@ -121,7 +122,7 @@ class CropImageFn(beam.DoFn):
             # commits a bundle's output after finish_bundle): data.json, written later,
             # never names a crop a crash could lose. One syncfs of the output file system.
             local_files.sync_file_system(io.join(self.settings.mount_dir,
-                                        self.settings.post_data_dir))
+                                                 self.settings.post_data_dir))
 
     def _crop(self, chunk: list, windowed: bool = False):
         """Crop one chunk here, or submit it to the pool and emit what has completed."""
@@ -134,12 +135,11 @@ class CropImageFn(beam.DoFn):
             yield from self._emit(self.pending.popleft().result(), windowed)
 
     def _emit(self, result: ChunkResult, windowed: bool):
-        crops = Metrics.counter(NAMESPACE, "crops")
         def value(payload):
             return GlobalWindows.windowed_value(payload) if windowed else payload
 
         if result.entries is not None:
-            crops.inc(result.crops)
+            self.crops.inc(result.crops)
             yield value(result.entries)
         for record in result.rejected:
             yield value(DeadLetter(record))

@@ -70,11 +70,16 @@ LOCAL_RUNNER_NAMES = (*IN_PROCESS_RUNNERS, "BundleBasedDirectRunner", "Switching
                       "PrismRunner")
 
 
+def _flag_value(args: list[str], flag: str) -> str | None:
+    """The value of ``flag`` in Beam arguments, given as ``flag=value`` or ``flag value``."""
+    value = next((a.split("=", 1)[1] for a in args if a.startswith(f"{flag}=")), None)
+    if value is None and flag in args[:-1]:
+        value = args[args.index(flag) + 1]
+    return value
+
+
 def _runner_of(args: list[str]) -> str | None:
-    runner = next((a.split("=", 1)[1] for a in args if a.startswith("--runner=")), None)
-    if runner is None and "--runner" in args[:-1]:
-        runner = args[args.index("--runner") + 1]
-    return runner
+    return _flag_value(args, "--runner")
 
 
 DASK_PARTITIONS = 32  # parts of the work on Dask, without --dask_npartitions
@@ -86,10 +91,7 @@ def dask_partitions(beam_args: list[str]) -> int:
     args = default_beam_args(beam_args)
     if _runner_of(args) != DASK_RUNNER:
         return 1
-    given = next((a.split("=", 1)[1] for a in args if a.startswith("--dask_npartitions=")),
-                 None)
-    if given is None and "--dask_npartitions" in args[:-1]:
-        given = args[args.index("--dask_npartitions") + 1]
+    given = _flag_value(args, "--dask_npartitions")
     return int(given) if given and given.isdigit() else DASK_PARTITIONS
 
 

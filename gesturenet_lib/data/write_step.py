@@ -85,15 +85,10 @@ class WriteDatasetJsonFn(beam.DoFn):
 
     def process(self, grouped):
         _, values = grouped
-        entry_batches = [v for kind, v in values if kind == ENTRIES]
-        dropped_records_in = [v for kind, v in values if kind == DROPPED]
         s = self.settings
         # The crop step made its crops durable before it passed their entries on.
-        entries: list[dict] = []
-        dropped_records: list[dict] = []
-        for packed in entry_batches:
-            entries.extend(unpack(packed))
-        dropped_records.extend(dropped_records_in)
+        entries = [e for kind, v in values if kind == ENTRIES for e in unpack(v)]
+        dropped_records = [v for kind, v in values if kind == DROPPED]
         entries.sort(key=lambda e: (e["full_image_path"], e["source"]))
         dropped_records.sort(key=lambda d: (d["source"], d["reason"]))
         log.info("dataset_convert: writing %s (%d crops)", s.data_json, len(entries))

@@ -45,9 +45,7 @@ class Served:
 
 
 def served(backend: Backend) -> Served:
-    p = backend.preprocessing
-    dims = ((p.channels, p.image_height, p.image_width) if p.data_format == "channels_first"
-            else (p.image_height, p.image_width, p.channels))
+    dims = backend.preprocessing.input_dims()
     probe = np.zeros((1, *dims), np.float32)
     reports_hands = backend.predict_with_hands(probe)[1] is not None  # also warms it up
     return Served(backend, sorted(backend.classes, key=backend.classes.get), dims,

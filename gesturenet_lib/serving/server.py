@@ -46,19 +46,18 @@ def model_file(path: str) -> str:
         return path
     from gesturenet_lib.export.exporter import MANIFEST_SUFFIX
 
-    files = sorted(io.list_files(path))
-    manifests = [f for f in files if f.endswith(MANIFEST_SUFFIX)
-                 and os.path.dirname(f) == path.rstrip("/")]
+    names = io.list_dir(path)  # the folder itself, not its Triton entry or kserve/
+    manifests = [n for n in names if n.endswith(MANIFEST_SUFFIX)]
     if len(manifests) == 1:
-        listed = json.loads(io.read_text(manifests[0]))["files"]
+        listed = json.loads(io.read_text(io.join(path, manifests[0])))["files"]
         model = next((f for f, v in listed.items() if v["kind"] == "model"), None)
         if model:
             return io.join(path, os.path.basename(model))
-    models = [f for f in files if f.endswith(SERVABLE) and os.path.dirname(f) == path.rstrip("/")]
+    models = [n for n in names if n.endswith(SERVABLE)]
     if len(models) != 1:
         raise UserInputError(f"-m {path}: a folder needs one export manifest (*{MANIFEST_SUFFIX})"
                              f" or one model file; found {len(models)} model files")
-    return models[0]
+    return io.join(path, models[0])
 
 
 class RequestGate:
