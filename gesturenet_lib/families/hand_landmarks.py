@@ -35,7 +35,7 @@ class HandLandmarks:
 
     def training_inputs(self, spec, train_set, val_set, prep, repeat_val) -> TrainingInputs:
         from gesturenet_lib.models.hand_landmarks import Extractor, build_extractor
-        from gesturenet_lib.models.landmark_assets import landmark_onnx_bytes
+        from gesturenet_lib.models.landmark_assets import landmark_onnx_bytes, palm_onnx_bytes
         from gesturenet_lib.training.landmark_data import (
             extract_set,
             make_landmark_dataset,
@@ -43,7 +43,9 @@ class HandLandmarks:
         )
 
         settings = spec.model.landmarks
-        extractor_onnx = build_extractor(landmark_onnx_bytes(), settings, spec.model.data_format)
+        palm = palm_onnx_bytes() if settings.localization == "palm_detector" else None
+        extractor_onnx = build_extractor(landmark_onnx_bytes(), settings, spec.model.data_format,
+                                         palm)
         extractor = Extractor(extractor_onnx)
         train_raw = extract_set(train_set, prep, extractor)
         hands = only_hands(train_raw, settings.presence_threshold)

@@ -39,20 +39,21 @@ NET_INPUT, NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS = ("input_1", "Identity",
 
 # ------------------------------------------------------------------- the extractor (ONNX graph)
 
-def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: str) -> bytes:
+def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: str,
+                    palm_onnx: bytes | None = None) -> bytes:
     """``input_1`` (crop at 224x224, RGB in [0,1], declared layout, dynamic batch) -> border ->
-    the landmark network -> ``landmark_features`` [N, 65]. The world-landmark output, unused,
-    is pruned."""
+    the hand found (``settings.localization``) -> the landmark network -> ``landmark_features``
+    [N, 65], landmarks in the bordered crop's pixels. The world-landmark output, unused, is
+    pruned. ``palm_onnx``: the palm detector, needed by ``palm_detector``."""
     import onnx
     from onnx import TensorProto, helper
+
+    from gesturenet_lib.models import palm_graph
 
     model = onnx.load_from_string(network_onnx)
     graph = model.graph
     size = LANDMARK_INPUT_SIZE
-    for node in graph.node:
-        for k, name in enumerate(node.input):
-            if name == NET_INPUT:
-                node.input[k] = "net_input"
+    net_nodes = list(graph.node)
     nodes, inits = [], []
     x = "input_1"
     if data_format == "channels_first":
@@ -62,19 +63,27 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
     border_nodes, border_inits, x = _border_nodes(x, settings, size)
     nodes += border_nodes
     inits += border_inits
-    if settings.try_rotations:
-        front, back, extra = _rotation_views(x, size)
-        nodes += front
-        inits += extra
+    rotations = settings.try_rotations and settings.localization != "none"
+    if settings.localization == "palm_detector":
+        if palm_onnx is None:
+            raise ValueError("localization palm_detector needs the palm detector's ONNX")
+        front, kinds, back, view_inits = _views(x, size, rotations, "views_best")
+        found, found_inits = palm_graph.localised_nodes(
+            x, size, palm_onnx, net_nodes, (front, kinds, back), settings.presence_threshold,
+            EXTRACTOR_OUTPUT)
+        nodes += found
+        inits += view_inits + found_inits
+        for opset in model.opset_import:
+            if opset.domain in ("", "ai.onnx"):
+                opset.version = max(opset.version, palm_graph.OPSET)
     else:
-        nodes.append(helper.make_node("Identity", [x], ["net_input"], name="net_input"))
-        back = [helper.make_node("Concat", [NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS],
-                                 [EXTRACTOR_OUTPUT], axis=1, name="landmark_features")]
-    all_nodes = nodes + list(graph.node) + back
+        views, view_inits = _views_alone(x, size, net_nodes, rotations)
+        nodes += views
+        inits += view_inits
     del graph.node[:]
-    graph.node.extend(_reachable(all_nodes, EXTRACTOR_OUTPUT))
+    graph.node.extend(palm_graph.reachable(nodes, EXTRACTOR_OUTPUT))
     graph.initializer.extend(inits)
-    used = {name for node in graph.node for name in node.input}
+    used = palm_graph.used_names(graph.node)
     kept = [t for t in graph.initializer if t.name in used]
     del graph.initializer[:]
     graph.initializer.extend(kept)
@@ -87,6 +96,33 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
     del graph.value_info[:]
     onnx.checker.check_model(model)
     return model.SerializeToString()
+
+
+def _views(x: str, size: int, rotations: bool, out: str) -> tuple[list, int, list, list]:
+    """The views of the NHWC crop ``x``: the crop as it is, or with ``rotations`` it and its
+    two quarter turns. (front nodes: ``x`` -> ``views_input`` [V*N, ...], V, back nodes:
+    ``views_raw`` [V*N, 65], the network's output on them -> ``out``, the surest view per crop
+    with its landmarks back in the crop's frame, initializers)"""
+    from onnx import helper
+
+    if rotations:
+        front, back, inits = _rotation_views(x, size, out)
+        return front, 3, back, inits
+    return ([helper.make_node("Identity", [x], ["views_input"], name="views_input")], 1,
+            [helper.make_node("Identity", ["views_raw"], [out], name=out)], [])
+
+
+def _views_alone(x: str, size: int, net_nodes: list, rotations: bool) -> tuple[list, list]:
+    """The views with the network between them, ``x`` -> ``landmark_features``."""
+    from onnx import helper
+
+    from gesturenet_lib.models.palm_graph import net_copy
+
+    front, _, back, inits = _views(x, size, rotations, EXTRACTOR_OUTPUT)
+    net = net_copy(net_nodes, "views_input", "")
+    raw = helper.make_node("Concat", [NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS],
+                           ["views_raw"], axis=1, name="views_raw")
+    return front + net + [raw] + back, inits
 
 
 def _border_nodes(x: str, settings: HandLandmarks, size: int) -> tuple[list, list, str]:
@@ -172,9 +208,9 @@ def _rotation_inits(size: int) -> list:
     ]
 
 
-def _rotation_views(x: str, size: int):
+def _rotation_views(x: str, size: int, out: str):
     """Nodes that stack three views of the NHWC crop ``x`` along the batch (as is, turned 90
-    degrees clockwise, counter-clockwise) into ``net_input``, and, after the network, keep per
+    degrees clockwise, counter-clockwise) into ``views_input``, and, after the network, keep per
     crop the view with the highest presence score, its landmarks mapped back into the crop's
     own frame. (front nodes, back nodes, initializers)"""
     from onnx import TensorProto, helper
@@ -187,11 +223,9 @@ def _rotation_views(x: str, size: int):
              ["view_cw"], name="view_cw"),
         node("Slice", ["view_swapped", "flip_start", "flip_end", "axis_h", "flip_step"],
              ["view_ccw"], name="view_ccw"),
-        node("Concat", [x, "view_cw", "view_ccw"], ["net_input"], axis=0, name="views"),
+        node("Concat", [x, "view_cw", "view_ccw"], ["views_input"], axis=0, name="views"),
     ]
     back = [
-        node("Concat", [NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS], ["views_raw"], axis=1,
-             name="views_raw"),
         node("Reshape", ["views_raw", "views_shape"], ["views_by_kind"], name="views_by_kind"),
     ]
     mapped = []
@@ -211,9 +245,12 @@ def _rotation_views(x: str, size: int):
     inits += [helper.make_tensor("points_start", TensorProto.INT64, [1], [0]),
               helper.make_tensor("points_end", TensorProto.INT64, [1], [63]),
               helper.make_tensor("raw_end", TensorProto.INT64, [1], [RAW_SIZE]),
+              helper.make_tensor("presence_end", TensorProto.INT64, [1], [PRESENCE + 1]),
               helper.make_tensor("unsqueeze_last", TensorProto.INT64, [1], [2])]
     back += [
-        node("Reshape", [NET_PRESENCE, "presence_shape"], ["views_presence"],
+        node("Slice", ["views_raw", "points_end", "presence_end", "axis_h"], ["views_p"],
+             name="views_p"),
+        node("Reshape", ["views_p", "presence_shape"], ["views_presence"],
              name="views_presence"),
         node("ArgMax", ["views_presence"], ["best_view"], axis=0, keepdims=0, name="best_view"),
         node("OneHot", ["best_view", "onehot_depth", "onehot_values"], ["best_onehot"],
@@ -225,24 +262,10 @@ def _rotation_views(x: str, size: int):
              name="views_mapped"),
         # the one-hot weights keep the best view's row and zero the other two
         node("Mul", ["views_mapped", "best_weights"], ["views_weighted"], name="views_weighted"),
-        node("ReduceSum", ["views_weighted", "axis0"], [EXTRACTOR_OUTPUT], keepdims=0,
+        node("ReduceSum", ["views_weighted", "axis0"], [out], keepdims=0,
              name="landmark_features"),
     ]
     return front, back, inits
-
-
-def _reachable(nodes: list, output: str) -> list:
-    """The nodes ``output`` depends on, in their original order."""
-    producer = {name: i for i, node in enumerate(nodes) for name in node.output}
-    needed, stack = set(), [output]
-    while stack:
-        name = stack.pop()
-        i = producer.get(name)
-        if i is None or i in needed:
-            continue
-        needed.add(i)
-        stack.extend(nodes[i].input)
-    return [node for i, node in enumerate(nodes) if i in needed]
 
 
 class Extractor:

@@ -4,8 +4,8 @@ imported from mediapipe at run time.
 That wheel ships `hand_landmark_full.tflite` and `palm_detection_full.tflite` (Apache-2.0) but
 pins numpy < 2 and protobuf < 5, so it cannot be installed beside our stack. ``fetch`` (run by
 ``make models``, part of ``make setup``) downloads the wheel without dependencies, checks its
-SHA-256, extracts the two files and the licence, checks their hashes, converts the landmark
-network to ONNX (tf2onnx, opset 13) with a dynamic batch dimension and records every hash in
+SHA-256, extracts the two files and the licence, checks their hashes, converts both networks
+to ONNX (tf2onnx, opset 13) with a dynamic batch dimension and records every hash in
 ``manifest.json``. Every step is skipped when its output already has the recorded hash.
 
 The files live in ``$GESTURENET_MODELS_DIR``, else ``~/.cache/gesturenet-kfp/models``.
@@ -45,8 +45,13 @@ MEMBERS = {  # file inside the wheel -> (name we store, SHA-256)
 }
 LANDMARK_TFLITE = "hand_landmark_full.tflite"
 LANDMARK_ONNX = "hand_landmark_full.onnx"
+PALM_TFLITE = "palm_detection_full.tflite"
+PALM_ONNX = "palm_detection_full.onnx"
+CONVERTED = {LANDMARK_ONNX: LANDMARK_TFLITE, PALM_ONNX: PALM_TFLITE}  # ONNX file -> its source
 LANDMARK_OPSET = 13
 MANIFEST = "manifest.json"
+# Raised whenever the conversion changes, so that a cached conversion is redone.
+CONVERSION_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -83,16 +88,27 @@ def _download_wheel(dest: Path) -> Path:
 
 
 def _dynamic_batch(model) -> None:
-    """tf2onnx keeps TFLite's batch of 1; the graph has no reshape that fixes it, so naming the
-    first dimension of every input and output makes the batch dynamic."""
+    """tf2onnx keeps TFLite's batch of 1. Naming the first dimension of every input and
+    output makes the batch dynamic; a Reshape to a constant shape that starts with that 1
+    (the palm detector's per-anchor outputs, [1, -1, k]) is made to copy the batch instead
+    (0 in a Reshape's shape keeps the input's dimension)."""
+    from onnx import numpy_helper
+
     for value in list(model.graph.input) + list(model.graph.output):
         dim = value.type.tensor_type.shape.dim[0]
         dim.ClearField("dim_value")
         dim.dim_param = "N"
+    initializers = {i.name: i for i in model.graph.initializer}
+    for node in model.graph.node:
+        shape = initializers.get(node.input[1]) if node.op_type == "Reshape" else None
+        if shape is not None and numpy_helper.to_array(shape)[0] == 1:
+            fixed = numpy_helper.to_array(shape).copy()
+            fixed[0] = 0
+            shape.CopyFrom(numpy_helper.from_array(fixed, shape.name))
     del model.graph.value_info[:]
 
 
-def convert_landmark_tflite(tflite_path: Path) -> bytes:
+def convert_tflite(tflite_path: Path) -> bytes:
     import onnx
     import tf2onnx
 
@@ -122,28 +138,39 @@ def fetch(folder: Path | None = None, wheel: Path | None = None) -> LandmarkAsse
                     io.write_bytes(str(folder / name), data)
     manifest_path = folder / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    onnx_path = folder / LANDMARK_ONNX
-    if not onnx_path.exists() or manifest.get(LANDMARK_ONNX) != sha256_of(onnx_path):
-        io.write_bytes(str(onnx_path), convert_landmark_tflite(folder / LANDMARK_TFLITE))
+    for onnx_name, tflite_name in CONVERTED.items():
+        onnx_path = folder / onnx_name
+        if (not onnx_path.exists() or manifest.get(onnx_name) != sha256_of(onnx_path)
+                or manifest.get("conversion") != CONVERSION_VERSION):
+            io.write_bytes(str(onnx_path), convert_tflite(folder / tflite_name))
     manifest = {"source": WHEEL_REQUIREMENT, "wheel": WHEEL_NAME, "wheel_sha256": WHEEL_SHA256,
-                "licence": "Apache-2.0 (LICENSE_mediapipe.txt)",
+                "licence": "Apache-2.0 (LICENSE_mediapipe.txt)", "conversion": CONVERSION_VERSION,
                 **{name: sha for name, sha in MEMBERS.values()},
-                LANDMARK_ONNX: sha256_of(onnx_path)}
+                **{name: sha256_of(folder / name) for name in CONVERTED}}
     io.write_text(str(manifest_path), json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return LandmarkAssets(folder, onnx_path, manifest[LANDMARK_ONNX])
+    return LandmarkAssets(folder, folder / LANDMARK_ONNX, manifest[LANDMARK_ONNX])
 
 
 def landmark_onnx_bytes(folder: Path | None = None) -> bytes:
     """The converted landmark network, checked against the manifest; a clear error when
     ``make models`` has not run."""
+    return _converted_bytes(LANDMARK_ONNX, "hand-landmark network", folder)
+
+
+def palm_onnx_bytes(folder: Path | None = None) -> bytes:
+    """The converted palm detector, checked like the landmark network."""
+    return _converted_bytes(PALM_ONNX, "palm detector", folder)
+
+
+def _converted_bytes(name: str, what: str, folder: Path | None) -> bytes:
     folder = folder or models_dir()
-    manifest_path, onnx_path = folder / MANIFEST, folder / LANDMARK_ONNX
+    manifest_path, onnx_path = folder / MANIFEST, folder / name
     if not (manifest_path.exists() and onnx_path.exists()):
-        raise UserInputError(f"{onnx_path}: the hand-landmark network is missing; run "
+        raise UserInputError(f"{onnx_path}: the {what} is missing; run "
                              "`make models` (or `python -m gesturenet_lib.models.landmark_assets`"
                              ") once, or set GESTURENET_MODELS_DIR to where it was put")
     data = onnx_path.read_bytes()
-    expected = json.loads(manifest_path.read_text()).get(LANDMARK_ONNX)
+    expected = json.loads(manifest_path.read_text()).get(name)
     if hashlib.sha256(data).hexdigest() != expected:
         raise UserInputError(f"{onnx_path}: SHA-256 differs from {manifest_path}; run "
                              "`make models` again")
@@ -161,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"hand-landmark network ready: {assets.onnx_path} (sha256 {assets.onnx_sha256[:16]})")
+    print(f"hand-landmark network and palm detector ready: {assets.onnx_path} (sha256 {assets.onnx_sha256[:16]})")
     return 0
 
 

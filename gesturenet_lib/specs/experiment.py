@@ -69,10 +69,15 @@ class HandLandmarks:
              "landmark network (part of the model and of the exported graph)")
     padding_mode: Literal["edge", "constant"] = spec_field(
         "edge", help="fill of that border: repeat the edge pixels, or black")
+    localization: Literal["palm_detector", "views", "none"] = spec_field(
+        "palm_detector",
+        help="how the hand is found in the crop: MediaPipe's palm detector and its rotated "
+             "hand box (falling back to the views where it finds no palm), the views alone, "
+             "or the crop as it is")
     try_rotations: bool = spec_field(
-        True, help="also run the network on the crop turned 90 degrees each way and keep the "
-                   "view where it is surest of a hand (the network expects an upright hand; "
-                   "3x the cost)")
+        True, help="views: also run the network on the crop turned 90 degrees each way and "
+                   "keep the view where it is surest of a hand (the network expects an upright "
+                   "hand; 3x the cost)")
     presence_threshold: float = spec_field(
         0.5, min=0.0, max=1.0, min_exclusive=True,
         help="a crop whose hand-presence score is below this counts as 'no hand found'")

@@ -1,0 +1,103 @@
+"""Every hand in a whole image: palm detector -> rotated hand boxes -> landmark network on
+each box, warped upright -> landmarks back in the image's pixels (MediaPipe's two stages, in
+static-image mode: no tracking between frames)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gesturenet_lib.models import palm_detection as pd
+from gesturenet_lib.models.hand_landmarks import (
+    HANDEDNESS,
+    NET_HANDEDNESS,
+    NET_INPUT,
+    NET_LANDMARKS,
+    NET_PRESENCE,
+    PRESENCE,
+    RAW_SIZE,
+)
+
+SAME_HAND_IOU = 0.5   # two boxes overlapping this much are one hand (the surer one is kept)
+
+
+@dataclass(frozen=True)
+class FoundHand:
+    rect: pd.HandRect     # the rotated box the landmarks were read in
+    palm_score: float
+    raw: np.ndarray       # [65]: 21 x (x, y, z) in image pixels, presence, handedness
+
+    @property
+    def presence(self) -> float:
+        return float(self.raw[PRESENCE])
+
+    @property
+    def handedness(self) -> float:
+        return float(self.raw[HANDEDNESS])
+
+    @property
+    def landmarks(self) -> np.ndarray:
+        return self.raw[:63].reshape(21, 3)
+
+    def box(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """The hand's axis-aligned box (its landmarks' extent, as hand boxes are annotated),
+        clipped to the image: x_min, y_min, x_max, y_max in pixels."""
+        xy = self.landmarks[:, :2]
+        x0, y0 = np.floor(xy.min(axis=0))
+        x1, y1 = np.ceil(xy.max(axis=0))
+        return (int(max(0, x0)), int(max(0, y0)), int(min(width, x1)), int(min(height, y1)))
+
+
+class HandFinder:
+    """Runs both networks with ONNX Runtime on CPU."""
+
+    def __init__(self, detector_onnx: bytes, landmark_onnx: bytes,
+                 presence_threshold: float = 0.5, max_hands: int = 8):
+        import onnxruntime as ort
+
+        def session(data: bytes):
+            return ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+
+        self.detector = session(detector_onnx)
+        self.landmarks = session(landmark_onnx)
+        self.anchors = pd.anchor_centres()
+        self.threshold = presence_threshold
+        self.max_hands = max_hands
+
+    def palms(self, rgb: np.ndarray) -> list[pd.Palm]:
+        """The palms in an RGB uint8 image, in [0, 1] of the image, surest first."""
+        h, w = rgb.shape[:2]
+        boxes, scores = self.detector.run([pd.NET_BOXES, pd.NET_SCORES], {
+            pd.NET_INPUT: pd.detector_input(rgb)[None]})
+        found = pd.weighted_nms(*pd.decode(boxes[0], scores[0], self.anchors))
+        return [pd.to_image(p, w, h) for p in found[:self.max_hands]]
+
+    def read(self, rgb: np.ndarray, rects: list[pd.HandRect]) -> np.ndarray:
+        """The landmark network on each rect: [len(rects), 65], landmarks in image pixels."""
+        if not rects:
+            return np.zeros((0, RAW_SIZE), np.float32)
+        batch = np.stack([pd.warp_hand(rgb, r) for r in rects])
+        points, presence, handedness = self.landmarks.run(
+            [NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS], {NET_INPUT: batch})
+        mapped = [pd.landmarks_to_image(p.reshape(21, 3), r).reshape(-1)
+                  for p, r in zip(points, rects)]
+        return np.concatenate([np.stack(mapped), presence, handedness], axis=1).astype(
+            np.float32)
+
+    def find(self, rgb: np.ndarray) -> list[FoundHand]:
+        """Every hand whose presence score reaches the threshold, surest first; where two
+        found hands are the same hand, only the surer one."""
+        h, w = rgb.shape[:2]
+        palms = self.palms(rgb)
+        rects = [pd.hand_rect(p, w, h) for p in palms]
+        raws = self.read(rgb, rects)
+        hands = sorted((FoundHand(r, p.score, raw) for p, r, raw in zip(palms, rects, raws)
+                        if raw[PRESENCE] >= self.threshold), key=lambda f: -f.presence)
+        kept: list[FoundHand] = []
+        for hand in hands:
+            box = np.array(hand.box(w, h), np.float64)
+            if not any(pd.iou(box, np.array([k.box(w, h)], np.float64))[0] > SAME_HAND_IOU
+                       for k in kept):
+                kept.append(hand)
+        return kept

@@ -1,0 +1,361 @@
+"""The palm detector inside the crop graph (ONNX nodes): crop -> palm detector -> the surest
+palm, merged with its overlapping detections as MediaPipe's weighted suppression does -> the
+rotated hand box (``palm_detection``'s constants) -> GridSample warps the box upright to the
+landmark network's input -> after the network, the landmarks mapped back into the crop.
+
+A crop holds one hand, so only the surest palm is followed. Every op used here is in
+TensorRT's ONNX operator list; GridSample is why this graph is opset 16.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gesturenet_lib.models import palm_detection as pd
+
+OPSET = 16           # GridSample
+PREFIX = "palm/"     # the detector's own tensor names, kept apart from the landmark network's
+VIEW = "palm_view"   # the warped hand, NHWC, what the landmark network reads
+FOUND = "palm_found"  # [N, 1] bool: the surest palm reaches MediaPipe's 0.5
+
+
+def detector_nodes(x: str, size: int, palm_onnx: bytes) -> tuple[list, list]:
+    """Nodes from the NHWC crop ``x`` (side ``size``) to the palm view ``palm_view`` and the
+    tensors ``palm_side``, ``palm_turn`` [N, 2, 2] and ``palm_centre`` [N, 1, 2] that map it
+    back. (nodes, initializers)"""
+    import onnx
+    from onnx import TensorProto, compose, helper, numpy_helper
+
+    net = compose.add_prefix(onnx.load_from_string(palm_onnx), PREFIX)
+    node = helper.make_node
+    anchor_add = np.zeros((pd.NUM_ANCHORS, 4 + 2 * pd.NUM_KEYPOINTS), np.float32)
+    anchors = pd.anchor_centres()
+    anchor_add[:, 0:2] = anchors
+    anchor_add[:, 4:] = np.tile(anchors, pd.NUM_KEYPOINTS)
+    lm = pd.LANDMARK_SIZE
+    centres = (np.arange(lm, dtype=np.float32) + 0.5) / lm - 0.5
+    ys, xs = np.meshgrid(centres, centres, indexing="ij")
+    inits = [
+        numpy_helper.from_array(anchor_add, "palm_anchor_add"),
+        numpy_helper.from_array(np.stack([xs, ys], -1).reshape(1, -1, 2), "palm_grid_base"),
+        helper.make_tensor("palm_det_hwc", TensorProto.INT64, [3],
+                           [pd.INPUT_SIZE, pd.INPUT_SIZE, 3]),
+        helper.make_tensor("palm_grid_shape", TensorProto.INT64, [4], [-1, lm, lm, 2]),
+        helper.make_tensor("palm_turn_shape", TensorProto.INT64, [3], [-1, 2, 2]),
+        helper.make_tensor("palm_pick_shape", TensorProto.INT64, [3],
+                           [1, 1, 4 + 2 * pd.NUM_KEYPOINTS]),
+        helper.make_tensor("palm_scores_shape", TensorProto.INT64, [2], [-1, pd.NUM_ANCHORS]),
+        helper.make_tensor("palm_c0", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("palm_c1", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("palm_axis2", TensorProto.INT64, [1], [2]),
+        helper.make_tensor("palm_roi", TensorProto.FLOAT, [0], []),
+        helper.make_tensor("palm_scales", TensorProto.FLOAT, [0], []),
+        *[helper.make_tensor(f"palm_f_{name}", TensorProto.FLOAT, [], [value]) for name, value in
+          (("clip_lo", -pd.SCORE_CLIP), ("clip_hi", pd.SCORE_CLIP), ("input", pd.INPUT_SIZE),
+           ("min_score", pd.MIN_SCORE), ("nms", pd.NMS_IOU), ("half", 0.5), ("two", 2.0),
+           ("one", 1.0), ("eps", 1e-6), ("scale", pd.HAND_SCALE), ("shift", pd.HAND_SHIFT_Y),
+           ("neg", -1.0))]]
+    inits += list(net.graph.initializer)
+    nodes = [
+        # the crop resized to the detector's input (a square: no letterbox)
+        node("Shape", [x], ["palm_x_shape"]),
+        node("Slice", ["palm_x_shape", "palm_c0", "palm_c1"], ["palm_batch"]),
+        node("Concat", ["palm_batch", "palm_det_hwc"], ["palm_det_sizes"], axis=0),
+        node("Resize", [x, "palm_roi", "palm_scales", "palm_det_sizes"],
+             [PREFIX + pd.NET_INPUT], mode="linear"),
+        *net.graph.node,
+        # scores and the surest anchor
+        node("Clip", [PREFIX + pd.NET_SCORES, "palm_f_clip_lo", "palm_f_clip_hi"],
+             ["palm_logits"]),
+        node("Sigmoid", ["palm_logits"], ["palm_scores_3d"]),
+        node("Reshape", ["palm_scores_3d", "palm_scores_shape"], ["palm_scores"]),
+        node("ArgMax", ["palm_scores"], ["palm_best"], axis=1, keepdims=1),
+        node("ReduceMax", ["palm_scores"], ["palm_best_score"], axes=[1], keepdims=1),
+        node("GreaterOrEqual", ["palm_best_score", "palm_f_min_score"], [FOUND]),
+        # every anchor decoded: centre, size and keypoints in [0, 1] of the crop
+        node("Div", [PREFIX + pd.NET_BOXES, "palm_f_input"], ["palm_raw_unit"]),
+        node("Add", ["palm_raw_unit", "palm_anchor_add"], ["palm_decoded"]),
+        *_suppression_nodes(),
+        *_rect_nodes(),
+        # the rect's contents, upright, at the landmark network's input size
+        node("Transpose", [x], ["palm_x_nchw"], perm=[0, 3, 1, 2]),
+        node("MatMul", ["palm_grid_base", "palm_turn"], ["palm_grid_turned"]),
+        node("Add", ["palm_grid_turned", "palm_centre"], ["palm_grid_placed"]),
+        node("Mul", ["palm_grid_placed", "palm_f_two"], ["palm_grid_doubled"]),
+        node("Sub", ["palm_grid_doubled", "palm_f_one"], ["palm_grid_flat"]),
+        node("Reshape", ["palm_grid_flat", "palm_grid_shape"], ["palm_grid"]),
+        node("GridSample", ["palm_x_nchw", "palm_grid"], ["palm_view_nchw"],
+             mode="bilinear", padding_mode="border", align_corners=0),
+        node("Transpose", ["palm_view_nchw"], [VIEW], perm=[0, 2, 3, 1]),
+    ]
+    return nodes, inits
+
+
+def _suppression_nodes() -> list:
+    """``palm_decoded`` [N, 2016, 18] -> ``palm_detection`` [N, 18]: the surest anchor's
+    detection averaged, weighted by score, with every detection of score >= 0.5 that overlaps
+    it by IoU > 0.3 (MediaPipe's WEIGHTED suppression, first cluster only)."""
+    from onnx import helper
+
+    node = helper.make_node
+    return [
+        node("Unsqueeze", ["palm_best", "palm_axis2"], ["palm_best_3d"]),
+        node("Expand", ["palm_best_3d", "palm_pick_shape"], ["palm_best_index"]),
+        node("GatherElements", ["palm_decoded", "palm_best_index"], ["palm_best_det"], axis=1),
+        *_corner_nodes("palm_decoded", "palm_all"),
+        *_corner_nodes("palm_best_det", "palm_top"),
+        node("Max", ["palm_all_min", "palm_top_min"], ["palm_inter_min"]),
+        node("Min", ["palm_all_max", "palm_top_max"], ["palm_inter_max"]),
+        node("Sub", ["palm_inter_max", "palm_inter_min"], ["palm_inter_wh_raw"]),
+        node("Relu", ["palm_inter_wh_raw"], ["palm_inter_wh"]),
+        node("ReduceProd", ["palm_inter_wh"], ["palm_inter"], axes=[2], keepdims=0),
+        node("Add", ["palm_all_area", "palm_top_area"], ["palm_area_sum"]),
+        node("Sub", ["palm_area_sum", "palm_inter"], ["palm_union_raw"]),
+        node("Max", ["palm_union_raw", "palm_f_eps"], ["palm_union"]),
+        node("Div", ["palm_inter", "palm_union"], ["palm_iou"]),
+        node("Greater", ["palm_iou", "palm_f_nms"], ["palm_overlaps"]),
+        # a palm under 0.5 still gives a box (used only when nothing better is found)
+        node("Min", ["palm_best_score", "palm_f_min_score"], ["palm_floor"]),
+        node("GreaterOrEqual", ["palm_scores", "palm_floor"], ["palm_scored"]),
+        node("And", ["palm_overlaps", "palm_scored"], ["palm_member"]),
+        node("Cast", ["palm_member"], ["palm_member_f"], to=1),
+        node("Mul", ["palm_member_f", "palm_scores"], ["palm_weights"]),
+        node("ReduceSum", ["palm_weights", "palm_c1"], ["palm_weight_sum"], keepdims=1),
+        node("Div", ["palm_weights", "palm_weight_sum"], ["palm_weights_unit"]),
+        node("Unsqueeze", ["palm_weights_unit", "palm_axis2"], ["palm_weights_3d"]),
+        node("Mul", ["palm_decoded", "palm_weights_3d"], ["palm_weighted"]),
+        node("ReduceSum", ["palm_weighted", "palm_c1"], ["palm_detection"], keepdims=0),
+    ]
+
+
+def _corner_nodes(det: str, out: str) -> list:
+    """``det`` [..., 18] (centre, size, ...) -> ``<out>_min``, ``<out>_max`` [..., 2] corners
+    and ``<out>_area`` [...]."""
+    from onnx import helper
+
+    node = helper.make_node
+    return [
+        node("Slice", [det, "palm_i0", "palm_i2", "palm_axis2"], [f"{out}_centre"]),
+        node("Slice", [det, "palm_i2", "palm_i4", "palm_axis2"], [f"{out}_size"]),
+        node("Mul", [f"{out}_size", "palm_f_half"], [f"{out}_half"]),
+        node("Sub", [f"{out}_centre", f"{out}_half"], [f"{out}_min"]),
+        node("Add", [f"{out}_centre", f"{out}_half"], [f"{out}_max"]),
+        node("ReduceProd", [f"{out}_size"], [f"{out}_area_3d"], axes=[2], keepdims=1),
+        node("Squeeze", [f"{out}_area_3d", "palm_axis2"], [f"{out}_area"]),
+    ]
+
+
+def _rect_nodes() -> list:
+    """``palm_detection`` [N, 18] -> the hand rect as ``palm_turn`` [N, 2, 2] (rotation times
+    side, for row vectors) and ``palm_centre`` [N, 1, 2], both in [0, 1] of the crop, and
+    ``palm_side`` [N, 1]. cos r = -dy / |d|, sin r = dx / |d| for d = wrist -> middle knuckle
+    is r = 90 degrees - atan2(-dy, dx), MediaPipe's rotation, without an atan2."""
+    from onnx import helper
+
+    node = helper.make_node
+
+    def column(name: str, index: int) -> list:
+        return [node("Slice", ["palm_detection", f"palm_i{index}", f"palm_i{index + 1}",
+                               "palm_c1"], [name])]
+
+    wrist, knuckle = 4 + 2 * pd.ROTATION_START, 4 + 2 * pd.ROTATION_END
+    return [
+        *column("palm_cx", 0), *column("palm_cy", 1), *column("palm_w", 2),
+        *column("palm_h", 3), *column("palm_kx0", wrist), *column("palm_ky0", wrist + 1),
+        *column("palm_kx1", knuckle), *column("palm_ky1", knuckle + 1),
+        node("Sub", ["palm_kx1", "palm_kx0"], ["palm_dx"]),
+        node("Sub", ["palm_ky1", "palm_ky0"], ["palm_dy"]),
+        node("Mul", ["palm_dx", "palm_dx"], ["palm_dx2"]),
+        node("Mul", ["palm_dy", "palm_dy"], ["palm_dy2"]),
+        node("Add", ["palm_dx2", "palm_dy2"], ["palm_d2"]),
+        node("Sqrt", ["palm_d2"], ["palm_d_raw"]),
+        node("Add", ["palm_d_raw", "palm_f_eps"], ["palm_d"]),
+        node("Div", ["palm_dx", "palm_d"], ["palm_sin"]),
+        node("Div", ["palm_dy", "palm_d"], ["palm_dy_unit"]),
+        node("Neg", ["palm_dy_unit"], ["palm_cos"]),
+        node("Neg", ["palm_sin"], ["palm_nsin"]),
+        # the shift: half the palm's height along the rect's own y axis
+        node("Mul", ["palm_h", "palm_f_shift"], ["palm_shift"]),
+        node("Mul", ["palm_shift", "palm_sin"], ["palm_shift_x"]),
+        node("Mul", ["palm_shift", "palm_cos"], ["palm_shift_y"]),
+        node("Sub", ["palm_cx", "palm_shift_x"], ["palm_rcx"]),
+        node("Add", ["palm_cy", "palm_shift_y"], ["palm_rcy"]),
+        node("Max", ["palm_w", "palm_h"], ["palm_long"]),
+        node("Mul", ["palm_long", "palm_f_scale"], ["palm_side"]),
+        node("Concat", ["palm_cos", "palm_sin", "palm_nsin", "palm_cos"], ["palm_rot_flat"],
+             axis=1),
+        node("Mul", ["palm_rot_flat", "palm_side"], ["palm_turn_flat"]),
+        node("Reshape", ["palm_turn_flat", "palm_turn_shape"], ["palm_turn"]),
+        node("Concat", ["palm_rcx", "palm_rcy"], ["palm_centre_flat"], axis=1),
+        node("Unsqueeze", ["palm_centre_flat", "palm_c1"], ["palm_centre"]),
+    ]
+
+
+def index_inits() -> list:
+    """Small INT64 constants ``palm_i<k>`` used to slice detections."""
+    from onnx import TensorProto, helper
+
+    return [helper.make_tensor(f"palm_i{k}", TensorProto.INT64, [1], [k])
+            for k in range(4 + 2 * pd.NUM_KEYPOINTS + 1)]
+
+
+def map_back_nodes(raw: str, out: str, size: int) -> list:
+    """The landmark network's raw output on the palm view ``raw`` [N, 65] -> ``out`` [N, 65],
+    landmarks in the crop's pixels (side ``size``), z scaled like x and y."""
+    from onnx import helper
+
+    node = helper.make_node
+    return [
+        node("Slice", [raw, "palm_i0", "palm_lm_end", "palm_c1"], ["palm_lm_flat"]),
+        node("Reshape", ["palm_lm_flat", "palm_lm_shape"], ["palm_lm"]),
+        node("Slice", ["palm_lm", "palm_i0", "palm_i2", "palm_axis2"], ["palm_lm_xy"]),
+        node("Slice", ["palm_lm", "palm_i2", "palm_i3", "palm_axis2"], ["palm_lm_z"]),
+        node("Div", ["palm_lm_xy", "palm_f_lm_size"], ["palm_lm_unit"]),
+        node("Sub", ["palm_lm_unit", "palm_f_half"], ["palm_lm_centred"]),
+        node("MatMul", ["palm_lm_centred", "palm_turn"], ["palm_lm_turned"]),
+        node("Add", ["palm_lm_turned", "palm_centre"], ["palm_lm_placed"]),
+        node("Mul", ["palm_lm_placed", "palm_f_crop_size"], ["palm_lm_crop_xy"]),
+        node("Unsqueeze", ["palm_side", "palm_axis2"], ["palm_side_3d"]),
+        node("Mul", ["palm_lm_z", "palm_side_3d"], ["palm_lm_crop_z"]),
+        node("Concat", ["palm_lm_crop_xy", "palm_lm_crop_z"], ["palm_lm_crop"], axis=2),
+        node("Reshape", ["palm_lm_crop", "palm_flat_shape"], ["palm_lm_crop_flat"]),
+        node("Slice", [raw, "palm_lm_end", "palm_raw_end", "palm_c1"], ["palm_scores_pair"]),
+        node("Concat", ["palm_lm_crop_flat", "palm_scores_pair"], [out], axis=1),
+    ], map_back_inits(size)
+
+
+def map_back_inits(size: int) -> list:
+    from onnx import TensorProto, helper
+
+    return [
+        helper.make_tensor("palm_lm_end", TensorProto.INT64, [1], [63]),
+        helper.make_tensor("palm_raw_end", TensorProto.INT64, [1], [65]),
+        helper.make_tensor("palm_lm_shape", TensorProto.INT64, [3], [-1, 21, 3]),
+        helper.make_tensor("palm_flat_shape", TensorProto.INT64, [2], [-1, 63]),
+        helper.make_tensor("palm_f_lm_size", TensorProto.FLOAT, [], [float(pd.LANDMARK_SIZE)]),
+        helper.make_tensor("palm_f_crop_size", TensorProto.FLOAT, [], [float(size)]),
+    ]
+
+
+def localised_nodes(x: str, size: int, palm_onnx: bytes, net_nodes: list,
+                    views: tuple[list, int, list], threshold: float, output: str
+                    ) -> tuple[list, list]:
+    """The whole palm_detector localisation, from the NHWC crop ``x`` to ``output`` [N, 65].
+
+    ``views`` is the fallback (front nodes ``x`` -> ``views_input`` [V*N], V, back nodes
+    ``views_raw`` -> ``views_best``): today's views of the crop itself. The landmark network
+    runs on the N palm views, then on the V*N fallback views, which are cut to none unless
+    some crop of the batch has no palm or no hand confirmed in its palm view (presence <
+    ``threshold``); their outputs are padded back to V*N with zeros. So the fallback costs
+    nothing when every palm is found, the graph has no control flow (both copies of the
+    network share its weights), and each crop's result depends on that crop alone: its palm
+    view where confirmed, else whichever of its palm view (if a palm was found) and its best
+    view has the higher presence.
+    (nodes, initializers)"""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node
+    front, inits = detector_nodes(x, size, palm_onnx)
+    back, back_inits = map_back_nodes("palm_view_raw", "palm_raw", size)
+    view_front, kinds, view_back = views
+    inits += index_inits() + back_inits + [
+        helper.make_tensor("palm_threshold", TensorProto.FLOAT, [], [threshold]),
+        helper.make_tensor("palm_kinds", TensorProto.INT64, [1], [kinds]),
+        helper.make_tensor("palm_i_presence_end", TensorProto.INT64, [1], [64]),
+        helper.make_tensor("palm_zero_row", TensorProto.FLOAT, [1, 65], [0.0] * 65),
+        helper.make_tensor("palm_width", TensorProto.INT64, [1], [65])]
+    return [
+        *front,
+        *net_copy(net_nodes, VIEW, "palm_net/"),
+        node("Concat", ["palm_net/Identity", "palm_net/Identity_1", "palm_net/Identity_2"],
+             ["palm_view_raw"], axis=1),
+        *back,
+        node("Slice", ["palm_raw", "palm_lm_end", "palm_i_presence_end", "palm_c1"],
+             ["palm_presence"]),
+        node("GreaterOrEqual", ["palm_presence", "palm_threshold"], ["palm_confirmed"]),
+        node("And", [FOUND, "palm_confirmed"], ["palm_ok"]),
+        # the fallback views, cut to none unless some crop of the batch needs them
+        *view_front,
+        node("Cast", ["palm_ok"], ["palm_ok_f"], to=TensorProto.FLOAT),
+        node("ReduceMin", ["palm_ok_f"], ["palm_all_ok"], keepdims=0),
+        node("Less", ["palm_all_ok", "palm_f_half"], ["palm_need_views"]),
+        node("Cast", ["palm_need_views"], ["palm_need_i"], to=TensorProto.INT64),
+        node("Mul", ["palm_batch", "palm_kinds"], ["palm_views_n"]),
+        node("Mul", ["palm_views_n", "palm_need_i"], ["palm_views_k"]),
+        node("Slice", ["views_input", "palm_c0", "palm_views_k", "palm_c0"], ["views_taken"]),
+        *net_copy(net_nodes, "views_taken", "views_net/"),
+        node("Concat", ["views_net/Identity", "views_net/Identity_1", "views_net/Identity_2"],
+             ["views_ran"], axis=1),
+        node("Sub", ["palm_views_n", "palm_views_k"], ["views_missing"]),
+        node("Concat", ["views_missing", "palm_width"], ["views_pad_shape"], axis=0),
+        node("Expand", ["palm_zero_row", "views_pad_shape"], ["views_pad"]),
+        node("Concat", ["views_ran", "views_pad"], ["views_raw"], axis=0),
+        *view_back,
+        # per crop: the palm view where confirmed, else the surer of it and the best view
+        node("Cast", [FOUND], ["palm_found_f"], to=TensorProto.FLOAT),
+        node("Mul", ["palm_presence", "palm_found_f"], ["palm_presence_if_found"]),
+        node("Slice", ["views_best", "palm_lm_end", "palm_i_presence_end", "palm_c1"],
+             ["views_presence_best"]),
+        node("Greater", ["views_presence_best", "palm_presence_if_found"], ["views_surer"]),
+        node("Not", ["palm_ok"], ["palm_not_ok"]),
+        node("And", ["palm_not_ok", "views_surer"], ["views_taken_mask"]),
+        node("Where", ["views_taken_mask", "views_best", "palm_raw"], [output]),
+    ], inits
+
+
+def net_copy(net_nodes: list, input_name: str, prefix: str) -> list:
+    """The landmark network's nodes reading ``input_name``, every tensor they make renamed
+    ``<prefix><name>`` (the weights are shared)."""
+    from gesturenet_lib.models.hand_landmarks import NET_INPUT
+
+    copies = []
+    for original in net_nodes:
+        copy = type(original)()
+        copy.CopyFrom(original)
+        for k, name in enumerate(copy.input):
+            if name == NET_INPUT:
+                copy.input[k] = input_name
+        copies.append(copy)
+    return prefixed(copies, prefix)
+
+
+def prefixed(nodes: list, prefix: str) -> list:
+    """``nodes`` with every tensor they produce (and their own uses of it) renamed
+    ``<prefix><name>``; what comes from outside (inputs, weights) keeps its name."""
+    made = {name for n in nodes for name in n.output if name}
+    out = []
+    for original in nodes:
+        copy = type(original)()
+        copy.CopyFrom(original)
+        copy.name = prefix + (copy.name or copy.output[0])
+        for field in (copy.input, copy.output):
+            for k, name in enumerate(field):
+                if name in made:
+                    field[k] = prefix + name
+        out.append(copy)
+    return out
+
+
+def reachable(nodes: list, output: str) -> list:
+    """The nodes ``output`` depends on, in their original order."""
+    producer = {name: i for i, node in enumerate(nodes) for name in node.output}
+    needed, stack = set(), [output]
+    while stack:
+        name = stack.pop()
+        i = producer.get(name)
+        if i is None or i in needed:
+            continue
+        needed.add(i)
+        stack.extend(used_names([nodes[i]]))
+    return [node for i, node in enumerate(nodes) if i in needed]
+
+
+def used_names(nodes) -> set[str]:
+    """Every tensor name the nodes read, subgraphs included."""
+    used = set()
+    for n in nodes:
+        used.update(n.input)
+        for attribute in n.attribute:
+            if attribute.HasField("g"):
+                used |= used_names(attribute.g.node)
+    return used
