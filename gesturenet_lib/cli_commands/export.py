@@ -23,9 +23,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "(default: $GESTURENET_KEY)")
     parser.add_argument("-o", "--output_file", "--out_file", dest="output",
                         help="model.onnx or model.etlt (default: <model path>.etlt, as TAO)")
-    parser.add_argument("-t", "--target_opset", dest="opset", type=int, default=DEFAULT_OPSET,
-                        help=f"ONNX opset (default {DEFAULT_OPSET}, the lowest tf2onnx "
-                             "converts these ResNets with)")
+    parser.add_argument("-t", "--target_opset", dest="opset", type=int, default=None,
+                        help=f"ONNX opset (default: the family's, {DEFAULT_OPSET} for a ResNet, "
+                             "the lowest tf2onnx converts it with; a hand_landmarks model "
+                             "exports at its extractor's, 16 with the palm detector)")
     parser.add_argument("--data_type", default="fp32", choices=["fp32", "fp16", "int8"],
                         help="precision of the engine / DeepStream config (default fp32)")
     parser.add_argument("--cal_data_file", help="calibration tensorfile (.npy); reused when "

@@ -26,7 +26,6 @@ from gesturenet_lib.export import (
     calibration,
     deploy_configs,
 )
-from gesturenet_lib.export.onnx_export import DEFAULT_OPSET
 from gesturenet_lib.models.model_file import check_model_path
 from gesturenet_lib.models.preprocessing import Preprocessing
 from gesturenet_lib.specs.experiment import ExperimentSpec
@@ -39,7 +38,7 @@ class ExportRequest:
     model: str
     key: str | None
     output: str
-    opset: int = DEFAULT_OPSET
+    opset: int | None = None   # None: the family's own
     data_type: str = "fp32"
     cal_data_file: str | None = None
     cal_image_dir: str | None = None

@@ -36,19 +36,22 @@ def add_metadata(proto, metadata: dict) -> None:
 
 
 def landmark_model_to_onnx(head, extractor_onnx: bytes, threshold: float, metadata: dict,
-                           opset: int = DEFAULT_OPSET) -> bytes:
+                           opset: int | None = None) -> bytes:
     """A hand_landmarks model (extractor + Keras head) -> ONE graph, ``input_1`` ->
-    ``predictions`` and ``hand_found``, with our metadata."""
+    ``predictions`` and ``hand_found``, with our metadata, at the extractor's opset (13, or
+    16 with the palm detector's GridSample)."""
     import onnx
 
     from gesturenet_lib.models.hand_landmarks import merge_for_export
-    from gesturenet_lib.models.landmark_assets import LANDMARK_OPSET
 
-    if opset != LANDMARK_OPSET:
+    own = max(o.version for o in onnx.load_from_string(extractor_onnx).opset_import
+              if o.domain in ("", "ai.onnx"))
+    if opset not in (None, own):
         from gesturenet_lib.errors import UserInputError
 
-        raise UserInputError(f"--opset {opset}: the hand_landmarks family exports at opset "
-                             f"{LANDMARK_OPSET}, the landmark network's")
+        raise UserInputError(f"--target_opset {opset}: this hand_landmarks model exports at "
+                             f"opset {own}, its extractor's")
+    opset = own
     merged = merge_for_export(extractor_onnx, keras_to_onnx(head, {}, opset), threshold)
     add_metadata(merged, metadata)
     onnx.checker.check_model(merged)

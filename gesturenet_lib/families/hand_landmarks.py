@@ -68,7 +68,7 @@ class HandLandmarks:
     def metadata(self, spec) -> dict:
         return {"hand_landmarks": dataclasses.asdict(spec.model.landmarks)}
 
-    def to_onnx(self, loaded, metadata: dict, opset: int) -> bytes:
+    def to_onnx(self, loaded, metadata: dict, opset: int | None) -> bytes:
         from gesturenet_lib.export.onnx_export import landmark_model_to_onnx
 
         settings = loaded.metadata["hand_landmarks"]

@@ -33,10 +33,10 @@ class ResnetVanilla:
     def metadata(self, spec) -> dict:
         return {"num_layers": spec.model.num_layers}
 
-    def to_onnx(self, loaded, metadata: dict, opset: int) -> bytes:
-        from gesturenet_lib.export.onnx_export import keras_to_onnx
+    def to_onnx(self, loaded, metadata: dict, opset: int | None) -> bytes:
+        from gesturenet_lib.export.onnx_export import DEFAULT_OPSET, keras_to_onnx
 
-        return keras_to_onnx(loaded.model, metadata, opset)
+        return keras_to_onnx(loaded.model, metadata, opset or DEFAULT_OPSET)
 
     def backend(self, loaded, classes, prep):
         from gesturenet_lib.inference.backends import KerasBackend

@@ -76,6 +76,7 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
         for opset in model.opset_import:
             if opset.domain in ("", "ai.onnx"):
                 opset.version = max(opset.version, palm_graph.OPSET)
+        model.ir_version = max(model.ir_version, palm_graph.IR_VERSION)
     else:
         views, view_inits = _views_alone(x, size, net_nodes, rotations)
         nodes += views

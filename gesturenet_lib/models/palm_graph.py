@@ -14,6 +14,7 @@ import numpy as np
 from gesturenet_lib.models import palm_detection as pd
 
 OPSET = 16           # GridSample
+IR_VERSION = 8       # what opset 16 needs (and what tf2onnx writes at it)
 PREFIX = "palm/"     # the detector's own tensor names, kept apart from the landmark network's
 VIEW = "palm_view"   # the warped hand, NHWC, what the landmark network reads
 FOUND = "palm_found"  # [N, 1] bool: the surest palm reaches MediaPipe's 0.5

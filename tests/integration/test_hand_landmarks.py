@@ -146,9 +146,10 @@ def test_rotated_views_find_more_hands_and_map_landmarks_back(converted):
     crops = np.stack([to_input(load_rgb(str(converted / "workspace" / e["bbox_path"])), prep)
                       for e in doc["train_set"]["images"][:60]])
     network = landmark_onnx_bytes()
-    upright = Extractor(build_extractor(network, HandLandmarks(try_rotations=False),
+    upright = Extractor(build_extractor(network, HandLandmarks(localization="none"),
                                         "channels_first"))(crops)
-    rotated = Extractor(build_extractor(network, HandLandmarks(), "channels_first"))
+    rotated = Extractor(build_extractor(network, HandLandmarks(localization="views"),
+                                        "channels_first"))
     best = rotated(crops)
     assert (best[:, 63] >= upright[:, 63] - 1e-6).all()
     assert (best[:, 63] >= 0.5).sum() > (upright[:, 63] >= 0.5).sum()
