@@ -29,6 +29,14 @@ class Entry:
     user_id: str | None = None
     full_image_path: str | None = None       # the image it was cut from
     bbox_coordinates: list | None = None     # TAO's 4 corners of the cut, in that image
+    bbox_original: list | None = None        # the hand's box as annotated (ours, not TAO's)
+
+    def hand_box(self) -> tuple[int, int, int, int]:
+        """The hand's box in its full image (x0, y0, x1, y1): as annotated where data.json
+        has it, else the cut's corners (a TAO data.json)."""
+        corners = self.bbox_original or self.bbox_coordinates
+        xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+        return min(xs), min(ys), max(xs), max(ys)
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,8 @@ class DatasetFile:
             if not raw.get(key):
                 raise UserInputError(f"{at} needs {key}")
         return Entry(raw.get("bbox_path", ""), label, raw.get("user_id"),
-                     raw.get("full_image_path"), raw.get("bbox_coordinates"))
+                     raw.get("full_image_path"), raw.get("bbox_coordinates"),
+                     raw.get("bbox_original"))
 
 
 def read_dataset_file(path: str, what: str = "data file") -> DatasetFile:

@@ -1,0 +1,121 @@
+"""Whole images: find every hand (``HandFinder``), cut each one's crop from its found box the
+way dataset_convert cuts an annotated box, and classify the crops with the model's backend
+(any family, any format). One ``FrameResult`` per image; an image without a hand has none."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gesturenet_lib.data.annotations import RecordError
+from gesturenet_lib.data.geometry import PercentBox, crop_box
+from gesturenet_lib.inference.backends import Backend
+from gesturenet_lib.inference.run import Source
+from gesturenet_lib.models.hand_finder import FoundHand, HandFinder
+from gesturenet_lib.models.preprocessing import load_rgb, to_input
+from gesturenet_lib.specs.dataset_config import DatasetConfig
+
+_FIELDS = DatasetConfig.__dataclass_fields__   # dataset_convert's defaults, read from its spec
+
+
+@dataclass(frozen=True)
+class CropRule:
+    """How a found hand's box becomes a crop: dataset_convert's two settings."""
+    square: bool = _FIELDS["convert_bbox_square"].default
+    enlarge_ratio: float = _FIELDS["bbox_enlarge_ratio"].default
+
+
+@dataclass(frozen=True)
+class FrameHand:
+    hand: FoundHand
+    box: tuple[int, int, int, int]        # the hand's box in the image (x0, y0, x1, y1)
+    crop_box: tuple[int, int, int, int]   # what was cut and classified
+    probabilities: np.ndarray
+    hand_found: bool | None               # the classifier's own check (hand_landmarks)
+
+    @property
+    def index(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def confidence(self) -> float:
+        return float(np.max(self.probabilities))
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    source: Source
+    size: tuple[int, int] | None          # width, height
+    hands: list[FrameHand]
+    error: str | None = None
+    image: np.ndarray | None = None       # RGB, kept when asked (previews, galleries)
+
+
+def cut(rgb: np.ndarray, box: tuple[int, int, int, int], rule: CropRule
+        ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """dataset_convert's crop of the hand box ``box`` (pixels): (crop, the box cut)."""
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = box
+    percent = PercentBox(100 * x0 / w, 100 * y0 / h, 100 * max(1, x1 - x0) / w,
+                         100 * max(1, y1 - y0) / h)
+    pixels = crop_box(percent, w, h, rule.square, rule.enlarge_ratio)
+    return (rgb[pixels.y0:pixels.y1, pixels.x0:pixels.x1],
+            (pixels.x0, pixels.y0, pixels.x1, pixels.y1))
+
+
+def classify_frame(rgb: np.ndarray, finder: HandFinder, backend: Backend,
+                   rule: CropRule) -> list[FrameHand]:
+    h, w = rgb.shape[:2]
+    hands = finder.find(rgb)
+    if not hands:
+        return []
+    boxes = [hand.box(w, h) for hand in hands]
+    cuts = [cut(rgb, box, rule) for box in boxes]
+    batch = np.stack([to_input(crop, backend.preprocessing) for crop, _ in cuts])
+    probs, found = backend.predict_with_hands(batch)
+    return [FrameHand(hand, box, cut_box, p, None if found is None else bool(found[k]))
+            for k, (hand, box, (_, cut_box), p) in enumerate(zip(hands, boxes, cuts, probs))]
+
+
+def classify_frames(sources: list[Source], finder: HandFinder, backend: Backend,
+                    rule: CropRule, keep_images: bool = False, progress=None
+                    ) -> list[FrameResult]:
+    """Each image once (a data.json lists an image once per hand; pass it once)."""
+    results = []
+    for n, source in enumerate(sources, 1):
+        try:
+            rgb = load_rgb(source.path)
+        except RecordError as err:
+            results.append(FrameResult(source, None, [], str(err)))
+            continue
+        hands = classify_frame(rgb, finder, backend, rule)
+        results.append(FrameResult(source, (rgb.shape[1], rgb.shape[0]), hands, None,
+                                   rgb if keep_images else None))
+        if progress is not None:
+            progress(n, len(sources))
+    return results
+
+
+def hand_finder(presence_threshold: float = 0.5) -> HandFinder:
+    """The finder built from the networks ``make models`` extracted."""
+    from gesturenet_lib.models.landmark_assets import landmark_onnx_bytes, palm_onnx_bytes
+
+    return HandFinder(palm_onnx_bytes(), landmark_onnx_bytes(), presence_threshold)
+
+
+def hand_record(result: FrameResult, k: int, hand: FrameHand, names: list[str]) -> dict:
+    """One line of results.jsonl for a found hand."""
+    return {"path": result.source.shown_as, "hand_index": k, "image_size": list(result.size),
+            "box": list(hand.box), "crop_box": list(hand.crop_box),
+            "rotated_box": {"center": [round(hand.hand.rect.cx, 2), round(hand.hand.rect.cy, 2)],
+                            "side": round(hand.hand.rect.side, 2),
+                            "rotation_degrees": round(float(np.degrees(hand.hand.rect.rotation)),
+                                                      2)},
+            "landmarks": np.round(hand.hand.landmarks, 2).tolist(),
+            "presence": round(hand.hand.presence, 4), "palm_score": round(hand.hand.palm_score, 4),
+            "handedness_score": round(hand.hand.handedness, 4),
+            "class_index": hand.index, "class_name": names[hand.index],
+            "confidence": hand.confidence,
+            "probabilities": [float(v) for v in hand.probabilities],
+            **({} if hand.hand_found is None else {"hand_found": hand.hand_found})}
