@@ -75,7 +75,8 @@ def classify_frame(rgb: np.ndarray, finder: HandFinder, backend: Backend,
     batch = np.stack([to_input(crop, backend.preprocessing) for crop, _ in cuts])
     probs, found = backend.predict_with_hands(batch)
     return [FrameHand(hand, box, cut_box, p, None if found is None else bool(found[k]))
-            for k, (hand, box, (_, cut_box), p) in enumerate(zip(hands, boxes, cuts, probs))]
+            for k, (hand, box, (_, cut_box), p) in enumerate(
+                zip(hands, boxes, cuts, probs, strict=True))]
 
 
 def classify_frames(sources: list[Source], finder: HandFinder, backend: Backend,

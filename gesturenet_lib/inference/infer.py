@@ -58,7 +58,7 @@ def inference(exp: Experiment, model_path: str, key: str | None, results_dir: st
               image_root: str | None = None, data_json: str | None = None,
               data_type: str = "kpi_set", image_dir: str | None = None,
               full_frame: bool = False, previews: str | None = None,
-              crop_rule: CropRule = CropRule()) -> InferenceResult:
+              crop_rule: CropRule | None = None) -> InferenceResult:
     """Classify the images of ``data_json``'s set (cut from their full images; paths from
     ``image_root``, else the spec's image_root_path, else data.json's folder) or every image
     under ``image_dir``; with ``full_frame`` every hand in each whole image, drawn into
@@ -79,7 +79,8 @@ def inference(exp: Experiment, model_path: str, key: str | None, results_dir: st
     check_classes(backend.classes, dict(spec.dataset.classes), model_path)
     names = sorted(backend.classes, key=backend.classes.get)
     if full_frame:
-        return _full_frames(sources, backend, names, results_dir, previews, crop_rule)
+        return _full_frames(sources, backend, names, results_dir, previews,
+                            crop_rule or CropRule())
     predictions = predict_sources(backend, sources, spec.batch_size,
                                   progress=log_progress("inference"))
     txt, jsonl = [], []

@@ -81,7 +81,7 @@ class HandFinder:
         points, presence, handedness = self.landmarks.run(
             [NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS], {NET_INPUT: batch})
         mapped = [pd.landmarks_to_image(p.reshape(21, 3), r).reshape(-1)
-                  for p, r in zip(points, rects)]
+                  for p, r in zip(points, rects, strict=True)]
         return np.concatenate([np.stack(mapped), presence, handedness], axis=1).astype(
             np.float32)
 
@@ -92,8 +92,10 @@ class HandFinder:
         palms = self.palms(rgb)
         rects = [pd.hand_rect(p, w, h) for p in palms]
         raws = self.read(rgb, rects)
-        hands = sorted((FoundHand(r, p.score, raw) for p, r, raw in zip(palms, rects, raws)
-                        if raw[PRESENCE] >= self.threshold), key=lambda f: -f.presence)
+        found = (FoundHand(r, p.score, raw)
+                 for p, r, raw in zip(palms, rects, raws, strict=True)
+                 if raw[PRESENCE] >= self.threshold)
+        hands = sorted(found, key=lambda f: -f.presence)
         kept: list[FoundHand] = []
         for hand in hands:
             box = np.array(hand.box(w, h), np.float64)

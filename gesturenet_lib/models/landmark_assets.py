@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"hand-landmark network and palm detector ready: {assets.onnx_path} (sha256 {assets.onnx_sha256[:16]})")
+    print(f"hand-landmark network and palm detector ready in {assets.folder} (landmarks "
+          f"sha256 {assets.onnx_sha256[:16]})")
     return 0
 
 

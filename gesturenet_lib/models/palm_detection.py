@@ -123,8 +123,8 @@ def weighted_nms(score: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray,
     palms = []
     while order:
         overlaps = iou(boxes[order[0]], boxes[order])
-        taken = [i for i, o in zip(order, overlaps) if o > NMS_IOU]
-        order = [i for i, o in zip(order, overlaps) if o <= NMS_IOU]
+        taken = [i for i, o in zip(order, overlaps, strict=True) if o > NMS_IOU]
+        order = [i for i, o in zip(order, overlaps, strict=True) if o <= NMS_IOU]
         weights = score[taken] / score[taken].sum()
         palms.append(Palm(box=weights @ boxes[taken],
                           keypoints=np.tensordot(weights, keypoints[taken], axes=1),
