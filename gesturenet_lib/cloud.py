@@ -69,7 +69,7 @@ def _pull_set_images(stage: Stage, data_json_local: str, image_root: str,
 
 
 def _stage_experiment(stage: Stage, exp: Experiment, sets: tuple[str, ...],
-                      pull_outputs: bool = False) -> Experiment:
+                      pull_outputs: bool = False, field: str = "bbox_path") -> Experiment:
     """``exp`` on local stand-ins: data.json and the images of ``sets`` pulled, the
     experiment folder an output (pulled first when ``pull_outputs``: train resumes from
     checkpoints already on gs://)."""
@@ -87,7 +87,7 @@ def _stage_experiment(stage: Stage, exp: Experiment, sets: tuple[str, ...],
         pulls.append((eval_json, exp.eval_image_root))
     for local_json, root in pulls:
         if io.is_cloud_uri(root):
-            _pull_set_images(stage, local_json, root, sets)
+            _pull_set_images(stage, local_json, root, sets, field)
     if pull_outputs:
         stage.pull(exp.model_dir)
     return local
@@ -114,14 +114,23 @@ def train(exp: Experiment, key: str):
                    model_path=io.join(exp.model_dir, "model.tlt"))
 
 
-def evaluate(exp: Experiment, model: str, key: str | None, data_type: str):
-    from gesturenet_lib.evaluation.evaluate import evaluate as run
+def evaluate(exp: Experiment, model: str, key: str | None, data_type: str,
+             full_frame=None):
+    """``full_frame``: a CropRule, to evaluate on the set's whole images."""
+    from gesturenet_lib.evaluation.evaluate import evaluate as on_crops
+    from gesturenet_lib.evaluation.full_frame import evaluate_full_frames
+
+    def run(exp, model, key, data_type):
+        if full_frame is None:
+            return on_crops(exp, model, key, data_type)
+        return evaluate_full_frames(exp, model, key, data_type, full_frame)
 
     if not (_cloud_experiment(exp) or io.is_cloud_uri(model)):
         return run(exp, model, key, data_type)
     with Stage() as stage:
-        result = run(_stage_experiment(stage, exp, (data_type,)), stage.pull(model), key,
-                     data_type)
+        field = "bbox_path" if full_frame is None else "full_image_path"
+        result = run(_stage_experiment(stage, exp, (data_type,), field=field),
+                     stage.pull(model), key, data_type)
         stage.push()
     return replace(result, output_dir=exp.eval_dir)
 

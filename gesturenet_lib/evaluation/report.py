@@ -83,7 +83,7 @@ def _row(cells: list[str], tag: str = "td") -> str:
 
 
 def report_html(metrics: dict, png: bytes, misclassified: list[Misclassified],
-                title: str) -> str:
+                title: str, missed: list[Misclassified] | None = None) -> str:
     """The page. Numbers carry ``data-key`` attributes so tests can read them back."""
     def num(key: str, value: float) -> str:
         return f'<span data-key="{html.escape(key)}">{value:.4f}</span>'
@@ -101,15 +101,12 @@ def report_html(metrics: dict, png: bytes, misclassified: list[Misclassified],
     cm = [_row([""] + [html.escape(n) for n in names], "th")]
     for name, counts in zip(names, metrics["confusion_matrix"]["matrix"], strict=True):
         cm.append(_row([f"<b>{html.escape(name)}</b>"] + [str(c) for c in counts]))
-    gallery = "".join(
-        f'<figure><img alt="{html.escape(m.path)}" src="data:image/jpeg;base64,'
-        f'{_jpeg_b64(m.thumbnail)}"><figcaption>true <b>{html.escape(m.true_label)}</b><br>'
-        f"predicted <b>{html.escape(m.predicted)}</b> ({m.confidence:.2f})<br>"
-        f"<small>{html.escape(m.path)}</small></figcaption></figure>"
-        for m in misclassified)
+    gallery = _gallery(misclassified)
     no_hand = "" if "no_hand_found" not in metrics else (
         f' No hand found in <span data-key="no_hand_found">{metrics["no_hand_found"]}</span> '
         f'(counted as {html.escape(metrics["no_hand_found_counted_as"])}).')
+    hands = "" if "full_frame" not in metrics else _detection_html(metrics["full_frame"],
+                                                                    missed or [])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -124,9 +121,35 @@ figure {{ display: inline-block; margin: 6px; width: 150px; vertical-align: top;
 {num("macro_avg.f1", metrics["macro_avg"]["f1"])} &middot;
 <span data-key="images_evaluated">{metrics["images_evaluated"]}</span> images evaluated,
 <span data-key="images_skipped">{metrics["images_skipped"]}</span> skipped.{no_hand}</p>
+{hands}
 <h2>Per class</h2><table>{"".join(rows)}</table>
 <h2>Confusion matrix</h2><table id="confusion">{"".join(cm)}</table>
 <img alt="confusion matrix" src="data:image/png;base64,{base64.b64encode(png).decode()}">
-<h2>Misclassified crops ({len(misclassified)})</h2><div id="gallery">{gallery}</div>
+<h2>Misclassified {"hands" if hands else "crops"} ({len(misclassified)})</h2>
+<div id="gallery">{gallery}</div>
 </body></html>
 """
+
+
+def _gallery(items: list[Misclassified]) -> str:
+    return "".join(
+        f'<figure><img alt="{html.escape(m.path)}" src="data:image/jpeg;base64,'
+        f'{_jpeg_b64(m.thumbnail)}"><figcaption>true <b>{html.escape(m.true_label)}</b><br>'
+        f"predicted <b>{html.escape(m.predicted)}</b> ({m.confidence:.2f})<br>"
+        f"<small>{html.escape(m.path)}</small></figcaption></figure>"
+        for m in items)
+
+
+def _detection_html(d: dict, missed: list[Misclassified]) -> str:
+    """Full frames: the hands found against the annotated ones, and the missed ones."""
+    def cell(key: str) -> str:
+        value = d[key]
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        return f'<span data-key="full_frame.{key}">{shown}</span>'
+
+    return (f"<h2>Hands found</h2><p>{cell('annotated_hands')} annotated hands, "
+            f"{cell('found_hands')} found, {cell('matched_hands')} matched at IoU &ge; "
+            f"{d['match_iou']}: recall {cell('hand_recall')}, precision "
+            f"{cell('hand_precision')}; {cell('missed_hands')} missed, {cell('false_hands')} "
+            f"false. Gestures below are scored on the matched hands.</p>"
+            f'<h2>Missed hands ({len(missed)})</h2><div id="missed">{_gallery(missed)}</div>')
