@@ -47,7 +47,7 @@ docs: setup
 demo: setup
 	GESTURENET_KEY=$${GESTURENET_KEY:-demo-key} $(BIN)/python -m pipelines.run_local \
 		--root $(WORKSPACE)/kfp-landmarks --train_spec specs/landmark_train_spec.json \
-		--dataset_spec specs/landmark_dataset_config.json --export_data_type fp32
+		--dataset_spec specs/landmark_dataset_config.json --export_data_type fp32 --full_frame_eval
 
 # The same pipeline with a ResNet trained from scratch, 3-fold cross-validation and INT8.
 demo-resnet: setup

@@ -134,6 +134,27 @@ def evaluate_step(dataset_dir: str, model_dir: str, train_spec: dict, key: str |
     return {**result.metrics, "table": result.table}
 
 
+def full_frame_evaluate_step(raw_dir: str, dataset_dir: str, model_dir: str, train_spec: dict,
+                             dataset_spec: dict, key: str | None, report_path: str,
+                             data_type: str = "kpi_set") -> dict:
+    """evaluate --full_frame on the raw full images of a set, each found hand cut with the
+    dataset spec's crop settings; returns metrics.json's content, report.html copied to
+    ``report_path``."""
+    from gesturenet_lib.evaluation.full_frame import evaluate_full_frames
+    from gesturenet_lib.inference.full_frame import CropRule
+
+    ds = parse(DatasetConfig, dataset_spec)
+    rule = CropRule(ds.convert_bbox_square, ds.bbox_enlarge_ratio)
+    data_json = os.path.abspath(io.join(dataset_dir, DATA_JSON))
+    with tempfile.TemporaryDirectory(prefix="gesturenet-eval-frames-") as work:
+        exp = replace(_experiment(train_spec, dataset_dir, data_json, work),
+                      image_root_path=os.path.abspath(raw_dir))
+        result = evaluate_full_frames(exp, io.join(model_dir, "model.tlt"), key, data_type,
+                                      rule)
+        io.write_bytes(report_path, io.read_bytes(io.join(result.output_dir, "report.html")))
+    return {**result.metrics, "table": result.table}
+
+
 def inference_step(raw_dir: str, dataset_dir: str, model_dir: str, train_spec: dict,
                    key: str | None, results_dir: str, data_type: str = "kpi_set") -> dict:
     """inference on a set of data.json, cut from the raw full images."""

@@ -1,6 +1,7 @@
 """The end-to-end GestureNet pipeline: import -> dataset_convert -> train -> evaluate -> export,
-plus inference on the kpi set, and optional k-fold cross-validation (one model per fold, in
-parallel, then the mean and spread of the fold metrics).
+plus inference on the kpi set, optional evaluation on the kpi set's whole images
+(``full_frame_eval``: hands found, then classified), and optional k-fold cross-validation (one
+model per fold, in parallel, then the mean and spread of the fold metrics).
 
 The source data enter through ``dsl.importer`` (``source_uri``: a HaGRID folder or a folder
 already in TAO's layout, see ``source_format``). The encryption key is never a parameter: in
@@ -20,6 +21,7 @@ from kfp import dsl, kubernetes
 from components.dataset_convert import dataset_convert
 from components.dataset_import import dataset_import
 from components.evaluate import evaluate
+from components.evaluate_full_frame import evaluate_full_frame
 from components.export import export
 from components.fold_summary import fold_summary
 from components.inference import inference
@@ -64,6 +66,7 @@ def gesturenet_pipeline(
     fold_indices: List[int] = [0, 1, 2],
     export_data_type: str = "fp32",
     export_name: str = "model.onnx",
+    full_frame_eval: bool = False,
 ):
     source = dsl.importer(artifact_uri=source_uri, artifact_class=dsl.Dataset,
                           reimport=False).set_display_name("source data")
@@ -78,6 +81,11 @@ def gesturenet_pipeline(
     _resources(evaluate(dataset=converted.outputs["dataset"], model=trained.outputs["model"],
                         train_spec=train_spec, data_type="kpi_set", fold=-1),
                "2", "8G", key=True)
+    with dsl.If(full_frame_eval == True, name="full-frame evaluation"):  # noqa: E712
+        _resources(evaluate_full_frame(
+            raw_data=raw.outputs["raw_data"], dataset=converted.outputs["dataset"],
+            model=trained.outputs["model"], train_spec=train_spec, dataset_spec=dataset_spec,
+            data_type="kpi_set"), "2", "8G", key=True)
     _resources(inference(raw_data=raw.outputs["raw_data"], dataset=converted.outputs["dataset"],
                          model=trained.outputs["model"], train_spec=train_spec,
                          data_type="kpi_set"), "2", "8G", key=True)

@@ -28,6 +28,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--k_folds", type=int, default=0)
     parser.add_argument("--cross_validate", action="store_true")
     parser.add_argument("--export_data_type", default="int8", choices=["fp32", "fp16", "int8"])
+    parser.add_argument("--full_frame_eval", action="store_true",
+                        help="also evaluate on the kpi set's whole images (hands found, then "
+                             "classified)")
     args = parser.parse_args(argv)
     if not os.environ.get("GESTURENET_KEY"):
         print("set GESTURENET_KEY (the key that encrypts the model)", file=sys.stderr)
@@ -36,7 +39,8 @@ def main(argv: list[str]) -> int:
     params = {"source_uri": os.path.abspath(args.source), "source_format": args.source_format,
               "k_folds": args.k_folds, "cross_validate": args.cross_validate,
               "fold_indices": list(range(max(args.k_folds, 1))),
-              "export_data_type": args.export_data_type}
+              "export_data_type": args.export_data_type,
+              "full_frame_eval": args.full_frame_eval}
     if args.train_spec:
         params["train_spec"] = json.loads(Path(args.train_spec).read_text())
     if args.dataset_spec:
@@ -55,6 +59,10 @@ def main(argv: list[str]) -> int:
         output = json.loads(evaluation.read_text())["parameterValues"]["Output"]
         print(f"\nevaluation of the kpi set:\n{output['table']}")
         print(f"report page (an HTML file, open it in a browser): {run / 'evaluate' / 'report'}")
+    frames = run / "evaluate-full-frame" / "executor_output.json"
+    if frames.exists():
+        output = json.loads(frames.read_text())["parameterValues"]["Output"]
+        print(f"\nevaluation on the kpi set's whole images:\n{output['table']}")
     summary = run / "fold-summary" / "executor_output.json"
     if summary.exists():
         folds = json.loads(summary.read_text())["artifacts"]["summary"]["artifacts"][0]
