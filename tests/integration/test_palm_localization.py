@@ -1,0 +1,186 @@
+"""The palm detector: in the crop graph (against the NumPy path it mirrors), on crops cut
+other ways than dataset_convert's, in the exported graph (opset, TensorRT's operator list,
+the detector file), and on whole frames: inference --full_frame and evaluate --full_frame."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+
+from gesturenet_lib import cli
+from gesturenet_lib.data.dataset_file import read_dataset_file
+from gesturenet_lib.inference.full_frame import CropRule, cut, hand_finder
+from gesturenet_lib.models.hand_landmarks import Extractor, build_extractor
+from gesturenet_lib.models.landmark_assets import landmark_onnx_bytes, palm_onnx_bytes
+from gesturenet_lib.models.preprocessing import Preprocessing, load_rgb, to_input
+from gesturenet_lib.specs.experiment import HandLandmarks
+from tests.conftest import SPECS
+from tests.landmark_sample import convert_sample_for_landmarks
+
+KEY = "palm-test-key"
+pytestmark = pytest.mark.slow
+# TensorRT 9.2's ONNX operator support matrix (onnx-tensorrt docs/operators.md), the ops the
+# exported graphs use: every one listed there as supported.
+TENSORRT_OPS = {
+    "Add", "And", "ArgMax", "Cast", "Clip", "Concat", "Conv", "Div", "Expand", "Gather",
+    "GatherElements", "Greater", "GreaterOrEqual", "GridSample", "Identity", "Less", "MatMul",
+    "Max", "MaxPool", "Min", "Mul", "Neg", "Not", "OneHot", "Pad", "PRelu", "ReduceMax",
+    "ReduceMin", "ReduceProd", "ReduceSum", "Relu", "Reshape", "Resize", "Shape", "Sigmoid",
+    "Slice", "Softmax", "Sqrt", "Squeeze", "Sub", "Transpose", "Unsqueeze", "Where", "Gemm",
+    "Flatten", "Sum", "Abs", "Exp", "Log", "Pow", "Equal", "Tanh", "Or", "ConstantOfShape",
+    "GlobalAveragePool",
+}
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    return convert_sample_for_landmarks(tmp_path_factory.mktemp("palm"))
+
+
+@pytest.fixture(scope="module")
+def frames(converted):
+    """(full image path, annotated hand box) of the first 24 kpi hands."""
+    entries = read_dataset_file(str(converted / "workspace/data_landmarks.json")).entries(
+        "kpi_set", crops=False, frames=True)
+    return [(str(converted / "workspace" / e.full_image_path), e.hand_box())
+            for e in entries[:24]]
+
+
+@pytest.fixture(scope="module")
+def trained(converted):
+    spec = json.loads((SPECS / "landmark_train_spec.json").read_text())
+    spec["trainer"]["finetuning"]["train_epochs"] = 20
+    path = converted / "specs" / "palm_train_spec.json"
+    path.write_text(json.dumps(spec))
+    assert cli.main(["train", "-e", str(path), "-k", KEY]) == 0
+    return converted, str(path), str(converted / "workspace/experiments_landmarks/model/model.tlt")
+
+
+def _extractor(localization: str) -> Extractor:
+    return Extractor(build_extractor(landmark_onnx_bytes(), HandLandmarks(
+        localization=localization), "channels_last", palm_onnx_bytes()))
+
+
+def _crops(frames, ratio: float) -> np.ndarray:
+    prep = Preprocessing(224, 224, 3, "channels_last")
+    return np.stack([to_input(cut(load_rgb(path), box, CropRule(True, ratio))[0], prep)
+                     for path, box in frames])
+
+
+def test_the_crop_graph_is_the_numpy_path(frames):
+    """The palm detector inside the ONNX graph gives the landmarks HandFinder gives on the same
+    crop (decoding, suppression, rotated box, GridSample warp and the way back)."""
+    crops = _crops(frames, 2.0)
+    raw = _extractor("palm_detector")(crops)
+    finder = hand_finder()
+    compared = 0
+    for crop, row in zip(crops, raw, strict=True):
+        hands = finder.find((crop * 255).round().astype(np.uint8))
+        if hands and row[63] >= 0.5:
+            mine = row[:63].reshape(21, 3)[:, :2]
+            assert np.abs(hands[0].landmarks[:, :2] - mine).mean() < 1.5
+            compared += 1
+    assert compared >= len(frames) * 0.8
+
+
+def test_palm_detector_finds_hands_in_loose_and_tight_crops(frames):
+    """Crops cut another way than dataset_convert's 1.3x: the box as annotated (fingers at the
+    edge) and 3x (a small hand): the palm detector finds the hand where the views miss it."""
+    loose = _crops(frames, 3.0)
+    views = _extractor("views")(loose)
+    palm = _extractor("palm_detector")(loose)
+    assert (palm[:, 63] >= 0.5).mean() >= 0.9
+    assert (palm[:, 63] >= 0.5).sum() > (views[:, 63] >= 0.5).sum()
+    tight = _extractor("palm_detector")(_crops(frames, 1.0))
+    assert (tight[:, 63] >= 0.5).mean() >= 0.9
+
+
+def test_each_crop_is_judged_alone_in_a_batch(frames):
+    """The fallback views run for a whole batch when one crop needs them; each crop's result
+    still depends on that crop alone."""
+    extractor = _extractor("palm_detector")
+    crops = np.concatenate([_crops(frames[:3], 1.3), np.zeros((1, 224, 224, 3), np.float32)])
+    together = extractor(crops)
+    alone = np.concatenate([extractor(c[None]) for c in crops])
+    np.testing.assert_allclose(together, alone, atol=1e-4)
+    assert together[3, 63] < 0.5 and (together[:3, 63] >= 0.5).all()
+
+
+def test_export_is_one_graph_at_opset_16_with_tensorrt_ops_and_the_detector(trained, tmp_path,
+                                                                            capsys):
+    root, spec, model = trained
+    out = tmp_path / "export" / "model.onnx"
+    assert cli.main(["export", "-m", model, "-k", KEY, "-o", str(out)]) == 0
+    graph = onnx.load(str(out))
+    assert max(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")) == 16
+    assert [o.name for o in graph.graph.output] == ["predictions", "hand_found"]
+    used = {n.op_type for n in graph.graph.node}
+    assert "GridSample" in used and not used - TENSORRT_OPS, used - TENSORRT_OPS
+    detector = onnx.load(str(tmp_path / "export" / "palm_detector.onnx"))
+    meta = json.loads({p.key: p.value for p in detector.metadata_props}[
+        "gesturenet_palm_detector"])
+    assert meta["anchors"]["count"] == 2016 and meta["hand_box"]["scale"] == 2.6
+    assert not {n.op_type for n in detector.graph.node} - TENSORRT_OPS
+    capsys.readouterr()
+    assert cli.main(["export", "-m", model, "-k", KEY, "-o", str(tmp_path / "x.onnx"),
+                     "--target_opset", "13"]) == 2
+    assert "exports at opset 16" in capsys.readouterr().err
+
+
+def test_inference_full_frame_one_record_per_hand(trained, frames, tmp_path, capsys):
+    root, spec, model = trained
+    images = tmp_path / "images"
+    images.mkdir()
+    for i, (path, _) in enumerate(frames[:6]):
+        (images / f"frame{i}.jpg").write_bytes(open(path, "rb").read())
+    cv2.imwrite(str(images / "wall.png"), np.full((300, 400, 3), 200, np.uint8))
+    (images / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    out, previews = tmp_path / "results", tmp_path / "previews"
+    assert cli.main(["inference", "-e", spec, "-m", model, "-k", KEY, "--image_dir",
+                     str(images), "--results_dir", str(out), "--full_frame", "--previews",
+                     str(previews), "--bbox_enlarge_ratio", "1.3"]) == 0
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    by_path = {}
+    for r in records:
+        by_path.setdefault(r["path"], []).append(r)
+    assert set(by_path) == {f"frame{i}.jpg" for i in range(6)} | {"wall.png", "broken.jpg"}
+    assert by_path["wall.png"] == [{"path": "wall.png", "image_size": [400, 300], "hands": 0}]
+    assert "error" in by_path["broken.jpg"][0]
+    hands = [r for r in records if "hand_index" in r]
+    assert len(hands) >= 6
+    for r in hands:
+        assert len(r["landmarks"]) == 21 and r["presence"] >= 0.5
+        assert r["class_name"] in ("thumbs_up", "fist", "stop", "ok", "two", "random")
+        x0, y0, x1, y1 = r["box"]
+        assert 0 <= x0 < x1 <= r["image_size"][0] and 0 <= y0 < y1 <= r["image_size"][1]
+        assert set(r["rotated_box"]) == {"center", "side", "rotation_degrees"}
+    lines = (out / "results.txt").read_text().splitlines()
+    assert "wall.png -1 no_hand" in lines and len(lines) == len(records)
+    preview = cv2.imread(str(previews / "frame0.jpg"))
+    assert preview.shape[:2] == load_rgb(str(images / "frame0.jpg")).shape[:2]
+    assert (previews / "wall.jpg").exists() and not (previews / "broken.jpg").exists()
+
+
+def test_evaluate_full_frame_scores_hands_and_gestures(trained, capsys):
+    root, spec, model = trained
+    assert cli.main(["evaluate", "-e", spec, "-m", model, "-k", KEY, "--full_frame",
+                     "--bbox_enlarge_ratio", "1.3"]) == 0
+    results = root / "workspace/experiments_landmarks/results"
+    metrics = json.loads((results / "metrics.json").read_text())
+    hands = metrics["full_frame"]
+    kpi = read_dataset_file(str(root / "workspace/data_landmarks.json")).entries(
+        "kpi_set", crops=False, frames=True)
+    assert hands["annotated_hands"] == len(kpi)
+    assert hands["hand_recall"] >= 0.9 and hands["hand_precision"] >= 0.9
+    assert hands["matched_hands"] + hands["missed_hands"] == hands["annotated_hands"]
+    assert hands["matched_hands"] + hands["false_hands"] == hands["found_hands"]
+    assert sum(m["support"] for m in metrics["per_class"].values()) == hands["matched_hands"]
+    assert metrics["macro_avg"]["f1"] > 0.6 and metrics["mode"] == "full_frame"
+    page = (results / "report.html").read_text()
+    assert f'data-key="full_frame.hand_recall">{hands["hand_recall"]:.4f}<' in page
+    assert page.count("<figure>") >= hands["missed_hands"]
+    assert "hands:" in capsys.readouterr().out

@@ -1,0 +1,113 @@
+"""MediaPipe's palm-detection geometry in NumPy: anchors, decoding, weighted suppression, the
+rotated hand box, the warp to the landmark input and back, the detector's windows."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gesturenet_lib.models import palm_detection as pd
+from gesturenet_lib.models.hand_finder import square_windows
+
+
+def test_anchors_follow_the_ssd_layout_of_the_graph():
+    anchors = pd.anchor_centres()
+    assert anchors.shape == (2016, 2)
+    # stride 8: a 24 x 24 grid, 2 anchors per cell, row by row
+    np.testing.assert_allclose(anchors[0], anchors[1])
+    np.testing.assert_allclose(anchors[0], [0.5 / 24, 0.5 / 24])
+    np.testing.assert_allclose(anchors[2], [1.5 / 24, 0.5 / 24])
+    # three stride-16 layers merged: a 12 x 12 grid, 6 anchors per cell
+    first16 = 24 * 24 * 2
+    np.testing.assert_allclose(anchors[first16:first16 + 6], [[0.5 / 12, 0.5 / 12]] * 6)
+    np.testing.assert_allclose(anchors[-1], [11.5 / 12, 11.5 / 12])
+
+
+def test_decode_places_offsets_on_the_anchors_and_squashes_scores():
+    anchors = pd.anchor_centres()
+    raw = np.zeros((2016, 18), np.float32)
+    raw[5, 0:4] = [19.2, -9.6, 38.4, 57.6]   # pixels of the 192 input
+    raw[5, 4:6] = [9.6, 0.0]
+    logits = np.full((2016, 1), -500.0, np.float32)
+    logits[5] = 0.0
+    score, boxes, points = pd.decode(raw, logits, anchors)
+    cx, cy = anchors[5] + [0.1, -0.05]
+    np.testing.assert_allclose(boxes[5], [cx - 0.1, cy - 0.15, cx + 0.1, cy + 0.15], atol=1e-6)
+    np.testing.assert_allclose(points[5, 0], anchors[5] + [0.05, 0.0], atol=1e-6)
+    np.testing.assert_allclose(points[7], np.repeat(anchors[7][None], 7, axis=0), atol=1e-6)
+    assert score[5] == pytest.approx(0.5)
+    assert score[0] == pytest.approx(1 / (1 + math.exp(100)))  # clipped at -100
+
+
+def test_weighted_suppression_merges_overlaps_and_keeps_the_top_score():
+    boxes = np.array([[0.1, 0.1, 0.3, 0.3], [0.12, 0.1, 0.32, 0.3], [0.6, 0.6, 0.8, 0.8],
+                      [0.6, 0.1, 0.7, 0.2]])
+    points = np.stack([np.full((7, 2), v) for v in (0.2, 0.3, 0.7, 0.65)])
+    scores = np.array([0.9, 0.6, 0.7, 0.4])
+    palms = pd.weighted_nms(scores, boxes, points)
+    assert [p.score for p in palms] == [0.9, 0.7]       # the 0.4 one is under MIN_SCORE
+    w = np.array([0.9, 0.6]) / 1.5
+    np.testing.assert_allclose(palms[0].box, w @ boxes[:2])
+    np.testing.assert_allclose(palms[0].keypoints, np.full((7, 2), w @ [0.2, 0.3]))
+    np.testing.assert_allclose(palms[1].box, boxes[2])
+
+
+def _palm(box, wrist, knuckle) -> pd.Palm:
+    points = np.zeros((7, 2))
+    points[pd.ROTATION_START] = wrist
+    points[pd.ROTATION_END] = knuckle
+    return pd.Palm(np.array(box, float), points, 0.9)
+
+
+def test_hand_rect_is_mediapipes_rotation_shift_and_scale():
+    # upright: knuckle straight above the wrist; a 100 x 200 image
+    upright = pd.hand_rect(_palm([0.4, 0.4, 0.6, 0.5], [0.5, 0.5], [0.5, 0.4]), 100, 200)
+    assert upright.rotation == pytest.approx(0.0)
+    assert upright.cx == pytest.approx(50.0)
+    assert upright.cy == pytest.approx(90.0 - 0.5 * 20)      # half the palm's height upwards
+    assert upright.side == pytest.approx(2.6 * 20)           # the long side in pixels
+    # fingers pointing right: rotated 90 degrees, shifted towards the fingers
+    right = pd.hand_rect(_palm([0.4, 0.4, 0.6, 0.5], [0.45, 0.45], [0.55, 0.45]), 100, 200)
+    assert right.rotation == pytest.approx(math.pi / 2)
+    assert right.cx == pytest.approx(50.0 + 0.5 * 20)
+    assert right.cy == pytest.approx(90.0)
+
+
+def test_the_warp_and_the_way_back_are_inverse():
+    rgb = np.zeros((300, 400, 3), np.uint8)
+    rgb[120:124, 250:254] = 255                   # a bright spot at (252, 122)
+    rect = pd.HandRect(252.0, 122.0, 90.0, math.radians(30))
+    warped = pd.warp_hand(rgb, rect)
+    assert warped.shape == (224, 224, 3) and warped.dtype == np.float32
+    ys, xs = np.nonzero(warped[..., 0] > 0.5)
+    centre = np.array([[xs.mean() + 0.5, ys.mean() + 0.5, 10.0]])   # pixel centres
+    back = pd.landmarks_to_image(centre, rect)
+    np.testing.assert_allclose(back[0, :2], [252.0, 122.0], atol=1.0)
+    assert back[0, 2] == pytest.approx(10.0 * 90 / 224)
+    # a point right of the centre in the upright view lies 30 degrees down-right in the image
+    off = pd.landmarks_to_image(np.array([[112 + 112.0, 112.0, 0.0]]), rect)[0]
+    np.testing.assert_allclose(off[:2], [252 + 45 * math.cos(math.radians(30)),
+                                         122 + 45 * math.sin(math.radians(30))], atol=1e-6)
+
+
+def test_letterbox_and_back():
+    w, h = 640, 480
+    scale, pad_x, pad_y = pd.letterbox(w, h)
+    assert (scale, pad_x) == (192 / 640, 0.0) and pad_y == pytest.approx(24.0)
+    box = np.array([100, 50, 300, 250]) * np.array([scale, scale, scale, scale]) + \
+        np.array([pad_x, pad_y, pad_x, pad_y])
+    palm = pd.to_image(pd.Palm(box / 192, np.zeros((7, 2)) + [pad_x / 192, pad_y / 192], 0.9),
+                       w, h)
+    np.testing.assert_allclose(palm.box, [100 / w, 50 / h, 300 / w, 250 / h], atol=1e-9)
+    np.testing.assert_allclose(palm.keypoints[0], [0, 0], atol=1e-9)
+
+
+def test_the_detector_sees_square_windows_along_a_long_image():
+    assert square_windows(512, 512) == [(0, 0, 512, 512)]
+    assert square_windows(560, 512) == [(0, 0, 560, 512)]
+    assert square_windows(512, 683) == [(0, 0, 512, 683), (0, 0, 512, 512), (0, 171, 512, 512)]
+    wide = square_windows(1280, 400)
+    assert wide[0] == (0, 0, 1280, 400) and len(wide) == 5
+    assert wide[1] == (0, 0, 400, 400) and wide[-1] == (880, 0, 400, 400)
