@@ -196,3 +196,39 @@ def test_bad_model_input_is_one_line_with_exit_2(case, trained, capsys, tmp_path
     rc, out = _evaluate(spec, model, capsys, data_type, key)
     assert rc == 2
     assert message in out.err and len(out.err.strip().splitlines()) == 1, out.err
+
+
+def test_full_frame_inference_with_a_resnet_cuts_each_found_hand_as_dataset_convert(
+        trained, tmp_path, capsys):
+    """A ResNet (no landmark network of its own) on whole frames: each hand the finder found
+    is cut by dataset_convert's rule (square, enlarged) and classified in every format."""
+    import shutil
+
+    from gesturenet_lib.data.geometry import PercentBox, crop_box
+    from tests.conftest import SAMPLE
+
+    root, spec = trained
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for path in sorted((SAMPLE / "dataset" / "stop").glob("*.jpg"))[:3]:
+        shutil.copy(path, frames / path.name)
+    for model in ("out/model/model.tlt", "model.onnx"):
+        out = tmp_path / model.replace("/", "_")
+        assert cli.main(["inference", "-e", spec, "-m", str(root / model), "-k", KEY,
+                         "--image_dir", str(frames), "--results_dir", str(out), "--full_frame",
+                         "--bbox_enlarge_ratio", "1.2"]) == 0, capsys.readouterr().err
+        hands = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+        assert {h["path"] for h in hands} == {p.name for p in frames.iterdir()}
+        for h in hands:
+            assert h["class_name"] in ("red", "green", "blue")
+            w, h_ = h["image_size"]
+            x0, y0, x1, y1 = h["box"]
+            expected = crop_box(PercentBox(100 * x0 / w, 100 * y0 / h_, 100 * (x1 - x0) / w,
+                                           100 * (y1 - y0) / h_), w, h_, True, 1.2)
+            assert h["crop_box"] == [expected.x0, expected.y0, expected.x1, expected.y1]
+            assert "hand_found" not in h
+    capsys.readouterr()
+    assert cli.main(["inference", "-e", spec, "-m", str(root / "model.onnx"), "--image_dir",
+                     str(frames), "--results_dir", str(tmp_path / "x"), "--previews",
+                     str(tmp_path / "p")]) == 2
+    assert "--previews" in capsys.readouterr().err
