@@ -143,6 +143,23 @@ def test_subtasks_end_to_end_with_every_path_on_gs(bucket, tmp_path, capsys):
     session = ort.InferenceSession(io.read_bytes(f"{ws}/export/model.onnx"))
     assert session.run(None, {"input_1": np.zeros((1, 3, 32, 32), "float32")})[0].shape == (1, 6)
 
+    # whole frames, read from and written to the bucket
+    assert cli.main(["evaluate", "-e", f"{s}/train_spec.json", "-m", model, "-k", "gs-key",
+                     "--full_frame"]) == 0
+    frames = json.loads(io.read_text(f"{ws}/experiments/results/metrics.json"))["full_frame"]
+    assert frames["annotated_hands"] == len(doc["kpi_set"]["images"])
+    assert frames["hand_recall"] >= 0.9
+    assert cli.main(["inference", "-e", f"{s}/train_spec.json", "-m", model, "-k", "gs-key",
+                     "--data_json", f"{ws}/data.json", "--image_root_path", ws,
+                     "--results_dir", f"{ws}/frames", "--full_frame",
+                     "--previews", f"{ws}/previews"]) == 0
+    images = {e["full_image_path"] for e in doc["kpi_set"]["images"]}
+    records = [json.loads(line) for line in
+               io.read_text(f"{ws}/frames/results.jsonl").splitlines()]
+    assert {r["path"] for r in records} == images
+    previews = [p for p in io.list_files(f"{ws}/previews") if p.endswith(".jpg")]
+    assert len(previews) == len(images)
+
 
 def test_beam_workers_read_and_write_gs_directly(bucket, tmp_path):
     """What a managed runner does: no staging, every read and write of the pipeline on gs://

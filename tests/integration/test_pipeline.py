@@ -60,7 +60,13 @@ def test_every_component_and_the_dag_edges(compiled):
     assert edges["evaluate"] == {"dataset-convert", "train"}
     assert edges["inference"] == {"dataset-import", "dataset-convert", "train"}
     assert edges["export"] == {"dataset-convert", "train"}
-    assert "fold-summary" in tasks and "for-loop-2" in tasks
+    assert "fold-summary" in tasks and any(name.startswith("for-loop-") for name in tasks)
+    assert "evaluate-full-frame" in tasks
+    gates = {task["triggerPolicy"]["condition"]: edges[name] for name, task in tasks.items()
+             if "triggerPolicy" in task}
+    frames = [deps for condition, deps in gates.items() if "full_frame_eval" in condition]
+    assert frames == [{"dataset-import", "dataset-convert", "train"}]
+    assert any("cross_validate" in condition for condition in gates)
 
 
 def test_gpu_and_resource_requests(compiled):
@@ -182,16 +188,22 @@ def test_the_pipeline_runs_the_hand_landmarks_family_through_a_spec_change_only(
         [sys.executable, "-m", "pipelines.run_local", "--root", str(tmp_path / "kfp"),
          "--train_spec", str(tmp_path / "spec.json"),
          "--dataset_spec", str(SPECS / "landmark_dataset_config.json"),
-         "--export_data_type", "fp32"],
+         "--export_data_type", "fp32", "--full_frame_eval"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "no hand found in" in run.stdout
+    assert "evaluation on the kpi set's whole images" in run.stdout
     root = next((tmp_path / "kfp").glob("gesturenet-*"))
     import onnx
 
-    exported = next(root.glob("export*/exported/*.onnx"))
+    exported = next(root.glob("export*/exported/model.onnx"))
     graph = onnx.load(str(exported)).graph
     assert [o.name for o in graph.output] == ["predictions", "hand_found"]
+    assert (exported.parent / "palm_detector.onnx").exists()
+    frames = json.loads((root / "evaluate-full-frame/executor_output.json").read_text())
+    hands = frames["parameterValues"]["Output"]["full_frame"]
+    assert hands["hand_recall"] >= 0.9 and hands["annotated_hands"] == 89
+    assert (root / "evaluate-full-frame/report").read_text().count('id="missed"') == 1
     train_out = json.loads((root / "train/executor_output.json").read_text())
     model = train_out["artifacts"]["model"]["artifacts"][0]
     assert model["metadata"]["input_dims"] == [3, 224, 224]
