@@ -67,7 +67,8 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
     if settings.localization == "palm_detector":
         if palm_onnx is None:
             raise ValueError("localization palm_detector needs the palm detector's ONNX")
-        front, kinds, back, view_inits = _views(x, size, rotations, "views_best")
+        front, kinds, back, view_inits = _views(palm_graph.VIEWS_CROPS, size, rotations,
+                                                "views_best")
         found, found_inits = palm_graph.localised_nodes(
             x, size, palm_onnx, net_nodes, (front, kinds, back), settings.presence_threshold,
             EXTRACTOR_OUTPUT)

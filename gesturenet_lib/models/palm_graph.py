@@ -18,6 +18,7 @@ IR_VERSION = 8       # what opset 16 needs (and what tf2onnx writes at it)
 PREFIX = "palm/"     # the detector's own tensor names, kept apart from the landmark network's
 VIEW = "palm_view"   # the warped hand, NHWC, what the landmark network reads
 FOUND = "palm_found"  # [N, 1] bool: the surest palm reaches MediaPipe's 0.5
+VIEWS_CROPS = "views_crops"  # the crops the fallback views are made of: all of them, or none
 
 
 def detector_nodes(x: str, size: int, palm_onnx: bytes) -> tuple[list, list]:
@@ -243,7 +244,7 @@ def localised_nodes(x: str, size: int, palm_onnx: bytes, net_nodes: list,
                     ) -> tuple[list, list]:
     """The whole palm_detector localisation, from the NHWC crop ``x`` to ``output`` [N, 65].
 
-    ``views`` is the fallback (front nodes ``x`` -> ``views_input`` [V*N], V, back nodes
+    ``views`` is the fallback (front nodes ``views_crops`` -> ``views_input``, V, back nodes
     ``views_raw`` -> ``views_best``): today's views of the crop itself. The landmark network
     runs on the N palm views, then on the V*N fallback views, which are cut to none unless
     some crop of the batch has no palm or no hand confirmed in its palm view (presence <
@@ -275,16 +276,18 @@ def localised_nodes(x: str, size: int, palm_onnx: bytes, net_nodes: list,
              ["palm_presence"]),
         node("GreaterOrEqual", ["palm_presence", "palm_threshold"], ["palm_confirmed"]),
         node("And", [FOUND, "palm_confirmed"], ["palm_ok"]),
-        # the fallback views, cut to none unless some crop of the batch needs them
-        *view_front,
+        # the fallback views, made from no crop at all unless some crop of the batch needs
+        # them (an empty batch costs nothing downstream)
         node("Cast", ["palm_ok"], ["palm_ok_f"], to=TensorProto.FLOAT),
         node("ReduceMin", ["palm_ok_f"], ["palm_all_ok"], keepdims=0),
         node("Less", ["palm_all_ok", "palm_f_half"], ["palm_need_views"]),
         node("Cast", ["palm_need_views"], ["palm_need_i"], to=TensorProto.INT64),
+        node("Mul", ["palm_batch", "palm_need_i"], ["palm_crops_k"]),
+        node("Slice", [x, "palm_c0", "palm_crops_k", "palm_c0"], [VIEWS_CROPS]),
+        *view_front,
         node("Mul", ["palm_batch", "palm_kinds"], ["palm_views_n"]),
         node("Mul", ["palm_views_n", "palm_need_i"], ["palm_views_k"]),
-        node("Slice", ["views_input", "palm_c0", "palm_views_k", "palm_c0"], ["views_taken"]),
-        *net_copy(net_nodes, "views_taken", "views_net/"),
+        *net_copy(net_nodes, "views_input", "views_net/"),
         node("Concat", ["views_net/Identity", "views_net/Identity_1", "views_net/Identity_2"],
              ["views_ran"], axis=1),
         node("Sub", ["palm_views_n", "palm_views_k"], ["views_missing"]),
