@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -82,31 +82,8 @@ def evaluate_full_frames(exp: Experiment, model_path: str, key: str | None,
              model_path, backend.name)
     results = classify_frames(sources, hand_finder(), backend, rule or CropRule(),
                               keep_images=True, progress=log_progress("evaluate --full_frame"))
-    truth, pred, wrong, missed = [], [], [], []
-    counts = defaultdict(int)
-    for result in results:
-        wanted = frames[result.source.shown_as]
-        if result.error:
-            counts["images_skipped"] += 1
-            continue
-        pairs = match([a.box for a in wanted], [h.box for h in result.hands])
-        counts["annotated_hands"] += len(wanted)
-        counts["found_hands"] += len(result.hands)
-        counts["matched"] += len(pairs)
-        matched_a = {a for a, _ in pairs}
-        for a, f in pairs:
-            hand, y = result.hands[f], classes[wanted[a].label]
-            k = counted_index(hand, classes)
-            truth.append(y)
-            pred.append(k)
-            if k != y and len(wrong) < GALLERY_LIMIT:
-                wrong.append(Misclassified(result.source.shown_as, wanted[a].label,
-                                           counted_name(hand, classes, names), hand.confidence,
-                                           _thumbnail(result.image, hand.crop_box)))
-        for a, hand in enumerate(wanted):
-            if a not in matched_a and len(missed) < GALLERY_LIMIT:
-                missed.append(Misclassified(result.source.shown_as, hand.label, "no hand found",
-                                            0.0, _thumbnail(result.image, hand.box)))
+    scored = _score(results, frames, classes, names)
+    truth, pred, counts = scored.truth, scored.pred, scored.counts
     if not truth:
         raise UserInputError(f"{exp.eval_json}: no annotated hand of {data_type} was found in "
                              f"its image ({counts['annotated_hands']} annotated, "
@@ -123,10 +100,51 @@ def evaluate_full_frames(exp: Experiment, model_path: str, key: str | None,
     io.write_text(io.join(out_dir, "metrics.json"), json.dumps(metrics, indent=1) + "\n")
     io.write_bytes(io.join(out_dir, "confusion_matrix.png"), png)
     io.write_text(io.join(out_dir, "report.html"), report_html(
-        metrics, png, wrong, f"GestureNet full-frame evaluation: {data_type} of "
-                             f"{exp.eval_json}", missed))
+        metrics, png, scored.wrong, f"GestureNet full-frame evaluation: {data_type} of "
+                                    f"{exp.eval_json}", scored.missed))
     return EvaluateResult(out_dir, metrics, detection_table(metrics) + "\n" +
                           metrics_table(metrics))
+
+
+@dataclass
+class _Scored:
+    truth: list[int] = field(default_factory=list)       # matched hands: annotated class
+    pred: list[int] = field(default_factory=list)        # and the class they count as
+    wrong: list[Misclassified] = field(default_factory=list)
+    missed: list[Misclassified] = field(default_factory=list)
+    counts: dict = field(default_factory=lambda: defaultdict(int))
+
+
+def _score(results, frames: dict[str, list[Annotated]], classes: dict[str, int],
+           names: list[str]) -> _Scored:
+    """Each image's found hands matched to its annotated ones; galleries kept short."""
+    scored = _Scored()
+    counts = scored.counts
+    for result in results:
+        wanted = frames[result.source.shown_as]
+        if result.error:
+            counts["images_skipped"] += 1
+            continue
+        pairs = match([a.box for a in wanted], [h.box for h in result.hands])
+        counts["annotated_hands"] += len(wanted)
+        counts["found_hands"] += len(result.hands)
+        counts["matched"] += len(pairs)
+        for a, f in pairs:
+            hand, y = result.hands[f], classes[wanted[a].label]
+            k = counted_index(hand, classes)
+            scored.truth.append(y)
+            scored.pred.append(k)
+            if k != y and len(scored.wrong) < GALLERY_LIMIT:
+                scored.wrong.append(Misclassified(
+                    result.source.shown_as, wanted[a].label, counted_name(hand, classes, names),
+                    hand.confidence, _thumbnail(result.image, hand.crop_box)))
+        matched = {a for a, _ in pairs}
+        for a, hand in enumerate(wanted):
+            if a not in matched and len(scored.missed) < GALLERY_LIMIT:
+                scored.missed.append(Misclassified(result.source.shown_as, hand.label,
+                                                   "no hand found", 0.0,
+                                                   _thumbnail(result.image, hand.box)))
+    return scored
 
 
 def _detection(counts: dict) -> dict:

@@ -26,38 +26,11 @@ def detector_nodes(x: str, size: int, palm_onnx: bytes) -> tuple[list, list]:
     tensors ``palm_side``, ``palm_turn`` [N, 2, 2] and ``palm_centre`` [N, 1, 2] that map it
     back. (nodes, initializers)"""
     import onnx
-    from onnx import TensorProto, compose, helper, numpy_helper
+    from onnx import compose, helper
 
     net = compose.add_prefix(onnx.load_from_string(palm_onnx), PREFIX)
     node = helper.make_node
-    anchor_add = np.zeros((pd.NUM_ANCHORS, 4 + 2 * pd.NUM_KEYPOINTS), np.float32)
-    anchors = pd.anchor_centres()
-    anchor_add[:, 0:2] = anchors
-    anchor_add[:, 4:] = np.tile(anchors, pd.NUM_KEYPOINTS)
-    lm = pd.LANDMARK_SIZE
-    centres = (np.arange(lm, dtype=np.float32) + 0.5) / lm - 0.5
-    ys, xs = np.meshgrid(centres, centres, indexing="ij")
-    inits = [
-        numpy_helper.from_array(anchor_add, "palm_anchor_add"),
-        numpy_helper.from_array(np.stack([xs, ys], -1).reshape(1, -1, 2), "palm_grid_base"),
-        helper.make_tensor("palm_det_hwc", TensorProto.INT64, [3],
-                           [pd.INPUT_SIZE, pd.INPUT_SIZE, 3]),
-        helper.make_tensor("palm_grid_shape", TensorProto.INT64, [4], [-1, lm, lm, 2]),
-        helper.make_tensor("palm_turn_shape", TensorProto.INT64, [3], [-1, 2, 2]),
-        helper.make_tensor("palm_pick_shape", TensorProto.INT64, [3],
-                           [1, 1, 4 + 2 * pd.NUM_KEYPOINTS]),
-        helper.make_tensor("palm_scores_shape", TensorProto.INT64, [2], [-1, pd.NUM_ANCHORS]),
-        helper.make_tensor("palm_c0", TensorProto.INT64, [1], [0]),
-        helper.make_tensor("palm_c1", TensorProto.INT64, [1], [1]),
-        helper.make_tensor("palm_axis2", TensorProto.INT64, [1], [2]),
-        helper.make_tensor("palm_roi", TensorProto.FLOAT, [0], []),
-        helper.make_tensor("palm_scales", TensorProto.FLOAT, [0], []),
-        *[helper.make_tensor(f"palm_f_{name}", TensorProto.FLOAT, [], [value]) for name, value in
-          (("clip_lo", -pd.SCORE_CLIP), ("clip_hi", pd.SCORE_CLIP), ("input", pd.INPUT_SIZE),
-           ("min_score", pd.MIN_SCORE), ("nms", pd.NMS_IOU), ("half", 0.5), ("two", 2.0),
-           ("one", 1.0), ("eps", 1e-6), ("scale", pd.HAND_SCALE), ("shift", pd.HAND_SHIFT_Y),
-           ("neg", -1.0))]]
-    inits += list(net.graph.initializer)
+    inits = _detector_inits() + list(net.graph.initializer)
     nodes = [
         # the crop resized to the detector's input (a square: no letterbox)
         node("Shape", [x], ["palm_x_shape"]),
@@ -91,6 +64,39 @@ def detector_nodes(x: str, size: int, palm_onnx: bytes) -> tuple[list, list]:
         node("Transpose", ["palm_view_nchw"], [VIEW], perm=[0, 2, 3, 1]),
     ]
     return nodes, inits
+
+
+def _detector_inits() -> list:
+    """The constants of ``detector_nodes``: anchors, the output grid, shapes, scalars."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    anchor_add = np.zeros((pd.NUM_ANCHORS, 4 + 2 * pd.NUM_KEYPOINTS), np.float32)
+    anchors = pd.anchor_centres()
+    anchor_add[:, 0:2] = anchors
+    anchor_add[:, 4:] = np.tile(anchors, pd.NUM_KEYPOINTS)
+    lm = pd.LANDMARK_SIZE
+    centres = (np.arange(lm, dtype=np.float32) + 0.5) / lm - 0.5
+    ys, xs = np.meshgrid(centres, centres, indexing="ij")
+    return [
+        numpy_helper.from_array(anchor_add, "palm_anchor_add"),
+        numpy_helper.from_array(np.stack([xs, ys], -1).reshape(1, -1, 2), "palm_grid_base"),
+        helper.make_tensor("palm_det_hwc", TensorProto.INT64, [3],
+                           [pd.INPUT_SIZE, pd.INPUT_SIZE, 3]),
+        helper.make_tensor("palm_grid_shape", TensorProto.INT64, [4], [-1, lm, lm, 2]),
+        helper.make_tensor("palm_turn_shape", TensorProto.INT64, [3], [-1, 2, 2]),
+        helper.make_tensor("palm_pick_shape", TensorProto.INT64, [3],
+                           [1, 1, 4 + 2 * pd.NUM_KEYPOINTS]),
+        helper.make_tensor("palm_scores_shape", TensorProto.INT64, [2], [-1, pd.NUM_ANCHORS]),
+        helper.make_tensor("palm_c0", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("palm_c1", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("palm_axis2", TensorProto.INT64, [1], [2]),
+        helper.make_tensor("palm_roi", TensorProto.FLOAT, [0], []),
+        helper.make_tensor("palm_scales", TensorProto.FLOAT, [0], []),
+        *[helper.make_tensor(f"palm_f_{name}", TensorProto.FLOAT, [], [value]) for name, value in
+          (("clip_lo", -pd.SCORE_CLIP), ("clip_hi", pd.SCORE_CLIP), ("input", pd.INPUT_SIZE),
+           ("min_score", pd.MIN_SCORE), ("nms", pd.NMS_IOU), ("half", 0.5), ("two", 2.0),
+           ("one", 1.0), ("eps", 1e-6), ("scale", pd.HAND_SCALE), ("shift", pd.HAND_SHIFT_Y),
+           ("neg", -1.0))]]
 
 
 def _suppression_nodes() -> list:
@@ -276,8 +282,27 @@ def localised_nodes(x: str, size: int, palm_onnx: bytes, net_nodes: list,
              ["palm_presence"]),
         node("GreaterOrEqual", ["palm_presence", "palm_threshold"], ["palm_confirmed"]),
         node("And", [FOUND, "palm_confirmed"], ["palm_ok"]),
-        # the fallback views, made from no crop at all unless some crop of the batch needs
-        # them (an empty batch costs nothing downstream)
+        *_fallback_nodes(x, net_nodes, view_front, view_back),
+        # per crop: the palm view where confirmed, else the surer of it and the best view
+        node("Cast", [FOUND], ["palm_found_f"], to=TensorProto.FLOAT),
+        node("Mul", ["palm_presence", "palm_found_f"], ["palm_presence_if_found"]),
+        node("Slice", ["views_best", "palm_lm_end", "palm_i_presence_end", "palm_c1"],
+             ["views_presence_best"]),
+        node("Greater", ["views_presence_best", "palm_presence_if_found"], ["views_surer"]),
+        node("Not", ["palm_ok"], ["palm_not_ok"]),
+        node("And", ["palm_not_ok", "views_surer"], ["views_taken_mask"]),
+        node("Where", ["views_taken_mask", "views_best", "palm_raw"], [output]),
+    ], inits
+
+
+def _fallback_nodes(x: str, net_nodes: list, view_front: list, view_back: list) -> list:
+    """``palm_ok`` -> ``views_best``: the fallback views, made from no crop at all unless
+    some crop of the batch needs them (an empty batch costs nothing downstream), their
+    outputs padded back to V*N rows with zeros."""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node
+    return [
         node("Cast", ["palm_ok"], ["palm_ok_f"], to=TensorProto.FLOAT),
         node("ReduceMin", ["palm_ok_f"], ["palm_all_ok"], keepdims=0),
         node("Less", ["palm_all_ok", "palm_f_half"], ["palm_need_views"]),
@@ -295,16 +320,7 @@ def localised_nodes(x: str, size: int, palm_onnx: bytes, net_nodes: list,
         node("Expand", ["palm_zero_row", "views_pad_shape"], ["views_pad"]),
         node("Concat", ["views_ran", "views_pad"], ["views_raw"], axis=0),
         *view_back,
-        # per crop: the palm view where confirmed, else the surer of it and the best view
-        node("Cast", [FOUND], ["palm_found_f"], to=TensorProto.FLOAT),
-        node("Mul", ["palm_presence", "palm_found_f"], ["palm_presence_if_found"]),
-        node("Slice", ["views_best", "palm_lm_end", "palm_i_presence_end", "palm_c1"],
-             ["views_presence_best"]),
-        node("Greater", ["views_presence_best", "palm_presence_if_found"], ["views_surer"]),
-        node("Not", ["palm_ok"], ["palm_not_ok"]),
-        node("And", ["palm_not_ok", "views_surer"], ["views_taken_mask"]),
-        node("Where", ["views_taken_mask", "views_best", "palm_raw"], [output]),
-    ], inits
+    ]
 
 
 def net_copy(net_nodes: list, input_name: str, prefix: str) -> list:
