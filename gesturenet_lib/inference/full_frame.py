@@ -11,7 +11,7 @@ import numpy as np
 from gesturenet_lib.data.annotations import RecordError
 from gesturenet_lib.data.geometry import PercentBox, crop_box
 from gesturenet_lib.inference.backends import Backend
-from gesturenet_lib.inference.run import Source
+from gesturenet_lib.inference.run import Probabilities, Source
 from gesturenet_lib.models.hand_finder import FoundHand, HandFinder
 from gesturenet_lib.models.preprocessing import load_rgb, to_input
 from gesturenet_lib.specs.dataset_config import DatasetConfig
@@ -27,20 +27,12 @@ class CropRule:
 
 
 @dataclass(frozen=True)
-class FrameHand:
+class FrameHand(Probabilities):
     hand: FoundHand
     box: tuple[int, int, int, int]        # the hand's box in the image (x0, y0, x1, y1)
     crop_box: tuple[int, int, int, int]   # what was cut and classified
     probabilities: np.ndarray
     hand_found: bool | None               # the classifier's own check (hand_landmarks)
-
-    @property
-    def index(self) -> int:
-        return int(np.argmax(self.probabilities))
-
-    @property
-    def confidence(self) -> float:
-        return float(np.max(self.probabilities))
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,9 @@ class Source:
     corners: list[list[int]] | None = None
 
 
-@dataclass(frozen=True)
-class Prediction:
-    source: Source
+class Probabilities:
+    """The class a ``probabilities`` vector picks, and how sure it is."""
     probabilities: np.ndarray | None
-    error: str | None = None
-    crop: np.ndarray | None = None     # RGB, kept when asked (report galleries)
-    hand_found: bool | None = None     # hand_landmarks models: did the network find a hand
 
     @property
     def index(self) -> int:
@@ -36,6 +32,15 @@ class Prediction:
     @property
     def confidence(self) -> float:
         return float(np.max(self.probabilities))
+
+
+@dataclass(frozen=True)
+class Prediction(Probabilities):
+    source: Source
+    probabilities: np.ndarray | None
+    error: str | None = None
+    crop: np.ndarray | None = None     # RGB, kept when asked (report galleries)
+    hand_found: bool | None = None     # hand_landmarks models: did the network find a hand
 
 
 def _load(source: Source) -> np.ndarray:
