@@ -111,3 +111,27 @@ def test_the_detector_sees_square_windows_along_a_long_image():
     wide = square_windows(1280, 400)
     assert wide[0] == (0, 0, 1280, 400) and len(wide) == 5
     assert wide[1] == (0, 0, 400, 400) and wide[-1] == (880, 0, 400, 400)
+
+
+def test_full_frame_matching_uses_the_annotated_box_or_a_tao_cut(tmp_path):
+    """evaluate --full_frame scores against bbox_original where data.json has it, else the
+    cut's corners (a TAO data.json); matching pairs each hand once, best IoU first."""
+    import json
+
+    from gesturenet_lib.data.dataset_file import read_dataset_file
+    from gesturenet_lib.evaluation.full_frame import match
+
+    ours = {"full_image_path": "a.jpg", "bbox_path": "c.png", "label": "stop",
+            "bbox_coordinates": [[0, 0], [100, 0], [0, 100], [100, 100]],
+            "bbox_original": [[20, 30], [70, 30], [20, 90], [70, 90]]}
+    tao = {k: v for k, v in ours.items() if k != "bbox_original"}
+    doc = {"classes": {"stop": 0}, "kpi_set": {"images": [ours, tao]}}
+    (tmp_path / "data.json").write_text(json.dumps(doc))
+    first, second = read_dataset_file(str(tmp_path / "data.json")).entries(
+        "kpi_set", crops=False, frames=True)
+    assert first.hand_box() == (20, 30, 70, 90)
+    assert second.hand_box() == (0, 0, 100, 100)
+    annotated = [(0, 0, 10, 10), (100, 100, 150, 150)]
+    found = [(101, 99, 149, 151), (1, 0, 11, 10), (300, 300, 310, 310), (2, 1, 12, 11)]
+    assert match(annotated, found) == [(0, 1), (1, 0)]
+    assert match(annotated, []) == [] and match([], found) == []
