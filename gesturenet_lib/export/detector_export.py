@@ -2,7 +2,8 @@
 detector or a Triton model: MediaPipe's network as converted by ``make models`` (input
 ``input_1`` N x 192 x 192 x 3 RGB in [0, 1], letterboxed; outputs ``Identity`` N x 2016 x 18
 box and keypoint offsets, ``Identity_1`` N x 2016 x 1 logits), with what decoding it needs
-(anchors, thresholds, the hand box rule) in its metadata under ``gesturenet_palm_detector``."""
+(anchors, thresholds, the hand box rule) in its metadata under ``gesturenet_palm_detector``.
+The same file also becomes a second model of the Triton repository, ``triton/palm_detector``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from gesturenet_lib.models import palm_detection as pd
 
 FILE_NAME = "palm_detector.onnx"
 METADATA_KEY = "gesturenet_palm_detector"
+TRITON_NAME = "palm_detector"
 
 
 def decoding() -> dict:
@@ -34,9 +36,33 @@ def decoding() -> dict:
     }
 
 
-def write_detector(out_dir: str) -> str | None:
-    """Write ``palm_detector.onnx`` into ``out_dir``; None (and nothing written) when the
-    networks of ``make models`` are not on this machine."""
+def triton_config(max_batch_size: int) -> str:
+    """``config.pbtxt`` of the detector's Triton entry (ONNX Runtime, dynamic batching)."""
+    size = pd.INPUT_SIZE
+    tensors = ((pd.NET_BOXES, 4 + 2 * pd.NUM_KEYPOINTS), (pd.NET_SCORES, 1))
+    outputs = ",\n".join(f'  {{\n    name: "{name}"\n    data_type: TYPE_FP32\n'
+                         f"    dims: [ {pd.NUM_ANCHORS}, {width} ]\n  }}"
+                         for name, width in tensors)
+    return f"""name: "{TRITON_NAME}"
+platform: "onnxruntime_onnx"
+max_batch_size: {max_batch_size}
+input [
+  {{
+    name: "{pd.NET_INPUT}"
+    data_type: TYPE_FP32
+    dims: [ {size}, {size}, 3 ]
+  }}
+]
+output [
+{outputs}
+]
+dynamic_batching {{ }}
+"""
+
+
+def write_detector(out_dir: str, max_batch_size: int = 1) -> str | None:
+    """Write ``palm_detector.onnx`` and its Triton entry into ``out_dir``; None (and nothing
+    written) when the networks of ``make models`` are not on this machine."""
     import onnx
 
     from gesturenet_lib.models.landmark_assets import palm_onnx_bytes
@@ -48,6 +74,10 @@ def write_detector(out_dir: str) -> str | None:
     entry = model.metadata_props.add()
     entry.key = METADATA_KEY
     entry.value = json.dumps(decoding(), sort_keys=True)
+    data = model.SerializeToString()
     path = io.join(out_dir, FILE_NAME)
-    io.write_bytes(path, model.SerializeToString())
+    io.write_bytes(path, data)
+    entry = io.join(out_dir, "triton", TRITON_NAME)
+    io.write_text(io.join(entry, "config.pbtxt"), triton_config(max_batch_size))
+    io.write_bytes(io.join(entry, "1", "model.onnx"), data)
     return path

@@ -25,8 +25,8 @@ from gesturenet_lib.export import (
     DEFAULT_BATCHES,
     calibration,
     deploy_configs,
+    detector_export,
 )
-from gesturenet_lib.export.detector_export import FILE_NAME, write_detector
 from gesturenet_lib.models.model_file import check_model_path
 from gesturenet_lib.models.preprocessing import Preprocessing
 from gesturenet_lib.specs.experiment import ExperimentSpec
@@ -253,12 +253,14 @@ def export(req: ExportRequest) -> ExportResult:
     result.files["model"] = req.output
     io.write_text(io.join(out_dir, "labels.txt"), deploy_configs.nvinfer_labels(classes))
     result.files["labels"] = io.join(out_dir, "labels.txt")
-    detector = write_detector(out_dir)
+    detector = detector_export.write_detector(out_dir, req.max_batch_size)
     if detector:
         result.files["palm_detector"] = detector
+        result.files["palm_detector_triton"] = io.join(out_dir, "triton",
+                                                       detector_export.TRITON_NAME)
     else:
-        result.notes.append(f"{FILE_NAME} not written: the palm detector of `make models` "
-                            "is not on this machine")
+        result.notes.append(f"{detector_export.FILE_NAME} not written: the palm detector of "
+                            "`make models` is not on this machine")
 
     if req.data_type == "int8":
         _int8(req, onnx_bytes, prep, out_dir, stem, result)

@@ -125,6 +125,11 @@ def test_export_is_one_graph_at_opset_16_with_tensorrt_ops_and_the_detector(trai
         "gesturenet_palm_detector"])
     assert meta["anchors"]["count"] == 2016 and meta["hand_box"]["scale"] == 2.6
     assert not {n.op_type for n in detector.graph.node} - TENSORRT_OPS
+    config = (tmp_path / "export/triton/palm_detector/config.pbtxt").read_text()
+    assert 'name: "palm_detector"' in config and "dims: [ 192, 192, 3 ]" in config
+    assert "dims: [ 2016, 18 ]" in config and "dims: [ 2016, 1 ]" in config
+    assert (tmp_path / "export/triton/palm_detector/1/model.onnx").read_bytes() == \
+        (tmp_path / "export/palm_detector.onnx").read_bytes()
     capsys.readouterr()
     assert cli.main(["export", "-m", model, "-k", KEY, "-o", str(tmp_path / "x.onnx"),
                      "--target_opset", "13"]) == 2
