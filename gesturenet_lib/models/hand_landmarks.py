@@ -116,15 +116,10 @@ def _views(x: str, size: int, rotations: bool, out: str) -> tuple[list, int, lis
 
 def _views_alone(x: str, size: int, net_nodes: list, rotations: bool) -> tuple[list, list]:
     """The views with the network between them, ``x`` -> ``landmark_features``."""
-    from onnx import helper
-
     from gesturenet_lib.models.palm_graph import net_copy
 
     front, _, back, inits = _views(x, size, rotations, EXTRACTOR_OUTPUT)
-    net = net_copy(net_nodes, "views_input", "")
-    raw = helper.make_node("Concat", [NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS],
-                           ["views_raw"], axis=1, name="views_raw")
-    return front + net + [raw] + back, inits
+    return front + net_copy(net_nodes, "views_input", "", "views_raw") + back, inits
 
 
 def _border_nodes(x: str, settings: HandLandmarks, size: int) -> tuple[list, list, str]:

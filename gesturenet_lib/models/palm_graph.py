@@ -274,9 +274,7 @@ def localised_nodes(x: str, size: int, palm_onnx: bytes, net_nodes: list,
         helper.make_tensor("palm_width", TensorProto.INT64, [1], [65])]
     return [
         *front,
-        *net_copy(net_nodes, VIEW, "palm_net/"),
-        node("Concat", ["palm_net/Identity", "palm_net/Identity_1", "palm_net/Identity_2"],
-             ["palm_view_raw"], axis=1),
+        *net_copy(net_nodes, VIEW, "palm_net/", "palm_view_raw"),
         *back,
         node("Slice", ["palm_raw", "palm_lm_end", "palm_i_presence_end", "palm_c1"],
              ["palm_presence"]),
@@ -312,9 +310,7 @@ def _fallback_nodes(x: str, net_nodes: list, view_front: list, view_back: list) 
         *view_front,
         node("Mul", ["palm_batch", "palm_kinds"], ["palm_views_n"]),
         node("Mul", ["palm_views_n", "palm_need_i"], ["palm_views_k"]),
-        *net_copy(net_nodes, "views_input", "views_net/"),
-        node("Concat", ["views_net/Identity", "views_net/Identity_1", "views_net/Identity_2"],
-             ["views_ran"], axis=1),
+        *net_copy(net_nodes, "views_input", "views_net/", "views_ran"),
         node("Sub", ["palm_views_n", "palm_views_k"], ["views_missing"]),
         node("Concat", ["views_missing", "palm_width"], ["views_pad_shape"], axis=0),
         node("Expand", ["palm_zero_row", "views_pad_shape"], ["views_pad"]),
@@ -323,10 +319,18 @@ def _fallback_nodes(x: str, net_nodes: list, view_front: list, view_back: list) 
     ]
 
 
-def net_copy(net_nodes: list, input_name: str, prefix: str) -> list:
+def net_copy(net_nodes: list, input_name: str, prefix: str, output: str) -> list:
     """The landmark network's nodes reading ``input_name``, every tensor they make renamed
-    ``<prefix><name>`` (the weights are shared)."""
-    from gesturenet_lib.models.hand_landmarks import NET_INPUT
+    ``<prefix><name>`` (the weights are shared), then its three outputs joined into
+    ``output`` [N, 65] (landmarks, presence, handedness)."""
+    from onnx import helper
+
+    from gesturenet_lib.models.hand_landmarks import (
+        NET_HANDEDNESS,
+        NET_INPUT,
+        NET_LANDMARKS,
+        NET_PRESENCE,
+    )
 
     copies = []
     for original in net_nodes:
@@ -336,7 +340,9 @@ def net_copy(net_nodes: list, input_name: str, prefix: str) -> list:
             if name == NET_INPUT:
                 copy.input[k] = input_name
         copies.append(copy)
-    return prefixed(copies, prefix)
+    outputs = [prefix + name for name in (NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS)]
+    return prefixed(copies, prefix) + [
+        helper.make_node("Concat", outputs, [output], axis=1, name=output)]
 
 
 def prefixed(nodes: list, prefix: str) -> list:
