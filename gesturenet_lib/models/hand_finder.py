@@ -100,16 +100,13 @@ class HandFinder:
         for (x, y, ww, wh), b, s in zip(windows, boxes, scores, strict=True):
             score, corner_boxes, keypoints = pd.decode(b, s, self.anchors)
             keep = score >= pd.MIN_SCORE
-            for k in np.flatnonzero(keep):
-                palm = pd.to_image(pd.Palm(corner_boxes[k], keypoints[k], score[k]), ww, wh)
-                scale, offset = np.array([ww / w, wh / h]), np.array([x / w, y / h])
-                all_scores.append(score[k])
-                all_boxes.append(np.concatenate([palm.box[:2] * scale + offset,
-                                                 palm.box[2:] * scale + offset]))
-                all_points.append(palm.keypoints * scale + offset)
-        if not all_scores:
-            return []
-        found = pd.weighted_nms(np.array(all_scores), np.array(all_boxes), np.array(all_points))
+            in_window = pd.to_image(corner_boxes[keep], keypoints[keep], ww, wh)
+            in_image = pd.moved(*in_window, np.array([ww / w, wh / h]), np.array([x / w, y / h]))
+            all_scores.append(score[keep])
+            all_boxes.append(in_image[0])
+            all_points.append(in_image[1])
+        found = pd.weighted_nms(np.concatenate(all_scores), np.concatenate(all_boxes),
+                                np.concatenate(all_points))
         return found[:self.max_hands]
 
     def read(self, rgb: np.ndarray, rects: list[pd.HandRect]) -> np.ndarray:
@@ -134,11 +131,12 @@ class HandFinder:
         found = (FoundHand(r, p.score, raw)
                  for p, r, raw in zip(palms, rects, raws, strict=True)
                  if raw[PRESENCE] >= self.threshold)
-        hands = sorted(found, key=lambda f: -f.presence)
         kept: list[FoundHand] = []
-        for hand in hands:
-            box = np.array(hand.box(w, h), np.float64)
-            if not any(pd.iou(box, np.array([k.box(w, h)], np.float64))[0] > SAME_HAND_IOU
-                       for k in kept):
+        kept_boxes: list[tuple[int, int, int, int]] = []
+        for hand in sorted(found, key=lambda f: -f.presence):
+            box = hand.box(w, h)
+            if not kept_boxes or pd.iou(np.array(box, np.float64),
+                                        np.array(kept_boxes, np.float64)).max() <= SAME_HAND_IOU:
                 kept.append(hand)
+                kept_boxes.append(box)
         return kept

@@ -153,14 +153,21 @@ def detector_input(rgb: np.ndarray) -> np.ndarray:
     return out.astype(np.float32) / 255.0
 
 
-def to_image(palm: Palm, width: int, height: int) -> Palm:
-    """A palm found in the letterboxed input -> [0, 1] coordinates of the image."""
+def moved(boxes: np.ndarray, points: np.ndarray, scale, offset
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Corner boxes [..., 4] and points [..., 2] under ``p * scale + offset`` (per axis)."""
+    corners = boxes.reshape(*boxes.shape[:-1], 2, 2) * scale + offset
+    return corners.reshape(boxes.shape), points * scale + offset
+
+
+def to_image(boxes: np.ndarray, points: np.ndarray, width: int, height: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Corner boxes [..., 4] and points [..., 2] found in the letterboxed input -> [0, 1]
+    coordinates of the ``width`` x ``height`` image."""
     scale, pad_x, pad_y = letterbox(width, height)
-    size = np.array([width, height]) * scale
     offset = np.array([pad_x, pad_y]) / INPUT_SIZE
-    unit = size / INPUT_SIZE
-    box = np.concatenate([(palm.box[:2] - offset) / unit, (palm.box[2:] - offset) / unit])
-    return Palm(box, (palm.keypoints - offset) / unit, palm.score)
+    unit = np.array([width, height]) * scale / INPUT_SIZE
+    return moved(boxes, points, 1 / unit, -offset / unit)
 
 
 def hand_rect(palm: Palm, width: int, height: int) -> HandRect:

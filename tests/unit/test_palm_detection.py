@@ -98,10 +98,10 @@ def test_letterbox_and_back():
     assert (scale, pad_x) == (192 / 640, 0.0) and pad_y == pytest.approx(24.0)
     box = np.array([100, 50, 300, 250]) * np.array([scale, scale, scale, scale]) + \
         np.array([pad_x, pad_y, pad_x, pad_y])
-    palm = pd.to_image(pd.Palm(box / 192, np.zeros((7, 2)) + [pad_x / 192, pad_y / 192], 0.9),
-                       w, h)
-    np.testing.assert_allclose(palm.box, [100 / w, 50 / h, 300 / w, 250 / h], atol=1e-9)
-    np.testing.assert_allclose(palm.keypoints[0], [0, 0], atol=1e-9)
+    boxes, points = pd.to_image(box[None] / 192,
+                                np.zeros((1, 7, 2)) + [pad_x / 192, pad_y / 192], w, h)
+    np.testing.assert_allclose(boxes[0], [100 / w, 50 / h, 300 / w, 250 / h], atol=1e-9)
+    np.testing.assert_allclose(points[0, 0], [0, 0], atol=1e-9)
 
 
 def test_the_detector_sees_square_windows_along_a_long_image():
