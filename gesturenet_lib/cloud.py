@@ -176,14 +176,12 @@ def export(req):
 def inference(exp: Experiment, model: str, key: str | None, results_dir: str,
               image_root: str | None, data_json: str | None, data_type: str,
               image_dir: str | None, full_frame: bool = False, previews: str | None = None,
-              crop_rule=None):
-    from gesturenet_lib.inference.full_frame import CropRule
+              crop_rule=None):  # None: the library's default
     from gesturenet_lib.inference.infer import inference as run
 
-    rule = crop_rule or CropRule()
     if not any_cloud(model, results_dir, image_root, data_json, image_dir, previews):
         return run(exp, model, key, results_dir, image_root, data_json, data_type, image_dir,
-                   full_frame, previews, rule)
+                   full_frame, previews, crop_rule)
     if io.is_cloud_uri(results_dir):  # before pulling the inputs; a local one: the library
         io.check_output(results_dir, "--results_dir", folder=True)
     with Stage() as stage:
@@ -195,7 +193,7 @@ def inference(exp: Experiment, model: str, key: str | None, results_dir: str,
         stage.output(results_dir)
         result = run(exp, stage.pull(model), key, stage.local(results_dir),
                      stage.local(root) if root else None, local_json, data_type,
-                     stage.pull(image_dir), full_frame, stage.output(previews), rule)
+                     stage.pull(image_dir), full_frame, stage.output(previews), crop_rule)
         stage.push()
     return replace(result, results_txt=io.join(results_dir, "results.txt"),
                    results_jsonl=io.join(results_dir, "results.jsonl"))

@@ -81,11 +81,11 @@ def classify_frames(sources: list[Source], finder: HandFinder, backend: Backend,
             rgb = load_rgb(source.path)
         except RecordError as err:
             results.append(FrameResult(source, None, [], str(err)))
-            continue
-        hands = classify_frame(rgb, finder, backend, rule)
-        results.append(FrameResult(source, (rgb.shape[1], rgb.shape[0]), hands, None,
-                                   rgb if keep_images else None))
-        if progress is not None:
+        else:
+            hands = classify_frame(rgb, finder, backend, rule)
+            results.append(FrameResult(source, (rgb.shape[1], rgb.shape[0]), hands, None,
+                                       rgb if keep_images else None))
+        if progress is not None:  # unreadable images count as done too
             progress(n, len(sources))
     return results
 
