@@ -14,7 +14,7 @@ from gesturenet_lib.data.dataset_file import read_dataset_file
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.evaluation.metrics import classification_metrics, metrics_table
 from gesturenet_lib.evaluation.report import Misclassified, confusion_png, report_html
-from gesturenet_lib.inference.backends import check_classes, load_backend
+from gesturenet_lib.inference.backends import load_checked_backend
 from gesturenet_lib.inference.run import Source, log_progress, predict_sources
 from gesturenet_lib.models.model_file import check_model_path
 from gesturenet_lib.specs import Experiment
@@ -43,19 +43,34 @@ def counted_name(p, classes: dict[str, int], names: list[str]) -> str:
     return "no hand found" if index < 0 else names[index]
 
 
+def start_evaluation(exp: Experiment, model_path: str) -> tuple[dict[str, int], list[str]]:
+    """Check the model path and the output folder before any work; (the spec's classes,
+    their names in index order)."""
+    check_model_path(model_path)
+    io.check_output(exp.eval_dir, f"{exp.source}: output_experiments_fld/evaluator."
+                                  "evaluation_exp_name", folder=True)
+    classes = dict(exp.spec.dataset.classes)
+    return classes, sorted(classes, key=classes.get)
+
+
+def write_outputs(out_dir: str, metrics: dict, names: list[str], wrong: list[Misclassified],
+                  title: str, missed: list[Misclassified] | None = None) -> None:
+    """metrics.json, confusion_matrix.png and report.html."""
+    png = confusion_png(metrics["confusion_matrix"]["matrix"], names)
+    io.write_text(io.join(out_dir, "metrics.json"), json.dumps(metrics, indent=1) + "\n")
+    io.write_bytes(io.join(out_dir, "confusion_matrix.png"), png)
+    io.write_text(io.join(out_dir, "report.html"),
+                  report_html(metrics, png, wrong, title, missed))
+
+
 def evaluate(exp: Experiment, model_path: str, key: str | None,
              data_type: str = "kpi_set") -> EvaluateResult:
     spec = exp.spec
-    check_model_path(model_path)
-    out_dir = exp.eval_dir
-    io.check_output(out_dir, f"{exp.source}: output_experiments_fld/evaluator."
-                             "evaluation_exp_name", folder=True)
     data_json, image_root = exp.eval_json, exp.eval_image_root
-    classes = dict(spec.dataset.classes)
+    out_dir = exp.eval_dir
+    classes, names = start_evaluation(exp, model_path)
     entries = read_dataset_file(data_json).entries(data_type, classes)
-    names = sorted(classes, key=classes.get)
-    backend = load_backend(model_path, key, spec)
-    check_classes(backend.classes, classes, model_path)
+    backend = load_checked_backend(model_path, key, spec)
     sources = [Source(io.join(image_root, e.bbox_path), e.bbox_path) for e in entries]
     labels = [classes[e.label] for e in entries]
     log.info("evaluate: %d images of %s with %s (%s)", len(sources), data_type, model_path,
@@ -76,11 +91,8 @@ def evaluate(exp: Experiment, model_path: str, key: str | None,
     wrong = [Misclassified(p.source.shown_as, names[y], counted_name(p, classes, names),
                            p.confidence, p.crop)
              for (p, y), k in zip(done, pred, strict=True) if k != y][:GALLERY_LIMIT]
-    png = confusion_png(metrics["confusion_matrix"]["matrix"], names)
-    io.write_text(io.join(out_dir, "metrics.json"), json.dumps(metrics, indent=1) + "\n")
-    io.write_bytes(io.join(out_dir, "confusion_matrix.png"), png)
-    io.write_text(io.join(out_dir, "report.html"), report_html(
-        metrics, png, wrong, f"GestureNet evaluation: {data_type} of {data_json}"))
+    write_outputs(out_dir, metrics, names, wrong,
+                  f"GestureNet evaluation: {data_type} of {data_json}")
     if not done:
         raise UserInputError(f"{data_json}: none of the {len(sources)} images of {data_type} "
                              "could be read")

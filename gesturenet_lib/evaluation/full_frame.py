@@ -5,7 +5,6 @@ matched hands; misses and false hands are counted and the missed ones shown in t
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -15,19 +14,24 @@ import numpy as np
 from gesturenet_lib import io
 from gesturenet_lib.data.dataset_file import read_dataset_file
 from gesturenet_lib.errors import UserInputError
-from gesturenet_lib.evaluation.evaluate import EvaluateResult, counted_index, counted_name
+from gesturenet_lib.evaluation.evaluate import (
+    GALLERY_LIMIT,
+    EvaluateResult,
+    counted_index,
+    counted_name,
+    start_evaluation,
+    write_outputs,
+)
 from gesturenet_lib.evaluation.metrics import classification_metrics, metrics_table
-from gesturenet_lib.evaluation.report import Misclassified, confusion_png, report_html
-from gesturenet_lib.inference.backends import check_classes, load_backend
+from gesturenet_lib.evaluation.report import Misclassified
+from gesturenet_lib.inference.backends import load_checked_backend
 from gesturenet_lib.inference.full_frame import CropRule, classify_frames, hand_finder
 from gesturenet_lib.inference.run import Source, log_progress
-from gesturenet_lib.models.model_file import check_model_path
 from gesturenet_lib.models.palm_detection import iou
 from gesturenet_lib.specs import Experiment
 
 log = logging.getLogger(__name__)
 MATCH_IOU = 0.3
-GALLERY_LIMIT = 120
 
 
 @dataclass(frozen=True)
@@ -67,16 +71,10 @@ def annotated_frames(exp: Experiment, data_type: str, classes: dict[str, int]
 def evaluate_full_frames(exp: Experiment, model_path: str, key: str | None,
                          data_type: str = "kpi_set", rule: CropRule | None = None
                          ) -> EvaluateResult:
-    spec = exp.spec
-    check_model_path(model_path)
     out_dir = exp.eval_dir
-    io.check_output(out_dir, f"{exp.source}: output_experiments_fld/evaluator."
-                             "evaluation_exp_name", folder=True)
-    classes = dict(spec.dataset.classes)
-    names = sorted(classes, key=classes.get)
+    classes, names = start_evaluation(exp, model_path)
     frames = annotated_frames(exp, data_type, classes)
-    backend = load_backend(model_path, key, spec)
-    check_classes(backend.classes, classes, model_path)
+    backend = load_checked_backend(model_path, key, exp.spec)
     sources = [Source(io.join(exp.eval_image_root, path), path) for path in frames]
     log.info("evaluate --full_frame: %d images of %s with %s (%s)", len(sources), data_type,
              model_path, backend.name)
@@ -96,12 +94,9 @@ def evaluate_full_frames(exp: Experiment, model_path: str, key: str | None,
                             for r in results if r.error],
                    data_type=data_type, model=model_path, backend=backend.name,
                    mode="full_frame")
-    png = confusion_png(metrics["confusion_matrix"]["matrix"], names)
-    io.write_text(io.join(out_dir, "metrics.json"), json.dumps(metrics, indent=1) + "\n")
-    io.write_bytes(io.join(out_dir, "confusion_matrix.png"), png)
-    io.write_text(io.join(out_dir, "report.html"), report_html(
-        metrics, png, scored.wrong, f"GestureNet full-frame evaluation: {data_type} of "
-                                    f"{exp.eval_json}", scored.missed))
+    write_outputs(out_dir, metrics, names, scored.wrong,
+                  f"GestureNet full-frame evaluation: {data_type} of {exp.eval_json}",
+                  scored.missed)
     return EvaluateResult(out_dir, metrics, detection_table(metrics) + "\n" +
                           metrics_table(metrics))
 

@@ -191,3 +191,10 @@ def load_backend(path: str, key: str | None, spec: ExperimentSpec | None) -> Bac
         raise UserInputError(f"{path}: the model has {backend.num_outputs} classes, the spec's "
                              f"dataset.num_classes is {spec.dataset.num_classes}")
     return backend
+
+
+def load_checked_backend(path: str, key: str | None, spec: ExperimentSpec) -> Backend:
+    """``load_backend``, then the model's class names must be the spec's."""
+    backend = load_backend(path, key, spec)
+    check_classes(backend.classes, dict(spec.dataset.classes), path)
+    return backend

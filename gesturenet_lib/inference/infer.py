@@ -14,7 +14,7 @@ from gesturenet_lib import io
 from gesturenet_lib.data.dataset_file import read_dataset_file
 from gesturenet_lib.data.images import IMAGE_SUFFIXES
 from gesturenet_lib.errors import UserInputError
-from gesturenet_lib.inference.backends import check_classes, load_backend
+from gesturenet_lib.inference.backends import load_checked_backend
 from gesturenet_lib.inference.full_frame import (
     CropRule,
     classify_frames,
@@ -75,8 +75,7 @@ def inference(exp: Experiment, model_path: str, key: str | None, results_dir: st
         sources = read(data_json, data_type, root)
     else:
         raise UserInputError("give --data_json (with --image_root_path) or --image_dir")
-    backend = load_backend(model_path, key, spec)
-    check_classes(backend.classes, dict(spec.dataset.classes), model_path)
+    backend = load_checked_backend(model_path, key, spec)
     names = sorted(backend.classes, key=backend.classes.get)
     if full_frame:
         return _full_frames(sources, backend, names, results_dir, previews,
