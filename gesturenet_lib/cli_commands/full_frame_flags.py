@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from gesturenet_lib.errors import UserInputError
-from gesturenet_lib.inference.full_frame import CropRule
+from gesturenet_lib.inference.full_frame import ENLARGE_RANGE, CropRule
 
 
 def add_arguments(parser: argparse.ArgumentParser, what: str) -> None:
@@ -20,9 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def crop_rule(args: argparse.Namespace) -> CropRule:
-    if not 1.0 <= args.bbox_enlarge_ratio <= 5.0:
+    low, high = ENLARGE_RANGE
+    if not low <= args.bbox_enlarge_ratio <= high:
         raise UserInputError(f"--bbox_enlarge_ratio {args.bbox_enlarge_ratio}: must be in "
-                             "[1, 5], as in the dataset spec")
+                             f"[{low:g}, {high:g}], as in the dataset spec")
     return CropRule(args.convert_bbox_square, args.bbox_enlarge_ratio)
 
 

@@ -26,6 +26,11 @@ class CropRule:
     enlarge_ratio: float = _FIELDS["bbox_enlarge_ratio"].default
 
 
+# the ratios the dataset spec accepts
+ENLARGE_RANGE = (_FIELDS["bbox_enlarge_ratio"].metadata["min"],
+                 _FIELDS["bbox_enlarge_ratio"].metadata["max"])
+
+
 @dataclass(frozen=True)
 class FrameHand(Probabilities):
     hand: FoundHand
