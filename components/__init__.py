@@ -1,5 +1,6 @@
 """KFP v2 components, one module per subtask. Each is an interface: typed inputs and outputs
-and a call into ``gesturenet_lib.pipeline_steps``; no logic lives here.
+translated into a task's Request (``gesturenet_lib.tasks``), its ``run``, and the Result
+logged; no logic lives here.
 
 In a cluster every component runs in the project's image (``GESTURENET_IMAGE``, default
 ``<registry>/gesturenet:<package version>``); locally KFP's SubprocessRunner runs them in the

@@ -10,13 +10,12 @@ from components import IMAGE
 def dataset_convert(raw_data: Input[Dataset], dataset_spec: dict, experiment_spec: dict,
                     k_folds: int, experiment_name: str, dataset: Output[Dataset],
                     counts: Output[Metrics]):
-    from gesturenet_lib.pipeline_steps import convert_step
+    from gesturenet_lib.tasks.dataset_convert import into_dataset_folder, run
 
-    stats = convert_step(raw_data.path, dataset_spec, experiment_spec, k_folds,
-                         experiment_name, dataset.path)
-    for name in ("boxes_read", "crops", "rejected", "filtered", "sampled_out",
-                 "train_set_images", "validation_set_images", "kpi_set_images"):
-        counts.log_metric(name, stats[name])
-    dataset.metadata.update({"classes": stats["classes"], "crops": stats["crops"],
+    result = run(into_dataset_folder(raw_data.path, dataset_spec, experiment_spec, k_folds,
+                                     experiment_name, dataset.path))
+    for name, value in result.counts.items():
+        counts.log_metric(name, value)
+    dataset.metadata.update({"classes": result.classes, "crops": result.stats["crops"],
                              "k_folds": k_folds, "experiment_name": experiment_name})
-    print(stats["summary"])
+    print(result.summary)

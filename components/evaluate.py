@@ -11,15 +11,17 @@ def evaluate(dataset: Input[Dataset], model: Input[Model], train_spec: dict, dat
              fold: int, metrics: Output[Metrics], confusion: Output[ClassificationMetrics],
              report: Output[HTML]) -> dict:
     from gesturenet_lib.keys import optional_key
-    from gesturenet_lib.pipeline_steps import evaluate_step
+    from gesturenet_lib.tasks.evaluate import EvaluateRequest, run
 
-    result = evaluate_step(dataset.path, model.path, train_spec, optional_key(None),
-                           report.path, data_type, None if fold < 0 else fold)
-    metrics.log_metric("accuracy", result["accuracy"])
-    metrics.log_metric("macro_f1", result["macro_avg"]["f1"])
-    metrics.log_metric("images_evaluated", result["images_evaluated"])
-    confusion.log_confusion_matrix(result["confusion_matrix"]["labels"],
-                                   result["confusion_matrix"]["matrix"])
-    print(result["table"])
-    return {"accuracy": result["accuracy"], "macro_avg": result["macro_avg"], "fold": fold,
-            "table": result["table"]}
+    result = run(EvaluateRequest.on_artifacts(dataset.path, model.path, train_spec,
+                                              optional_key(None), report.path, data_type,
+                                              None if fold < 0 else fold))
+    scores = result.metrics
+    metrics.log_metric("accuracy", scores["accuracy"])
+    metrics.log_metric("macro_f1", scores["macro_avg"]["f1"])
+    metrics.log_metric("images_evaluated", scores["images_evaluated"])
+    confusion.log_confusion_matrix(scores["confusion_matrix"]["labels"],
+                                   scores["confusion_matrix"]["matrix"])
+    print(result.table)
+    return {"accuracy": scores["accuracy"], "macro_avg": scores["macro_avg"], "fold": fold,
+            "table": result.table}

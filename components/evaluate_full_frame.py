@@ -12,15 +12,18 @@ def evaluate_full_frame(raw_data: Input[Dataset], dataset: Input[Dataset], model
                         train_spec: dict, dataset_spec: dict, data_type: str,
                         metrics: Output[Metrics], report: Output[HTML]) -> dict:
     from gesturenet_lib.keys import optional_key
-    from gesturenet_lib.pipeline_steps import full_frame_evaluate_step
+    from gesturenet_lib.tasks.evaluate import EvaluateRequest, run
 
-    result = full_frame_evaluate_step(raw_data.path, dataset.path, model.path, train_spec,
-                                      dataset_spec, optional_key(None), report.path, data_type)
-    hands = result["full_frame"]
+    result = run(EvaluateRequest.on_artifacts(dataset.path, model.path, train_spec,
+                                              optional_key(None), report.path, data_type,
+                                              raw_dir=raw_data.path,
+                                              dataset_spec=dataset_spec))
+    scores = result.metrics
+    hands = scores["full_frame"]
     metrics.log_metric("hand_recall", hands["hand_recall"])
     metrics.log_metric("hand_precision", hands["hand_precision"])
-    metrics.log_metric("accuracy", result["accuracy"])
-    metrics.log_metric("macro_f1", result["macro_avg"]["f1"])
-    print(result["table"])
-    return {"full_frame": hands, "accuracy": result["accuracy"],
-            "macro_avg": result["macro_avg"], "table": result["table"]}
+    metrics.log_metric("accuracy", scores["accuracy"])
+    metrics.log_metric("macro_f1", scores["macro_avg"]["f1"])
+    print(result.table)
+    return {"full_frame": hands, "accuracy": scores["accuracy"],
+            "macro_avg": scores["macro_avg"], "table": result.table}

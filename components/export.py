@@ -10,10 +10,10 @@ from components import IMAGE
 def export(model: Input[Model], dataset: Input[Dataset], data_type: str, output_name: str,
            exported: Output[Model]):
     from gesturenet_lib.keys import resolve_key
-    from gesturenet_lib.pipeline_steps import export_step
+    from gesturenet_lib.tasks.export import on_artifacts, run
 
-    result = export_step(model.path, dataset.path, resolve_key(None, "GESTURENET_KEY"),
-                         exported.path, data_type, output_name)
-    exported.metadata.update({"data_type": data_type, "files": result["files"],
+    result = run(on_artifacts(model.path, dataset.path, resolve_key(None, "GESTURENET_KEY"),
+                              exported.path, data_type, output_name))
+    exported.metadata.update({"data_type": data_type, "files": result.relative_to(exported.path),
                               "classes": model.metadata.get("classes"),
                               "input_dims": model.metadata.get("input_dims")})

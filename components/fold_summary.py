@@ -10,7 +10,7 @@ from components import IMAGE
 
 @dsl.component(base_image=IMAGE)
 def fold_summary(fold_metrics: List[dict], summary: Output[Metrics]):
-    from gesturenet_lib.pipeline_steps import fold_summary as summarise
+    from gesturenet_lib.evaluation.metrics import fold_summary as summarise
 
     for name, value in summarise(fold_metrics).items():
         summary.log_metric(name, value)

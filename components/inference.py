@@ -10,8 +10,10 @@ from components import IMAGE
 def inference(raw_data: Input[Dataset], dataset: Input[Dataset], model: Input[Model],
               train_spec: dict, data_type: str, results: Output[Dataset]):
     from gesturenet_lib.keys import optional_key
-    from gesturenet_lib.pipeline_steps import inference_step
+    from gesturenet_lib.tasks.inference import InferenceRequest, run
 
-    counts = inference_step(raw_data.path, dataset.path, model.path, train_spec,
-                            optional_key(None), results.path, data_type)
-    results.metadata.update({"data_type": data_type, **counts})
+    result = run(InferenceRequest.on_artifacts(raw_data.path, dataset.path, model.path,
+                                               train_spec, optional_key(None), results.path,
+                                               data_type))
+    results.metadata.update({"data_type": data_type, "classified": result.classified,
+                             "failed": result.failed})

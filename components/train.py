@@ -11,12 +11,13 @@ from components import IMAGE
 def train(dataset: Input[Dataset], train_spec: dict, fold: int, model: Output[Model],
           metrics: Output[Metrics], tensorboard: Output[Artifact]):
     from gesturenet_lib.keys import resolve_key
-    from gesturenet_lib.pipeline_steps import train_step
+    from gesturenet_lib.tasks.train import TrainRequest, run
 
-    result = train_step(dataset.path, train_spec, resolve_key(None, "GESTURENET_KEY"),
-                        model.path, tensorboard.path, None if fold < 0 else fold)
-    for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
-        if result[name] is not None:
-            metrics.log_metric(name, result[name])
-    model.metadata.update({"classes": result["classes"], "input_dims": result["input_dims"],
-                           "epochs": result["epochs"], "fold": fold, "format": "tlt"})
+    request = TrainRequest.into_artifacts(dataset.path, train_spec,
+                                          resolve_key(None, "GESTURENET_KEY"), model.path,
+                                          tensorboard.path, None if fold < 0 else fold)
+    result = run(request)
+    for name, value in result.last_epoch.items():
+        metrics.log_metric(name, value)
+    model.metadata.update({"classes": result.classes, "input_dims": result.input_dims,
+                           "epochs": len(result.history), "fold": fold, "format": "tlt"})

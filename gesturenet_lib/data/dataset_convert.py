@@ -40,6 +40,9 @@ class ConvertRequest:
     # edge (``from_files``, or a pipeline step from its parameters).
     dataset: DatasetConfig | None = None
     experiment: DatasetExperimentConfig | None = None
+    # The <org_data_dir> folder when it lies outside the mount (a pipeline's raw-data
+    # artifact): the task links it in as <mount_dir_path>/<org_data_dir> for the run.
+    originals: str | None = None
 
     @classmethod
     def from_files(cls, dataset_spec: str, experiment_spec: str, output_filename: str,
@@ -57,6 +60,16 @@ class ConvertResult:
     tfds_dir: str | None
     stats: dict
     summary: str
+    classes: list[str]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Every box read, where it went, and the images of each set."""
+        stats = self.stats
+        return {**{name: stats[name] for name in ("boxes_read", "crops", "rejected", "filtered",
+                                                  "sampled_out")},
+                **{f"{split}_images": sum(per_class.values())
+                   for split, per_class in stats["per_split"].items()}}
 
 
 # Beam's in-process portable runner, named directly: DirectRunner would first try to download
@@ -352,7 +365,7 @@ def dataset_convert(req: ConvertRequest) -> ConvertResult:
     fold_files = ([dataset_file.fold_path(data_json, i) for i in range(req.k_folds)]
                   if req.k_folds >= 2 else [])
     result = ConvertResult(data_json, dataset_file.rejects_path(data_json), fold_files,
-                           tfds_dir, stats, summary)
+                           tfds_dir, stats, summary, list(exp.classes))
     if stats["crops"] == 0:
         raise UserInputError(
             f"dataset_convert: no crop was written ({stats['boxes_read']} boxes read: "

@@ -5,6 +5,7 @@ summary printed from them. The one place that knows how dataset_convert's output
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 from collections import Counter
 from dataclasses import dataclass, field
@@ -96,6 +97,15 @@ def read_dataset_file(path: str, what: str = "data file") -> DatasetFile:
 
 
 # ---------------------------------------------------------------- writing
+
+
+DATA_JSON = "data.json"  # data.json's name in a pipeline's dataset artifact
+
+
+def dataset_json(dataset_dir: str, fold: int | None = None) -> str:
+    """data.json in a pipeline's dataset folder, or fold ``fold``'s file."""
+    data_json = os.path.abspath(posixpath.join(dataset_dir, DATA_JSON))
+    return data_json if fold is None else fold_path(data_json, fold)
 
 
 def fold_path(data_json: str, fold: int) -> str:

@@ -53,6 +53,11 @@ class ImportResult:
     per_class: dict[str, int]
 
 
+def rejects_path(output_dir: str) -> str:
+    """The boxes that could not be imported, beside the dataset folder."""
+    return f"{str(output_dir).rstrip('/')}_import_rejects.jsonl"
+
+
 def load_class_map(path: str | None) -> dict[str, str]:
     if path is None:
         return dict(DEFAULT_CLASS_MAP)
@@ -195,7 +200,7 @@ def import_hagrid(images_dir: str, annotations_dir: str, output_dir: str,
     io.write_text(out / f"{org_dataset}.json", json.dumps(set_file, indent=1) + "\n")
     rejects_file = None
     if rejects:
-        rejects_file = f"{out}_import_rejects.jsonl"
+        rejects_file = rejects_path(str(out))
         io.write_text(rejects_file, "".join(json.dumps(r) + "\n" for r in rejects))
     log.info("dataset_import: %d images, %d hand boxes, %d users, %d rejected", len(used_images),
              boxes, len(users), len(rejects))

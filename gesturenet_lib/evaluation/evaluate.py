@@ -28,6 +28,9 @@ class EvaluateResult:
     output_dir: str
     metrics: dict
     table: str
+    metrics_file: str
+    confusion_png: str
+    report_file: str
 
 
 def counted_index(p, classes: dict[str, int]) -> int:
@@ -54,17 +57,21 @@ def start_evaluation(exp: Experiment, model_path: str) -> tuple[dict[str, int], 
 
 
 def write_outputs(out_dir: str, metrics: dict, names: list[str], wrong: list[Misclassified],
-                  title: str, missed: list[Misclassified] | None = None) -> None:
-    """metrics.json, confusion_matrix.png and report.html."""
+                  title: str, table: str, missed: list[Misclassified] | None = None,
+                  report_file: str | None = None) -> EvaluateResult:
+    """metrics.json, confusion_matrix.png and report.html (``report_file`` when given)."""
     png = confusion_png(metrics["confusion_matrix"]["matrix"], names)
-    io.write_text(io.join(out_dir, "metrics.json"), json.dumps(metrics, indent=1) + "\n")
-    io.write_bytes(io.join(out_dir, "confusion_matrix.png"), png)
-    io.write_text(io.join(out_dir, "report.html"),
-                  report_html(metrics, png, wrong, title, missed))
+    result = EvaluateResult(out_dir, metrics, table, io.join(out_dir, "metrics.json"),
+                            io.join(out_dir, "confusion_matrix.png"),
+                            report_file or io.join(out_dir, "report.html"))
+    io.write_text(result.metrics_file, json.dumps(metrics, indent=1) + "\n")
+    io.write_bytes(result.confusion_png, png)
+    io.write_text(result.report_file, report_html(metrics, png, wrong, title, missed))
+    return result
 
 
 def evaluate(exp: Experiment, model_path: str, key: str | None,
-             data_type: str = "kpi_set") -> EvaluateResult:
+             data_type: str = "kpi_set", report_file: str | None = None) -> EvaluateResult:
     spec = exp.spec
     data_json, image_root = exp.eval_json, exp.eval_image_root
     out_dir = exp.eval_dir
@@ -91,9 +98,10 @@ def evaluate(exp: Experiment, model_path: str, key: str | None,
     wrong = [Misclassified(p.source.shown_as, names[y], counted_name(p, classes, names),
                            p.confidence, p.crop)
              for (p, y), k in zip(done, pred, strict=True) if k != y][:GALLERY_LIMIT]
-    write_outputs(out_dir, metrics, names, wrong,
-                  f"GestureNet evaluation: {data_type} of {data_json}")
+    result = write_outputs(out_dir, metrics, names, wrong,
+                           f"GestureNet evaluation: {data_type} of {data_json}",
+                           metrics_table(metrics), report_file=report_file)
     if not done:
         raise UserInputError(f"{data_json}: none of the {len(sources)} images of {data_type} "
                              "could be read")
-    return EvaluateResult(out_dir, metrics, metrics_table(metrics))
+    return result

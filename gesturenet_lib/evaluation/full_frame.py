@@ -69,8 +69,8 @@ def annotated_frames(exp: Experiment, data_type: str, classes: dict[str, int]
 
 
 def evaluate_full_frames(exp: Experiment, model_path: str, key: str | None,
-                         data_type: str = "kpi_set", rule: CropRule | None = None
-                         ) -> EvaluateResult:
+                         data_type: str = "kpi_set", rule: CropRule | None = None,
+                         report_file: str | None = None) -> EvaluateResult:
     out_dir = exp.eval_dir
     classes, names = start_evaluation(exp, model_path)
     frames = annotated_frames(exp, data_type, classes)
@@ -94,11 +94,10 @@ def evaluate_full_frames(exp: Experiment, model_path: str, key: str | None,
                             for r in results if r.error],
                    data_type=data_type, model=model_path, backend=backend.name,
                    mode="full_frame")
-    write_outputs(out_dir, metrics, names, scored.wrong,
-                  f"GestureNet full-frame evaluation: {data_type} of {exp.eval_json}",
-                  scored.missed)
-    return EvaluateResult(out_dir, metrics, detection_table(metrics) + "\n" +
-                          metrics_table(metrics))
+    return write_outputs(out_dir, metrics, names, scored.wrong,
+                         f"GestureNet full-frame evaluation: {data_type} of {exp.eval_json}",
+                         detection_table(metrics) + "\n" + metrics_table(metrics),
+                         scored.missed, report_file)
 
 
 @dataclass

@@ -3,6 +3,8 @@ support, macro and weighted averages, and the confusion matrix with class names.
 
 from __future__ import annotations
 
+import statistics
+
 import numpy as np
 
 
@@ -58,3 +60,14 @@ def metrics_table(metrics: dict) -> str:
         lines.append(f"no hand found in {metrics['no_hand_found']} images (counted as "
                      f"{metrics['no_hand_found_counted_as']})")
     return "\n".join(lines)
+
+
+def fold_summary(fold_metrics: list[dict]) -> dict:
+    """Mean and spread (population standard deviation) of accuracy and macro-F1 over folds."""
+    summary: dict = {"folds": len(fold_metrics)}
+    for key, pick in (("accuracy", lambda m: m["accuracy"]),
+                      ("macro_f1", lambda m: m["macro_avg"]["f1"])):
+        values = [pick(m) for m in fold_metrics]
+        summary[f"{key}_mean"] = statistics.fmean(values) if values else 0.0
+        summary[f"{key}_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0
+    return summary

@@ -43,6 +43,7 @@ class ExportRequest:
     data_type: str = "fp32"
     cal_data_file: str | None = None
     cal_image_dir: str | None = None
+    cal_images: tuple[str, ...] = ()   # calibration image files, instead of --cal_image_dir
     cal_cache_file: str = "./cal.bin"
     batches: int = DEFAULT_BATCHES
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -88,6 +89,10 @@ class ExportResult:
     files: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    def relative_to(self, folder: str) -> dict[str, str]:
+        """The files, named from ``folder`` (a pipeline's export artifact)."""
+        return {kind: os.path.relpath(path, folder) for kind, path in self.files.items()}
+
 
 def _source_onnx(req: ExportRequest, spec) -> tuple[bytes, list[str], Preprocessing]:
     """(FP32 ONNX bytes, class names in index order, preprocessing) of ``-m``; the same
@@ -127,16 +132,17 @@ def _calibration_data(req: ExportRequest, prep: Preprocessing, out_dir: str
         data = np.load(_bytes_io.BytesIO(io.read_bytes(path)))
         log.info("export: reusing calibration tensorfile %s (%d images)", path, len(data))
         return data, path
-    if not req.cal_image_dir:
+    if not req.cal_image_dir and not req.cal_images:
         raise UserInputError("--data_type int8: give --cal_image_dir (or an existing "
                              "--cal_data_file or --cal_cache_file)")
-    if not io.is_dir(req.cal_image_dir):
+    if req.cal_image_dir and not io.is_dir(req.cal_image_dir):
         raise UserInputError(f"--cal_image_dir {req.cal_image_dir}: folder not found")
     from gesturenet_lib.data.annotations import RecordError
     from gesturenet_lib.data.images import IMAGE_SUFFIXES
     from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
-    files = [p for p in io.list_files(req.cal_image_dir) if p.lower().endswith(IMAGE_SUFFIXES)]
+    files = list(req.cal_images) or [p for p in io.list_files(req.cal_image_dir)
+                                     if p.lower().endswith(IMAGE_SUFFIXES)]
     tensors = []
     for file in files:
         if len(tensors) == needed:
@@ -147,7 +153,8 @@ def _calibration_data(req: ExportRequest, prep: Preprocessing, out_dir: str
             log.warning("export: skipping calibration image %s: %s", file, err)
     if len(tensors) < needed:
         raise UserInputError(
-            f"--cal_image_dir {req.cal_image_dir}: {len(tensors)} usable images found, "
+            f"--cal_image_dir {req.cal_image_dir or 'the calibration images'}: {len(tensors)} "
+            f"usable images found, "
             f"{needed} needed (--batch_size {req.batch_size} x --batches {req.batches})")
     data = np.stack(tensors)
     buffer = _bytes_io.BytesIO()

@@ -5,7 +5,12 @@ from gesturenet_lib.specs.convert_specs import load_convert_specs, reconcile
 from gesturenet_lib.specs.dataset_config import DatasetConfig
 from gesturenet_lib.specs.dataset_experiment_config import DatasetExperimentConfig
 from gesturenet_lib.specs.experiment import ExperimentSpec
-from gesturenet_lib.specs.experiment_paths import Experiment, experiment_of, load_experiment
+from gesturenet_lib.specs.experiment_paths import (
+    Experiment,
+    experiment_of,
+    load_experiment,
+    located,
+)
 
 
 def load_dataset_config(file: str) -> DatasetConfig:
@@ -24,5 +29,5 @@ __all__ = [
     "SpecError", "DatasetConfig", "DatasetExperimentConfig", "ExperimentSpec", "dump", "dumps",
     "load", "parse", "parse_text", "load_dataset_config", "load_dataset_experiment_config",
     "load_experiment_spec", "load_convert_specs", "reconcile", "Experiment", "experiment_of",
-    "load_experiment",
+    "load_experiment", "located",
 ]

@@ -55,3 +55,18 @@ def experiment_of(spec: ExperimentSpec, source: str, base: str) -> Experiment:
 def load_experiment(spec_file: str) -> Experiment:
     """The experiment spec file, validated, its paths resolved against its folder."""
     return experiment_of(load(ExperimentSpec, spec_file), spec_file, io.parent(spec_file))
+
+
+def located(spec: dict, data_json: str, image_root: str, experiments: str,
+            save_weights_path: str | None = None) -> Experiment:
+    """A spec given as a parameter (a pipeline's), located at the step's folders: its own
+    paths do not apply; weights_init stays as the spec gives it."""
+    from dataclasses import replace
+
+    from gesturenet_lib.specs.base import parse
+
+    parsed = parse(ExperimentSpec, spec)
+    if save_weights_path is not None:
+        parsed = replace(parsed, save_weights_path=save_weights_path)
+    return Experiment(parsed, "train_spec", data_json, data_json, image_root, experiments,
+                      parsed.model.weights_init)

@@ -1,7 +1,7 @@
-"""The README's spec reference, generated from the spec classes.
+"""The spec reference (docs/specs.md), generated from the spec classes.
 
-`python -m gesturenet_lib.specs.reference README.md` rewrites the block between the markers;
-a test fails when the README and the classes disagree.
+`python -m gesturenet_lib.specs.reference docs/specs.md` rewrites the block between the markers;
+a test fails when the document and the classes disagree.
 """
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ def render() -> str:
     return "\n".join(parts)
 
 
-def splice(readme: str) -> str:
-    """``readme`` with the generated block replaced."""
-    head, _, rest = readme.partition(BEGIN)
+def splice(document: str) -> str:
+    """``document`` with the generated block replaced."""
+    head, _, rest = document.partition(BEGIN)
     _, _, tail = rest.partition(END)
     return f"{head}{BEGIN}\n{render()}{END}{tail}"
 
 
 def main(argv: list[str]) -> int:
-    path = argv[0] if argv else "README.md"
+    path = argv[0] if argv else "docs/specs.md"
     io.write_text(path, splice(io.read_text(path)))
     return 0
 

@@ -32,6 +32,14 @@ from gesturenet_lib.specs.experiment import ExperimentSpec, TrainingStage
 
 log = logging.getLogger(__name__)
 
+MODEL_FILE = "model.tlt"  # the trained model's name in the output folder
+
+
+def model_path(model_dir: str) -> str:
+    """The trained model in an output folder (a spec's, or a pipeline's model artifact)."""
+    return io.join(model_dir, MODEL_FILE)
+
+
 CSV_FIELDS = ("stage", "epoch", "loss", "accuracy", "val_loss", "val_accuracy",
               "learning_rate", "images_per_s")
 
@@ -41,6 +49,15 @@ class TrainResult:
     output_dir: str
     model_path: str
     history: list[dict]
+    classes: list[str]              # in index order
+    input_dims: list[int]           # the model's input without the batch, in its layout
+
+    @property
+    def last_epoch(self) -> dict[str, float]:
+        """The last epoch's loss and accuracy (and validation's, when there was a set)."""
+        last = self.history[-1] if self.history else {}
+        return {name: last[name] for name in ("loss", "accuracy", "val_loss", "val_accuracy")
+                if last.get(name) is not None}
 
 
 @dataclass(frozen=True)
@@ -231,9 +248,10 @@ def _epoch_handler(stage_name: str, stage_index: int, model, history: list,
     return on_epoch_end
 
 
-def train(exp: Experiment, key: str) -> TrainResult:
-    """Run (or resume) training as ``exp`` describes. One run at a time per output folder: a
-    second run into it is refused while the first holds the folder's lock."""
+def train(exp: Experiment, key: str, tensorboard_dir: str | None = None) -> TrainResult:
+    """Run (or resume) training as ``exp`` describes; TensorBoard's event files go to
+    ``tensorboard_dir`` (default: tensorboard/ in the output folder). One run at a time per
+    output folder: a second run into it is refused while the first holds the folder's lock."""
     from gesturenet_lib.training import distribution
 
     spec = exp.spec
@@ -247,7 +265,7 @@ def train(exp: Experiment, key: str) -> TrainResult:
     io.check_output(out_dir, what, folder=True)
     work_dir = out_dir if cluster.is_chief else io.join(out_dir, f".worker{cluster.index}")
     with local_files.folder_lock(work_dir, what):
-        return _train_locked(exp, key, cluster, out_dir, work_dir)
+        return _train_locked(exp, key, cluster, out_dir, work_dir, tensorboard_dir)
 
 
 @dataclass(frozen=True)
@@ -289,7 +307,7 @@ def _training_inputs(exp: Experiment, fam, prep, cluster) -> _Inputs:
 
 
 def _train_locked(exp: Experiment, key: str, cluster, out_dir: str,
-                  work_dir: str) -> TrainResult:
+                  work_dir: str, tensorboard_dir: str | None) -> TrainResult:
     import keras
     import tensorflow as tf
 
@@ -325,15 +343,18 @@ def _train_locked(exp: Experiment, key: str, cluster, out_dir: str,
                                 csv_path=io.join(out_dir, "metrics.csv"),
                                 is_chief=cluster.is_chief,
                                 summary_writer=tf.summary.create_file_writer(
-                                    io.join(work_dir, "tensorboard")))
+                                    tensorboard_dir if tensorboard_dir and cluster.is_chief
+                                    else io.join(work_dir, "tensorboard")))
     _run_stages(model, stages, state, strategy, inputs, spec.batch_size, handler)
-    model_path = io.join(out_dir, "model.tlt")
+    model_file = model_path(out_dir)
     if cluster.is_chief:
-        save_tlt(model_path, model, key, spec.dataset.classes, prep,
+        save_tlt(model_file, model, key, spec.dataset.classes, prep,
                  {**fam.metadata(spec), "base_model": fam.name, "history": history},
                  inputs.attachments)
-        log.info("train: wrote %s", model_path)
-    return TrainResult(out_dir, model_path, history)
+        log.info("train: wrote %s", model_file)
+    classes = spec.dataset.classes
+    return TrainResult(out_dir, model_file, history, sorted(classes, key=classes.get),
+                       list(prep.input_dims()))
 
 
 def _run_stages(model, stages, state, strategy, inputs: _Inputs, batch_size: int,

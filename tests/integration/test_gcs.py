@@ -87,10 +87,10 @@ def test_subtasks_end_to_end_with_every_path_on_gs(bucket, tmp_path, capsys):
     import onnxruntime as ort
 
     from gesturenet_lib.models.model_file import load_model_file
-    from gesturenet_lib.staging import Stage
+    from gesturenet_lib.tasks.local_copies import LocalCopies
     from tests.conftest import SAMPLE, SPECS
 
-    with Stage() as stage:  # upload the bundled sample
+    with LocalCopies() as stage:  # upload the bundled sample
         jobs = [(p, f"{bucket}/hagrid/{p.relative_to(SAMPLE)}")
                 for p in SAMPLE.rglob("*") if p.is_file()
                 and p.parts[len(SAMPLE.parts)] in ("dataset", "annotations")]

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from gesturenet_lib import cli, keys
-from gesturenet_lib.cli_commands import SUBTASKS
+from gesturenet_lib.cli import SUBTASKS
 from gesturenet_lib.errors import UserInputError
 from tests.conftest import REPO, SPECS
 

@@ -34,10 +34,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gesturenet_lib.cloud import dataset_convert
-    from gesturenet_lib.data.dataset_convert import ConvertRequest
+    from gesturenet_lib.tasks import dataset_convert
 
-    result = dataset_convert(ConvertRequest.from_files(
+    result = dataset_convert.run(dataset_convert.ConvertRequest.from_files(
         args.dataset_spec, args.experiment_spec, args.output_filename, args.experiment_name,
         k_folds=1 if args.k_folds == 1 else args.k_folds, beam_args=list(args.extra_args),
         write_tfds=not args.no_tfds, max_image_pixels=args.max_image_pixels))

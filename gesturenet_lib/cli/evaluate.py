@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gesturenet_lib.cli_commands import full_frame_flags
+from gesturenet_lib.cli import full_frame_flags
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -28,14 +28,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gesturenet_lib.cloud import evaluate
     from gesturenet_lib.keys import optional_key
     from gesturenet_lib.specs import load_experiment
+    from gesturenet_lib.tasks import evaluate
 
     key = optional_key(args.key)  # .onnx and .keras need no key
-    result = evaluate(load_experiment(args.experiment_spec_filename), args.model, key,
-                      args.data_type, full_frame_flags.crop_rule(args) if args.full_frame
-                      else None)
+    result = evaluate.run(evaluate.EvaluateRequest(
+        load_experiment(args.experiment_spec_filename), args.model, key, args.data_type,
+        full_frame_flags.crop_rule(args) if args.full_frame else None))
     print(result.table)
-    print(f"wrote {result.output_dir}/metrics.json, confusion_matrix.png, report.html")
+    print(f"wrote {result.metrics_file}, {result.confusion_png}, {result.report_file}")
     return 0

@@ -20,12 +20,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gesturenet_lib.cloud import train
     from gesturenet_lib.keys import resolve_key
     from gesturenet_lib.specs import load_experiment
+    from gesturenet_lib.tasks import train
 
     exp = load_experiment(args.experiment_spec_filename)  # fails fast, before TensorFlow loads
-    result = train(exp, resolve_key(args.key))
+    result = train.run(train.TrainRequest(exp, resolve_key(args.key)))
     last = result.history[-1] if result.history else {}
     print(f"trained {len(result.history)} epochs; last: loss {last.get('loss')}, "
           f"accuracy {last.get('accuracy')}, val_accuracy {last.get('val_accuracy')}")

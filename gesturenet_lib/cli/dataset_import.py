@@ -10,9 +10,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "dataset_import", help="convert HaGRID annotations into TAO's original data layout",
         description="Write user folders, one Label Studio annotation per hand box and the set "
                     "file into the dataset folder <mount_dir_path>/<org_data_dir>/<org_dataset>.")
-    parser.add_argument("--format", required=True, choices=["hagrid"], help="source format")
+    parser.add_argument("--format", required=True, choices=["hagrid", "tao"],
+                        help="source format (tao: a folder already in TAO's layout, copied)")
     parser.add_argument("--images", required=True, help="folder of the source images (any depth)")
-    parser.add_argument("--annotations", required=True,
+    parser.add_argument("--annotations",
                         help="HaGRID's annotation folder (with or without train/val/test)")
     parser.add_argument("--output", required=True, help="the dataset folder to write")
     parser.add_argument("--class_map", help="JSON object: HaGRID label -> class name; '*' "
@@ -21,11 +22,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gesturenet_lib.cloud import dataset_import
+    from gesturenet_lib.tasks import dataset_import
 
-    result = dataset_import(args.images, args.annotations, args.output, args.class_map)
+    result = dataset_import.run(dataset_import.ImportRequest(
+        args.format, args.images, args.output, args.annotations, args.class_map))
+    if args.format == "tao":
+        print(f"copied {result.images} files into {result.output}")
+        return 0
     print(f"imported {result.images} images, {result.boxes} hand boxes, {result.users} users "
-          f"into {args.output}")
+          f"into {result.output}")
     for name, count in result.per_class.items():
         print(f"  {name:<12} {count}")
     if result.rejected:

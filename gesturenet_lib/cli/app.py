@@ -1,8 +1,9 @@
 """`gesturenet <subtask>`: TAO GestureNet's command line, flag for flag.
 
-Each subtask lives in its own module with two functions: ``add_parser(subparsers)`` declares its
-flags (spelled as TAO spells them) and ``run(args)`` calls the library. Only subtasks that are
-implemented are registered; there are no placeholder commands.
+Each subtask lives in its own module of this package with two functions: ``add_parser(subparsers)``
+declares its flags (spelled as TAO spells them) and ``run(args)`` builds the task's Request, calls
+its ``run`` (``gesturenet_lib.tasks``) and prints the Result. Only subtasks that are implemented
+are registered; there are no placeholder commands.
 
 Exit codes: 0 success, 2 bad input (spec, flag, file, data; one line naming the file, field and
 value), 1 an unexpected failure (one line; the traceback with ``--debug``).
@@ -18,7 +19,17 @@ import traceback
 from collections.abc import Sequence
 
 from gesturenet_lib import __version__, tao_mounts
-from gesturenet_lib.cli_commands import SUBTASKS
+from gesturenet_lib.cli import (
+    dataset_convert,
+    dataset_import,
+    evaluate,
+    export,
+    inference,
+    pipeline,
+    serve,
+    train,
+    validate,
+)
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.specs import SpecError
 
@@ -32,6 +43,10 @@ def quiet_libraries() -> None:
     for name in ("apache_beam", "absl", "tensorflow", "tensorflow_datasets"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
+
+# In TAO's documentation order.
+SUBTASKS = [dataset_import, dataset_convert, train, evaluate, inference, export, serve,
+            validate, pipeline]
 
 # Flags that are never paths (a key must never be rewritten, even one that starts with "/").
 NOT_PATHS = ("key", "subtask", "extra_args")

@@ -61,13 +61,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gesturenet_lib.cloud import export
-    from gesturenet_lib.export.exporter import ExportRequest, default_output
     from gesturenet_lib.keys import optional_key
     from gesturenet_lib.specs import load_experiment_spec
+    from gesturenet_lib.tasks.export import ExportRequest, default_output, run
 
     key = optional_key(args.key)
-    result = export(ExportRequest(
+    result = run(ExportRequest(
         model=args.model, key=key, output=args.output or default_output(args.model),
         opset=args.opset,
         data_type=args.data_type, cal_data_file=args.cal_data_file,

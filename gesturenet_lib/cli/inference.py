@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gesturenet_lib.cli_commands import full_frame_flags
+from gesturenet_lib.cli import full_frame_flags
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -36,15 +36,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gesturenet_lib.cloud import inference
     from gesturenet_lib.keys import optional_key
     from gesturenet_lib.specs import load_experiment
+    from gesturenet_lib.tasks import inference
 
     key = optional_key(args.key)
     rule = full_frame_flags.crop_rule(args)
-    result = inference(load_experiment(args.experiment_spec), args.model, key, args.results_dir,
-                       args.image_root_path, args.data_json, args.data_type, args.image_dir,
-                       args.full_frame, args.previews, rule)
+    result = inference.run(inference.InferenceRequest(
+        load_experiment(args.experiment_spec), args.model, key, args.results_dir,
+        args.image_root_path, args.data_json, args.data_type, args.image_dir, args.full_frame,
+        args.previews, rule))
     print(f"classified {result.classified} images, {result.failed} failed")
     print(f"wrote {result.results_txt} and {result.results_jsonl}")
     return 0
