@@ -39,22 +39,19 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from results_file import write_results
+
+from gesturenet_lib import io
+from gesturenet_lib.data import images
+from gesturenet_lib.data.annotations import DatasetLayout, parse_annotation
+from gesturenet_lib.data.cropping import CropSettings, crop_relpath
+from gesturenet_lib.data.dataset_convert import ConvertRequest, dataset_convert
+from gesturenet_lib.data.geometry import crop_box
+from gesturenet_lib.data.hagrid_import import import_hagrid
+from gesturenet_lib.specs.dataset_experiment_config import GESTURENET_CLASSES
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-from gesturenet_lib import io  # noqa: E402
-from gesturenet_lib.data import images  # noqa: E402
-from gesturenet_lib.data.annotations import DatasetLayout, parse_annotation  # noqa: E402
-from gesturenet_lib.data.cropping import CropSettings, crop_relpath  # noqa: E402
-from gesturenet_lib.data.dataset_convert import ConvertRequest, dataset_convert  # noqa: E402
-from gesturenet_lib.data.geometry import crop_box  # noqa: E402
-from gesturenet_lib.data.hagrid_import import import_hagrid  # noqa: E402
-from gesturenet_lib.specs.dataset_experiment_config import GESTURENET_CLASSES  # noqa: E402
-
 SAMPLE = REPO / "data" / "hagrid-sample"
-
-from results_file import write_results  # noqa: E402
 
 
 def build_dataset(root: Path, min_images: int) -> tuple[Path, int]:

@@ -38,13 +38,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from landmark_bench import FOLDS, KEY, prepare, scores
+from results_file import write_results
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-from landmark_bench import FOLDS, KEY, prepare, scores  # noqa: E402
-from results_file import write_results  # noqa: E402
 
 CUTS = ("1.0", "1.3", "2.0", "3.0", "frame")
 LOCALIZATIONS = ("views", "palm_detector")

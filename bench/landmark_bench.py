@@ -30,13 +30,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results_file import write_results
+from timing import latencies
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-from results_file import write_results  # noqa: E402
-from timing import latencies  # noqa: E402
 
 KEY = "bench-key"
 FOLDS = 5

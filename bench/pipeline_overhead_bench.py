@@ -22,10 +22,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-KEY = "bench-key"
+from results_file import write_results
 
-from results_file import write_results  # noqa: E402
+KEY = "bench-key"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def timed(cmd: list[str], env: dict) -> float:

@@ -20,12 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results_file import write_results
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-from results_file import write_results  # noqa: E402
 
 
 def f1_scores(truth: np.ndarray, pred: np.ndarray, n: int) -> list[float]:

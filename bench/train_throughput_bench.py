@@ -22,11 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
+from results_file import write_results
 
-from results_file import write_results  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def write_crops(root: Path, n: int, classes: list[str]) -> Path:
