@@ -41,13 +41,12 @@ from pathlib import Path
 
 from results_file import write_results
 
+import gesturenet_lib as gn
 from gesturenet_lib import io
 from gesturenet_lib.data import images
 from gesturenet_lib.data.annotations import DatasetLayout, parse_annotation
 from gesturenet_lib.data.cropping import CropSettings, crop_relpath
-from gesturenet_lib.data.dataset_convert import ConvertRequest, dataset_convert
 from gesturenet_lib.data.geometry import crop_box
-from gesturenet_lib.data.hagrid_import import import_hagrid
 from gesturenet_lib.specs.dataset_experiment_config import GESTURENET_CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +56,8 @@ SAMPLE = REPO / "data" / "hagrid-sample"
 def build_dataset(root: Path, min_images: int) -> tuple[Path, int]:
     """Import the sample, then replicate users until there are >= min_images images."""
     dataset = root / "original" / "hagrid"
-    import_hagrid(str(SAMPLE / "dataset"), str(SAMPLE / "annotations"), str(dataset))
+    gn.run(gn.ImportRequest("hagrid", str(SAMPLE / "dataset"), str(dataset),
+                            str(SAMPLE / "annotations")))
     users = [p.name for p in dataset.iterdir() if p.is_dir() and p.name != "annotation"]
     n_images = sum(1 for _ in dataset.glob("*/*/*.jpg"))
     copies = -(-min_images // n_images)
@@ -187,13 +187,13 @@ def main() -> int:
             forked_times.append(time.perf_counter() - t0)
             os.sync()
             t0 = time.perf_counter()  # a new experiment name: no crop is resumed
-            result = dataset_convert(ConvertRequest.from_files(ds, exp, str(root / f"data{i}.json"),
-                                                    f"bench{i}", write_tfds=args.tfds))
+            result = gn.run(gn.ConvertRequest.from_files(ds, exp, str(root / f"data{i}.json"),
+                                                         f"bench{i}", write_tfds=args.tfds))
             beam_times.append(time.perf_counter() - t0)
             if cluster:
                 os.sync()
                 t0 = time.perf_counter()
-                dask_result = dataset_convert(ConvertRequest.from_files(
+                dask_result = gn.run(gn.ConvertRequest.from_files(
                     ds, exp, str(root / f"dask{i}.json"), f"dask{i}", write_tfds=args.tfds,
                     beam_args=["--runner", "DaskRunner", "--dask_client_address",
                                cluster[0]]))

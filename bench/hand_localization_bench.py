@@ -107,10 +107,10 @@ def exported_latency_ms(model_path: str, files: list[str]) -> float:
     """Median seconds per crop of the exported graph at batch 1, preprocessing included."""
     import onnxruntime as ort
 
-    from gesturenet_lib.export.exporter import ExportRequest, _source_onnx
+    from gesturenet_lib.export.exporter import ExportRequest, source_onnx
     from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
-    onnx_bytes, _, prep = _source_onnx(ExportRequest(model_path, KEY, "unused.onnx"), None)
+    onnx_bytes, _, prep = source_onnx(ExportRequest(model_path, KEY, "unused.onnx"), None)
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     images = [load_rgb(f) for f in files]
     for rgb in images[:10]:
@@ -146,8 +146,7 @@ def landmark_distance(ours: np.ndarray, theirs: list) -> float:
 
 
 def robustness(root: Path, python: Path) -> dict:
-    from gesturenet_lib.specs import load_experiment
-    from gesturenet_lib.training.trainer import train
+    import gesturenet_lib as gn
 
     workspace, classes = prepare(root / "cv", None)
     names = sorted(classes, key=classes.get)
@@ -163,7 +162,7 @@ def robustness(root: Path, python: Path) -> dict:
         for loc in LOCALIZATIONS:
             spec = landmark_spec(workspace, workspace / f"data_fold{fold}.json", classes, loc,
                                  f"{loc}_fold{fold}")
-            models[loc] = train(load_experiment(str(spec)), KEY).model_path
+            models[loc] = gn.run(gn.TrainRequest(gn.load_experiment(str(spec)), KEY)).model_path
             for name in CUTS:
                 pred, found, points = predict(models[loc], files[name], classes)
                 pooled[(loc, name)][0].append(pred)
@@ -203,32 +202,28 @@ def robustness(root: Path, python: Path) -> dict:
 
 def full_frames(root: Path, python: Path) -> dict:
     """The sample's kpi people as whole frames, a palm_detector model trained on the rest."""
-    from gesturenet_lib.data.dataset_convert import ConvertRequest, dataset_convert
-    from gesturenet_lib.data.hagrid_import import import_hagrid
-    from gesturenet_lib.evaluation.full_frame import annotated_frames, evaluate_full_frames, match
-    from gesturenet_lib.inference.full_frame import CropRule
+    import gesturenet_lib as gn
+    from gesturenet_lib.evaluation.full_frame import annotated_frames, match
     from gesturenet_lib.models.hand_finder import BOX_MARGIN
-    from gesturenet_lib.specs import load_experiment
-    from gesturenet_lib.training.trainer import train
 
     workspace, specs = root / "kpi" / "workspace", root / "kpi" / "specs"
     specs.mkdir(parents=True)
     sample = REPO / "data" / "hagrid-sample"
-    import_hagrid(str(sample / "dataset"), str(sample / "annotations"),
-                  str(workspace / "original" / "hagrid"), None)
+    gn.run(gn.ImportRequest("hagrid", str(sample / "dataset"),
+                            str(workspace / "original" / "hagrid"), str(sample / "annotations")))
     ds_spec = json.loads((REPO / "specs" / "landmark_dataset_config.json").read_text())
     for name in ("landmark_dataset_config.json", "dataset_experiment_config.json"):
         (specs / name).write_text((REPO / "specs" / name).read_text())
-    dataset_convert(ConvertRequest.from_files(
+    gn.run(gn.ConvertRequest.from_files(
         str(specs / "landmark_dataset_config.json"),
         str(specs / "dataset_experiment_config.json"),
         str(workspace / "data.json"), "frames", k_folds=0, write_tfds=False))
     classes = json.loads((workspace / "data.json").read_text())["classes"]
     spec = landmark_spec(workspace, workspace / "data.json", classes, "palm_detector", "model")
-    exp = load_experiment(str(spec))
-    model = train(exp, KEY).model_path
-    rule = CropRule(ds_spec["convert_bbox_square"], ds_spec["bbox_enlarge_ratio"])
-    metrics = evaluate_full_frames(exp, model, KEY, "kpi_set", rule).metrics
+    exp = gn.load_experiment(str(spec))
+    model = gn.run(gn.TrainRequest(exp, KEY)).model_path
+    rule = gn.CropRule(ds_spec["convert_bbox_square"], ds_spec["bbox_enlarge_ratio"])
+    metrics = gn.run(gn.EvaluateRequest(exp, model, KEY, "kpi_set", rule)).metrics
     frames = annotated_frames(exp, "kpi_set", classes)
     answers = run_mediapipe(python, [str(workspace / p) for p in frames], 4)
     matched = annotated = found_total = 0

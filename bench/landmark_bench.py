@@ -48,8 +48,7 @@ CLASS_MAPS = {
 
 def prepare(root: Path, class_map: dict | None) -> tuple[Path, dict[str, int]]:
     """Import + convert with k folds; returns the workspace and the class map."""
-    from gesturenet_lib.data.dataset_convert import ConvertRequest, dataset_convert
-    from gesturenet_lib.data.hagrid_import import import_hagrid
+    import gesturenet_lib as gn
 
     specs = root / "specs"
     specs.mkdir(parents=True)
@@ -58,9 +57,9 @@ def prepare(root: Path, class_map: dict | None) -> tuple[Path, dict[str, int]]:
         map_file = specs / "class_map.json"
         map_file.write_text(json.dumps(class_map))
     sample = REPO / "data" / "hagrid-sample"
-    import_hagrid(str(sample / "dataset"), str(sample / "annotations"),
-                  str(root / "workspace" / "original" / "hagrid"),
-                  str(map_file) if map_file else None)
+    gn.run(gn.ImportRequest("hagrid", str(sample / "dataset"),
+                            str(root / "workspace" / "original" / "hagrid"),
+                            str(sample / "annotations"), str(map_file) if map_file else None))
     dataset = json.loads((REPO / "specs" / "landmark_dataset_config.json").read_text())
     dataset["kpi_users"] = []
     (specs / "dataset_config.json").write_text(json.dumps(dataset))
@@ -70,7 +69,7 @@ def prepare(root: Path, class_map: dict | None) -> tuple[Path, dict[str, int]]:
         experiment["classes"] = sorted(set(class_map.values()))
         experiment["sampling"]["class_weights"] = {}
     (specs / "dataset_experiment_config.json").write_text(json.dumps(experiment))
-    dataset_convert(ConvertRequest.from_files(str(specs / "dataset_config.json"),
+    gn.run(gn.ConvertRequest.from_files(str(specs / "dataset_config.json"),
                                               str(specs / "dataset_experiment_config.json"),
                                               str(root / "workspace" / "data.json"), "cv",
                                               k_folds=FOLDS, write_tfds=False))
@@ -129,9 +128,9 @@ def scores(truth, pred, names) -> dict:
 def merged_latency_ms(model_path: str) -> float:
     import onnxruntime as ort
 
-    from gesturenet_lib.export.exporter import ExportRequest, _source_onnx
+    from gesturenet_lib.export.exporter import ExportRequest, source_onnx
 
-    onnx_bytes, _, prep = _source_onnx(ExportRequest(model_path, KEY, "unused.onnx"), None)
+    onnx_bytes, _, prep = source_onnx(ExportRequest(model_path, KEY, "unused.onnx"), None)
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     batch = np.random.default_rng(0).random((1, 3, prep.image_height, prep.image_width),
                                             dtype=np.float32)
@@ -140,8 +139,7 @@ def merged_latency_ms(model_path: str) -> float:
 
 
 def run_map(name: str, class_map, args, root: Path) -> tuple[dict, str]:
-    from gesturenet_lib.specs import load_experiment
-    from gesturenet_lib.training.trainer import train
+    import gesturenet_lib as gn
 
     workspace, classes = prepare(root / f"classes{name}", class_map)
     names = sorted(classes, key=classes.get)
@@ -153,8 +151,8 @@ def run_map(name: str, class_map, args, root: Path) -> tuple[dict, str]:
     for fold in range(FOLDS):
         for family in families:
             start = time.perf_counter()
-            result = train(load_experiment(str(train_spec(workspace, family, classes, fold,
-                                                          args))), KEY)
+            exp = gn.load_experiment(str(train_spec(workspace, family, classes, fold, args)))
+            result = gn.run(gn.TrainRequest(exp, KEY))
             truth, pred, hands = predict_fold(result.model_path, workspace, fold, classes)
             walls[family] += time.perf_counter() - start
             pooled[family][0].append(truth)

@@ -39,20 +39,18 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=30)
     args = parser.parse_args()
 
-    from gesturenet_lib.data.dataset_convert import ConvertRequest, dataset_convert
-    from gesturenet_lib.data.hagrid_import import import_hagrid
+    import gesturenet_lib as gn
     from gesturenet_lib.models.model_file import load_model_file
-    from gesturenet_lib.specs import load_experiment
     from gesturenet_lib.training.data import make_dataset, read_sets
-    from gesturenet_lib.training.trainer import train
 
     root = Path(tempfile.mkdtemp(prefix="gesturenet-hagrid-bench-"))
     specs = root / "specs"
     shutil.copytree(REPO / "specs", specs)
     sample = REPO / "data" / "hagrid-sample"
-    import_hagrid(str(sample / "dataset"), str(sample / "annotations"),
-                  str(root / "workspace" / "original" / "hagrid"))
-    dataset_convert(ConvertRequest.from_files(str(specs / "dataset_config.json"),
+    gn.run(gn.ImportRequest("hagrid", str(sample / "dataset"),
+                            str(root / "workspace" / "original" / "hagrid"),
+                            str(sample / "annotations")))
+    gn.run(gn.ConvertRequest.from_files(str(specs / "dataset_config.json"),
                                               str(specs / "dataset_experiment_config.json"),
                                               str(root / "workspace" / "data.json"), "v1"))
     spec = json.loads((specs / "train_spec.json").read_text())
@@ -60,7 +58,8 @@ def main() -> int:
     (specs / "train_spec.json").write_text(json.dumps(spec))
 
     start = time.perf_counter()
-    result = train(load_experiment(str(specs / "train_spec.json")), "bench-key")
+    result = gn.run(gn.TrainRequest(gn.load_experiment(str(specs / "train_spec.json")),
+                                    "bench-key"))
     wall = time.perf_counter() - start
 
     loaded = load_model_file(result.model_path, "bench-key")

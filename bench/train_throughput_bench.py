@@ -79,9 +79,9 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=160)
     args = parser.parse_args()
 
+    import gesturenet_lib as gn
     from gesturenet_lib.specs import dumps, load_experiment, load_experiment_spec, parse
     from gesturenet_lib.specs.experiment import ExperimentSpec
-    from gesturenet_lib.training.trainer import train
 
     root = Path(tempfile.mkdtemp(prefix="gesturenet-train-bench-"))
     example = json.loads((REPO / "specs" / "train_spec.json").read_text())
@@ -98,7 +98,7 @@ def main() -> int:
     spec_file.write_text(dumps(spec))
 
     start = time.perf_counter()
-    result = train(load_experiment(str(spec_file)), "bench-key")
+    result = gn.run(gn.TrainRequest(load_experiment(str(spec_file)), "bench-key"))
     wall = time.perf_counter() - start
     pipeline = statistics.median(r["images_per_s"] for r in result.history[1:])
     steps = -(-args.images // spec.batch_size)

@@ -127,7 +127,7 @@ def _rerooted(task_path: str, dataset_prefix: str | None) -> str | None:
     return None if at < 0 else task_path[at + 1:]
 
 
-def _relative_task_path(task_path: str, mount_dir: str, dataset_prefix: str | None = None) -> str:
+def relative_task_path(task_path: str, mount_dir: str, dataset_prefix: str | None = None) -> str:
     """``task_path`` relative to the mount, refusing anything that leaves it. An absolute path
     outside the mount is re-rooted at ``dataset_prefix`` (``<org_data_dir>/<dataset>``)."""
     outside = RecordError(f"task_path {task_path!r} resolves outside mount_dir_path")
@@ -234,7 +234,7 @@ def parse_annotation(text: str, source: str, layout: DatasetLayout) -> HandRecor
                           "surrogate escape)")
     label, box, rect = _label_and_box(data, layout.classes)
     prefix = f"{layout.org_data_dir.strip('/')}/{layout.dataset}/"
-    image_path = _relative_task_path(task_path, layout.mount_dir, prefix)
+    image_path = relative_task_path(task_path, layout.mount_dir, prefix)
     if not image_path.startswith(prefix):
         raise RecordError(f"task_path {task_path!r} is not inside dataset {layout.dataset!r}")
     parts = image_path[len(prefix):].split("/")

@@ -94,7 +94,7 @@ class ExportResult:
         return {kind: os.path.relpath(path, folder) for kind, path in self.files.items()}
 
 
-def _source_onnx(req: ExportRequest, spec) -> tuple[bytes, list[str], Preprocessing]:
+def source_onnx(req: ExportRequest, spec) -> tuple[bytes, list[str], Preprocessing]:
     """(FP32 ONNX bytes, class names in index order, preprocessing) of ``-m``; the same
     readers as inference, so a .onnx/.etlt never imports TensorFlow."""
     from gesturenet_lib.models.model_file import metadata_or_spec, read_model_file, read_onnx
@@ -233,7 +233,7 @@ def _check_request(req: ExportRequest) -> None:
 
 def export(req: ExportRequest) -> ExportResult:
     _check_request(req)
-    onnx_bytes, classes, prep = _source_onnx(req, req.spec)
+    onnx_bytes, classes, prep = source_onnx(req, req.spec)
     dims = _model_dims(onnx_bytes)
     if req.input_dims:
         try:

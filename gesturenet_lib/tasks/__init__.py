@@ -12,3 +12,28 @@ a Request and print or log the Result. gs:// is staged once, around ``run``
     inference        model + crops or whole images -> results.txt, results.jsonl
     export           model -> ONNX / .etlt, INT8 calibration, TensorRT, DeepStream, Triton
 """
+
+from importlib import import_module
+
+# Request class -> the task module that runs it.
+TASK_OF = {"ImportRequest": "dataset_import", "ConvertRequest": "dataset_convert",
+           "TrainRequest": "train", "EvaluateRequest": "evaluate",
+           "InferenceRequest": "inference", "ExportRequest": "export"}
+
+__all__ = ["run", *TASK_OF]
+
+
+def __getattr__(name: str):
+    """The Requests, loaded when first named (a task module imports its layers)."""
+    if name in TASK_OF:
+        return getattr(import_module(f"{__name__}.{TASK_OF[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def run(request):
+    """Run the task ``request`` belongs to; its Result."""
+    task = TASK_OF.get(type(request).__name__)
+    if task is None:
+        raise TypeError(f"{type(request).__name__}: not a task's request "
+                        f"({', '.join(TASK_OF)})")
+    return import_module(f"{__name__}.{task}").run(request)

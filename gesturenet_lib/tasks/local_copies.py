@@ -71,7 +71,7 @@ class LocalCopies:
 
     def pull_many(self, uris: list[str]) -> None:
         """Download many objects, many at a time."""
-        self._parallel(lambda uri: io.download(uri, self.local(uri)),
+        self.in_parallel(lambda uri: io.download(uri, self.local(uri)),
                        [u for u in uris if io.is_cloud_uri(u)])
 
     def output(self, uri: str | None) -> str | None:
@@ -90,7 +90,7 @@ class LocalCopies:
             elif os.path.isdir(local):
                 for path in io.list_files(local):
                     jobs.append((path, f"{uri}/{os.path.relpath(path, local)}"))
-        self._parallel(lambda job: io.upload(*job), jobs)
+        self.in_parallel(lambda job: io.upload(*job), jobs)
 
     def remote_result(self, result: Result) -> Result:
         """``result`` with every cache path in its fields (strings, lists and dicts of them)
@@ -109,7 +109,7 @@ class LocalCopies:
         return dataclasses.replace(result, **changes)
 
     @staticmethod
-    def _parallel(fn, items) -> None:
+    def in_parallel(fn, items) -> None:
         with ThreadPoolExecutor(PARALLEL_TRANSFERS) as pool:
             for _ in pool.map(fn, items):
                 pass

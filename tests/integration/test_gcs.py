@@ -94,7 +94,7 @@ def test_subtasks_end_to_end_with_every_path_on_gs(bucket, tmp_path, capsys):
         jobs = [(p, f"{bucket}/hagrid/{p.relative_to(SAMPLE)}")
                 for p in SAMPLE.rglob("*") if p.is_file()
                 and p.parts[len(SAMPLE.parts)] in ("dataset", "annotations")]
-        stage._parallel(lambda job: io.upload(str(job[0]), job[1]), jobs)
+        stage.in_parallel(lambda job: io.upload(str(job[0]), job[1]), jobs)
     ws = f"{bucket}/ws"
     ds = json.loads((SPECS / "dataset_config.json").read_text())
     ds["mount_dir_path"] = ws

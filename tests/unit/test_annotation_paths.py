@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gesturenet_lib.data.annotations import RecordError, _relative_task_path
+from gesturenet_lib.data.annotations import RecordError, relative_task_path
 
 MOUNT = "/data/mount"
 
@@ -16,8 +16,8 @@ MOUNT = "/data/mount"
     ("/data/mount/", "."),
 ])
 def test_task_paths_inside_the_mount_become_relative(task_path, expected):
-    assert _relative_task_path(task_path, MOUNT) == expected
-    assert _relative_task_path(task_path, MOUNT + "/") == expected
+    assert relative_task_path(task_path, MOUNT) == expected
+    assert relative_task_path(task_path, MOUNT + "/") == expected
 
 
 @pytest.mark.parametrize("task_path", [
@@ -30,14 +30,14 @@ def test_task_paths_inside_the_mount_become_relative(task_path, expected):
 ])
 def test_task_paths_leaving_the_mount_are_rejected(task_path):
     with pytest.raises(RecordError, match="resolves outside mount_dir_path"):
-        _relative_task_path(task_path, MOUNT)
+        relative_task_path(task_path, MOUNT)
 
 
 def test_a_relative_mount_is_taken_from_the_working_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert _relative_task_path(str(tmp_path / "m" / "a.png"), "m") == "a.png"
+    assert relative_task_path(str(tmp_path / "m" / "a.png"), "m") == "a.png"
     with pytest.raises(RecordError):
-        _relative_task_path(str(tmp_path / "a.png"), "m")
+        relative_task_path(str(tmp_path / "a.png"), "m")
 
 
 # NVIDIA's tutorial converter writes the image's absolute path on the machine where it ran;
@@ -55,10 +55,10 @@ PREFIX = "original/data/"
 ])
 def test_host_absolute_task_paths_are_rerooted_at_the_dataset(task_path, expected):
     if expected is None:
-        assert _relative_task_path(task_path, "gs://mine/root", PREFIX) == \
+        assert relative_task_path(task_path, "gs://mine/root", PREFIX) == \
             "original/data/uid_1/s/c.jpg"
         return
-    assert _relative_task_path(task_path, MOUNT, PREFIX) == expected
+    assert relative_task_path(task_path, MOUNT, PREFIX) == expected
 
 
 @pytest.mark.parametrize("task_path", [
@@ -68,9 +68,9 @@ def test_host_absolute_task_paths_are_rerooted_at_the_dataset(task_path, expecte
 ])
 def test_rerooting_never_reads_outside_the_mount(task_path):
     with pytest.raises(RecordError, match="resolves outside mount_dir_path"):
-        _relative_task_path(task_path, MOUNT, PREFIX)
+        relative_task_path(task_path, MOUNT, PREFIX)
 
 
 def test_relative_task_paths_are_never_rerooted():
     with pytest.raises(RecordError, match="resolves outside mount_dir_path"):
-        _relative_task_path("../original/data/u/a.jpg", MOUNT, PREFIX)
+        relative_task_path("../original/data/u/a.jpg", MOUNT, PREFIX)
