@@ -38,9 +38,9 @@ test: setup browser
 lint: setup
 	$(BIN)/ruff check gesturenet_lib components pipelines tests bench
 
-# Regenerate the README's spec reference from the spec classes.
+# Regenerate the spec reference (docs/specs.md) from the spec classes.
 docs: setup
-	$(BIN)/python -m gesturenet_lib.specs.reference README.md
+	$(BIN)/python -m gesturenet_lib.specs.reference docs/specs.md
 
 # The whole KFP pipeline on this machine (KFP's local runner) on the bundled HaGRID sample,
 # with the family that is accurate from a few hundred photos (hand_landmarks): a spec change.

@@ -1,4 +1,5 @@
-"""The README: its first commands, the generated spec reference, the test command CI calls."""
+"""The README and docs/: the first commands, the generated spec reference, the links, the test
+command CI calls."""
 
 from __future__ import annotations
 
@@ -18,8 +19,25 @@ def test_the_two_commands_come_first():
 
 
 def test_spec_reference_matches_the_spec_classes():
-    assert reference.splice(README) == README, (
-        "README spec reference is stale: run `make docs`")
+    specs = (REPO / "docs" / "specs.md").read_text()
+    assert reference.BEGIN in specs
+    assert reference.splice(specs) == specs, (
+        "docs/specs.md's spec reference is stale: run `make docs`")
+
+
+def test_readme_is_short_and_links_only_existing_docs():
+    assert len(README.splitlines()) <= 200
+    links = re.findall(r"\]\((docs/[^)#]+)", README)
+    assert links and all((REPO / link).is_file() for link in links), links
+
+
+def test_docs_lines_stay_readable():
+    for doc in (REPO / "docs").glob("*.md"):
+        fenced = False
+        for number, line in enumerate(doc.read_text().splitlines(), 1):
+            fenced ^= line.startswith("```")
+            if not fenced and not line.startswith("|"):
+                assert len(line) <= 120, f"{doc.name}:{number} is {len(line)} characters"
 
 
 def test_ci_runs_the_readme_test_command():
