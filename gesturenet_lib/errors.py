@@ -1,4 +1,7 @@
-"""Errors the CLI turns into a one-line message and exit code 2 (bad input, never a bug)."""
+"""The library's errors. ``UserInputError`` (and ``MissingRequirement``) the CLI turns into a
+one-line message and exit code 2 (bad input, never a bug); ``RecordError`` is one bad record
+(an image, an annotation, a request's payload): counted, written to a rejects file or answered,
+and the work goes on."""
 
 
 class UserInputError(ValueError):
@@ -10,3 +13,7 @@ class UserInputError(ValueError):
 class MissingRequirement(UserInputError):
     """What a step needs is not on this machine (TensorRT, a GPU): the user's environment, so
     exit 2 too; a caller may finish the work that does not need it before reporting it."""
+
+
+class RecordError(ValueError):
+    """A record that cannot be used; ``str()`` is the reason written to the rejects file."""

@@ -27,10 +27,7 @@ from typing import Any
 
 from gesturenet_lib import io
 from gesturenet_lib.data.geometry import PercentBox
-
-
-class RecordError(ValueError):
-    """A record that cannot be used; ``str()`` is the reason written to the rejects file."""
+from gesturenet_lib.errors import RecordError
 
 
 @dataclass(frozen=True)

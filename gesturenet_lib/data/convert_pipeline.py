@@ -24,7 +24,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from gesturenet_lib import io
-from gesturenet_lib.data.annotations import DatasetLayout, HandRecord, RecordError, parse_annotation
+from gesturenet_lib.data.annotations import DatasetLayout, HandRecord, parse_annotation
 from gesturenet_lib.data.dead_letters import (
     FILTERED,
     REJECTED,
@@ -34,6 +34,7 @@ from gesturenet_lib.data.dead_letters import (
     reason_category,
 )
 from gesturenet_lib.data.splits import KPI, TRAIN, VALIDATION, SplitPlan
+from gesturenet_lib.errors import RecordError
 
 log = logging.getLogger(__name__)
 

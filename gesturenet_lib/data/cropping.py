@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from gesturenet_lib import io
 from gesturenet_lib.data import images
-from gesturenet_lib.data.annotations import HandRecord, RecordError
+from gesturenet_lib.data.annotations import HandRecord
 from gesturenet_lib.data.dead_letters import REJECTED, dropped
 from gesturenet_lib.data.geometry import box_problem, crop_box, original_box
+from gesturenet_lib.errors import RecordError
 
 ENTRY = "entry"
 

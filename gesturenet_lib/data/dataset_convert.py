@@ -16,10 +16,10 @@ from typing import Any
 
 from gesturenet_lib import io
 from gesturenet_lib.data import stored_tables
-from gesturenet_lib.data.annotations import DatasetLayout, RecordError, read_users, subject_id
+from gesturenet_lib.data.annotations import DatasetLayout, read_users, subject_id
 from gesturenet_lib.data.images import DEFAULT_MAX_PIXELS
 from gesturenet_lib.data.splits import SplitPlan, plan_splits
-from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.errors import RecordError, UserInputError
 from gesturenet_lib.specs import DatasetConfig, DatasetExperimentConfig, load_convert_specs
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from gesturenet_lib.data.annotations import RecordError
+from gesturenet_lib.errors import RecordError
 
 # File names taken as images wherever a folder is listed (import, inference, calibration):
 # what OpenCV decodes here.

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gesturenet_lib.data.annotations import RecordError
 from gesturenet_lib.data.geometry import PercentBox, crop_box
+from gesturenet_lib.errors import RecordError
 from gesturenet_lib.inference.backends import Backend
 from gesturenet_lib.inference.run import Probabilities, Source
 from gesturenet_lib.models.hand_finder import FoundHand, HandFinder

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gesturenet_lib.data.annotations import RecordError
+from gesturenet_lib.errors import RecordError
 from gesturenet_lib.inference.backends import Backend
 from gesturenet_lib.models.preprocessing import crop_corners, load_rgb, to_input
 

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gesturenet_lib import io
-from gesturenet_lib.data.annotations import RecordError
 from gesturenet_lib.data.images import decode
+from gesturenet_lib.errors import RecordError
 from gesturenet_lib.specs.experiment import Model
 
 

@@ -12,7 +12,7 @@ import binascii
 
 import numpy as np
 
-from gesturenet_lib.data.annotations import RecordError
+from gesturenet_lib.errors import RecordError
 from gesturenet_lib.models.preprocessing import Preprocessing, decode_rgb, to_input
 
 # Leading bytes of the formats OpenCV decodes here; anything else in a bytes field is base64.

@@ -206,7 +206,7 @@ def test_unknown_flags_reach_beam_and_are_refused_elsewhere(tmp_path, capsys):
 
 
 def test_uid_name_keeps_each_person_in_one_split(tmp_path):
-    """uid_list.uid_name (issue 15, point 2): six user folders, three people named by the set
+    """uid_list.uid_name: six user folders, three people named by the set
     file's "person" field; every split and fold is disjoint by person, not by folder."""
     tree = TaoTree(tmp_path)
     people = {f"f{i}": {"person": f"p{i // 2}"} for i in range(6)}  # f0,f1 -> p0 ...
@@ -231,7 +231,7 @@ def test_uid_name_keeps_each_person_in_one_split(tmp_path):
 
 def test_the_shared_keys_may_come_from_the_experiment_spec(tmp_path, capsys):
     """TAO's experiment sample repeats mount_dir_path / org_data_dir / post_data_dir: one file
-    may give them alone; both must agree (issue 15, point 1)."""
+    may give them alone; both must agree."""
     tree = TaoTree(tmp_path)
     tree.hand("u1", "s1", "a.png", "fist")
     tree.hand("u2", "s1", "a.png", "stop")
@@ -259,7 +259,7 @@ def test_the_shared_keys_may_come_from_the_experiment_spec(tmp_path, capsys):
 def test_a_class_weight_for_a_class_not_in_the_list_acts_on_nothing(tmp_path, capsys):
     """TAO's sample weighs {"thumbs_up": 0.5, "v": 0.5}: "v" has no records, so thumbs_up
     keeps all of its records (the weights of real classes alone are normalised); the summary
-    and the stats say so (issue 15, point 3)."""
+    and the stats say so."""
     tree = TaoTree(tmp_path)
     for i in range(8):
         tree.hand(f"u{i}", "s1", "a.png", "thumbs_up" if i % 2 else "fist")

@@ -8,6 +8,7 @@ import logging
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -82,6 +83,15 @@ def test_etlt_round_trip_wrong_key_and_deepstream_note(model, tmp_path, capsys):
     assert cli.main(["evaluate", "-e", spec, "-m", str(out), "-k", "bad",
                      "--data_type", "validation_set"]) == 2
     assert "model.etlt: wrong key or corrupted file" in capsys.readouterr().err
+
+
+def test_without_an_output_flag_etlt_is_appended_to_the_model_path(model, tmp_path):
+    """TAO's rule for a missing -o: ".etlt is appended to model path"."""
+    _, _, tlt = model
+    copy = tmp_path / "model.tlt"
+    copy.write_bytes(Path(tlt).read_bytes())
+    assert _export("-m", copy, "-k", KEY) == 0
+    assert (tmp_path / "model.tlt.etlt").is_file()
 
 
 def test_int8_calibration_cache_quantized_model_and_reuse(model, tmp_path, caplog):

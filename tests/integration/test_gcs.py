@@ -191,7 +191,7 @@ def test_beam_workers_read_and_write_gs_directly(bucket, tmp_path):
     assert "missing.png" in io.read_text(f"{bucket}/out/data_rejects.jsonl")
 
 
-# ---------------------------------------------------------------- issue 18, items 19-21
+# ---------------------------------------------------------------- credentials, endpoints, mounts
 
 def _cli(argv: list[str], env: dict, cwd=None) -> subprocess.CompletedProcess:
     import os
@@ -202,7 +202,7 @@ def _cli(argv: list[str], env: dict, cwd=None) -> subprocess.CompletedProcess:
                           env={"PATH": os.environ["PATH"], **env})
 
 
-def test_19_no_credentials_is_exit_2_saying_how_to_give_them(tmp_path):
+def test_no_credentials_is_exit_2_saying_how_to_give_them(tmp_path):
     run = _cli(["validate", "-e", "gs://some-bucket/train_spec.json"],
                {"HOME": str(tmp_path)})
     assert run.returncode == 2, run.stderr
@@ -211,7 +211,7 @@ def test_19_no_credentials_is_exit_2_saying_how_to_give_them(tmp_path):
     assert "gcloud auth application-default login" in last and "Traceback" not in run.stderr
 
 
-def test_19_an_output_bucket_that_does_not_exist_fails_before_the_work(bucket, tmp_path,
+def test_an_output_bucket_that_does_not_exist_fails_before_the_work(bucket, tmp_path,
                                                                         capsys):
     from tests.tao_tree import TaoTree
 
@@ -228,7 +228,7 @@ def test_19_an_output_bucket_that_does_not_exist_fails_before_the_work(bucket, t
     assert not (tmp_path / "extracted").exists()  # nothing was cropped first
 
 
-def test_20_an_unreachable_endpoint_is_exit_2_naming_it_within_the_deadline(tmp_path):
+def test_an_unreachable_endpoint_is_exit_2_naming_it_within_the_deadline(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
@@ -244,7 +244,7 @@ def test_20_an_unreachable_endpoint_is_exit_2_naming_it_within_the_deadline(tmp_
         assert time.monotonic() - started < 60  # the deadline, plus start-up (TF for train)
 
 
-def test_20_the_deadline_must_be_a_number(tmp_path):
+def test_the_deadline_must_be_a_number(tmp_path):
     run = _cli(["validate", "-e", "gs://b/x.json"],
                {"HOME": str(tmp_path), "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9",
                 "GESTURENET_GCS_DEADLINE": "soon"})
@@ -252,7 +252,7 @@ def test_20_the_deadline_must_be_a_number(tmp_path):
         run.stderr
 
 
-def test_21_a_relative_mount_with_a_gs_output_is_relative_to_the_spec_file(bucket, tmp_path,
+def test_a_relative_mount_with_a_gs_output_is_relative_to_the_spec_file(bucket, tmp_path,
                                                                             monkeypatch):
     from tests.tao_tree import TaoTree
 

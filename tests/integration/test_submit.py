@@ -90,9 +90,9 @@ def test_bad_params_send_nothing(kfp_api, tmp_path, capsys):
     ("train_spec: {trainer: {stages: [{api_key: x}]}}\n", "train_spec.trainer.stages[0].api_key"),
     ("gesturenet_key: x\n", None),
 ])
-def test_3_a_key_nested_in_a_spec_parameter_is_refused_and_nothing_is_sent(
+def test_a_key_nested_in_a_spec_parameter_is_refused_and_nothing_is_sent(
         kfp_api, tmp_path, capsys, params, path):
-    """Issue 18, item 3: pipeline parameters are stored and shown by Kubeflow."""
+    """Pipeline parameters are stored and shown by Kubeflow."""
     host, requests = kfp_api
     (tmp_path / "params.yaml").write_text("source_uri: gs://b/x\n" + params)
     assert cli.main(["pipeline", "submit", "--host", host, "--experiment", "e", "--params",

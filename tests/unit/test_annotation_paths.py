@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gesturenet_lib.data.annotations import RecordError, relative_task_path
+from gesturenet_lib.data.annotations import relative_task_path
+from gesturenet_lib.errors import RecordError
 
 MOUNT = "/data/mount"
 
@@ -41,7 +42,7 @@ def test_a_relative_mount_is_taken_from_the_working_folder(tmp_path, monkeypatch
 
 
 # NVIDIA's tutorial converter writes the image's absolute path on the machine where it ran;
-# TAO (and we) see the folder elsewhere. Issue 15, point 6.
+# TAO (and we) see the folder elsewhere.
 PREFIX = "original/data/"
 
 

@@ -100,7 +100,7 @@ def test_occlusion_pixel_level_fills_with_noise():
     assert changed.any() and len(np.unique(out[changed])) > 10
 
 
-# TAO's own forms, as NVIDIA's tutorial train spec writes them (issue 15, point 4): each is
+# TAO's own forms, as NVIDIA's tutorial train spec writes them: each is
 # applied to every image, with TAO's (Keras ImageDataGenerator's) range.
 
 def _tao(block: dict) -> Augmentation:

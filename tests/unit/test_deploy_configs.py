@@ -6,7 +6,6 @@ import pytest
 
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.export import deploy_configs
-from gesturenet_lib.export.exporter import default_output
 
 CLASSES = ["thumbs_up", "fist", "stop", "ok", "two", "random"]
 
@@ -33,7 +32,3 @@ def test_triton_keeps_one_label_per_line():
 def test_a_class_name_nvinfer_cannot_hold_is_refused():
     with pytest.raises(UserInputError, match="rename the class"):
         deploy_configs.nvinfer_labels(["a;b", "c"])
-
-
-def test_without_an_output_flag_etlt_is_appended_to_the_model_path():
-    assert default_output("/x/model/model.tlt") == "/x/model/model.tlt.etlt"

@@ -1,4 +1,4 @@
-"""Issue 18: fuzz targets for the two parsers users feed directly. Any bytes into the
+"""Fuzz targets for the two parsers users feed directly. Any bytes into the
 annotation parser give a HandRecord or a RecordError (a rejected record); any bytes into the
 spec parser give a spec or a SpecError (exit 2). Never another exception."""
 
@@ -9,7 +9,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gesturenet_lib.data.annotations import DatasetLayout, RecordError, parse_annotation
+from gesturenet_lib.data.annotations import DatasetLayout, parse_annotation
+from gesturenet_lib.errors import RecordError
 from gesturenet_lib.specs import (
     DatasetConfig,
     DatasetExperimentConfig,

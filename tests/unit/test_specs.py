@@ -229,7 +229,7 @@ def test_round_trip_keeps_every_changed_value(train_spec_dict):
     assert spec.model.num_layers == 50
 
 
-# TAO's documented samples load as published (issue 15, points 1-3)
+# TAO's documented samples load as published
 TAO_DOCS = SPECS.parent / "tests" / "data" / "tao_docs"
 
 

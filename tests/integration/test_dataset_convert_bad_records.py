@@ -1,5 +1,5 @@
-"""Issue 18: records that used to crash, hang or escape the dataset are one rejected record
-each, and the run goes on (items 1, 4-10). Each test builds a small TAO tree with good hands
+"""Records that could crash, hang or escape the dataset are one rejected record
+each, and the run goes on. Each test builds a small TAO tree with good hands
 and the one bad record, runs dataset_convert through the CLI and reads the rejects file."""
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _only_reject(tree, capsys, fragment: str, extra=()) -> str:
     return source
 
 
-def test_1_a_symlinked_image_outside_the_dataset_is_not_read(tmp_path, capsys):
+def test_a_symlinked_image_outside_the_dataset_is_not_read(tmp_path, capsys):
     secret = tmp_path.parent / f"{tmp_path.name}_secret.png"
     cv2.imwrite(str(secret), np.full((48, 64, 3), 200, np.uint8))
     tree = _good_tree(tmp_path)
@@ -67,7 +67,7 @@ def test_1_a_symlinked_image_outside_the_dataset_is_not_read(tmp_path, capsys):
     assert not list((tmp_path / "extracted").rglob("link_*.png"))
 
 
-def test_1_a_symlinked_annotation_outside_the_dataset_is_not_read(tmp_path, capsys):
+def test_a_symlinked_annotation_outside_the_dataset_is_not_read(tmp_path, capsys):
     tree = _good_tree(tmp_path)
     outside = tmp_path.parent / f"{tmp_path.name}_ann.json"
     outside.write_text(json.dumps({"task_path": "original/data/u0/s1/a.png"}))
@@ -87,7 +87,7 @@ def _png_header_only(width: int, height: int) -> bytes:
     (12000, "image of 12000x12000 pixels is over the pixel limit of 100,000,000"),
     (30000, "image is over the pixel limit (Image size (900000000 pixels)"),
 ])
-def test_4_a_decompression_bomb_is_rejected_from_its_header(tmp_path, capsys, side, fragment):
+def test_a_decompression_bomb_is_rejected_from_its_header(tmp_path, capsys, side, fragment):
     tree = _good_tree(tmp_path)
     bomb = tree.dataset_dir / "u0" / "s2" / "bomb.png"
     bomb.parent.mkdir(parents=True)
@@ -96,7 +96,7 @@ def test_4_a_decompression_bomb_is_rejected_from_its_header(tmp_path, capsys, si
     _only_reject(tree, capsys, fragment)
 
 
-def test_4_the_pixel_limit_is_a_flag(tmp_path, capsys):
+def test_the_pixel_limit_is_a_flag(tmp_path, capsys):
     tree = _good_tree(tmp_path)
     code, stats, rejects, _ = _convert(tree, capsys, ["--max_image_pixels", "1000"])
     assert code == 2  # every 64x48 image is over 1,000 pixels: nothing written
@@ -104,7 +104,7 @@ def test_4_the_pixel_limit_is_a_flag(tmp_path, capsys):
     assert code == 0 and stats["crops"] == 3
 
 
-def test_5_an_annotation_file_name_that_is_not_utf8(tmp_path, capsys):
+def test_an_annotation_file_name_that_is_not_utf8(tmp_path, capsys):
     tree = _good_tree(tmp_path)
     source = tree.annotate("original/data/u0/s1/a.png", "fist")
     os.rename(tmp_path / source, os.fsdecode(os.fsencode(tmp_path / source)[:-5] + b"\xff.json"))
@@ -112,13 +112,13 @@ def test_5_an_annotation_file_name_that_is_not_utf8(tmp_path, capsys):
     assert rejected.endswith("\\xff.json")
 
 
-def test_6_an_image_name_that_is_not_utf8(tmp_path, capsys):
+def test_an_image_name_that_is_not_utf8(tmp_path, capsys):
     tree = _good_tree(tmp_path)
     tree.annotate("original/data/u0/s1/bad\udcff.png", "fist")
     _only_reject(tree, capsys, "task_path is not valid UTF-8 text")
 
 
-def test_7_json_nested_100000_deep(tmp_path, capsys):
+def test_json_nested_100000_deep(tmp_path, capsys):
     tree = _good_tree(tmp_path)
     tree.annotate("", "", raw="[" * 100_000 + "]" * 100_000)
     _only_reject(tree, capsys, "nested too deeply")
@@ -126,7 +126,7 @@ def test_7_json_nested_100000_deep(tmp_path, capsys):
 
 @pytest.mark.parametrize("field, value", [("original_width", "1e999"),
                                           ("original_height", "1e400"), ("x", "NaN")])
-def test_8_infinite_or_nan_numbers_in_an_annotation(tmp_path, capsys, field, value):
+def test_infinite_or_nan_numbers_in_an_annotation(tmp_path, capsys, field, value):
     tree = _good_tree(tmp_path)
     doc = label_studio_annotation("original/data/u0/s1/a.png", "fist",
                                   PercentBox(25, 25, 50, 50), 64, 48)
@@ -138,13 +138,13 @@ def test_8_infinite_or_nan_numbers_in_an_annotation(tmp_path, capsys, field, val
     _only_reject(tree, capsys, "malformed annotation")
 
 
-def test_9_a_task_path_naming_a_folder(tmp_path, capsys):
+def test_a_task_path_naming_a_folder(tmp_path, capsys):
     tree = _good_tree(tmp_path)
     tree.annotate("original/data/u0/s1", "fist")
     _only_reject(tree, capsys, "is not a regular file")
 
 
-def test_10_a_fifo_among_the_annotations_and_as_an_image(tmp_path, capsys):
+def test_a_fifo_among_the_annotations_and_as_an_image(tmp_path, capsys):
     tree = _good_tree(tmp_path)
     os.mkfifo(tree.dataset_dir / "annotation" / "pipe.json")
     code, stats, rejects, err = _convert(tree, capsys)  # must not hang
@@ -170,7 +170,7 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def test_18_crop_workers_exit_when_their_parent_is_killed(tmp_path):
+def test_crop_workers_exit_when_their_parent_is_killed(tmp_path):
     import signal
     import subprocess
     import sys
@@ -213,7 +213,7 @@ def test_18_crop_workers_exit_when_their_parent_is_killed(tmp_path):
             run.kill()
 
 
-def test_1_a_symlinked_user_folder_outside_the_dataset_is_not_read(tmp_path, capsys):
+def test_a_symlinked_user_folder_outside_the_dataset_is_not_read(tmp_path, capsys):
     outside = tmp_path.parent / f"{tmp_path.name}_elsewhere" / "s1"
     outside.mkdir(parents=True)
     cv2.imwrite(str(outside / "a.png"), np.full((48, 64, 3), 90, np.uint8))

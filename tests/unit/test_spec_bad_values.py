@@ -1,4 +1,4 @@
-"""Issue 18, items 11-13: specs that used to train a NaN model, crash or silently drop a
+"""Specs that could train a NaN model, crash or silently drop a
 value are one line naming the file, the field and the value, exit 2."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _train_text(**replace: str) -> str:
 
 
 @pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e999"])
-def test_11_non_finite_numbers_are_a_spec_error(tmp_path, capsys, raw):
+def test_non_finite_numbers_are_a_spec_error(tmp_path, capsys, raw):
     err = _validate(tmp_path, capsys, _train_text(initial_lrate=raw))
     assert "trainer.top_training.initial_lrate = " in err
     assert "must be a finite number" in err
@@ -40,14 +40,14 @@ def test_11_non_finite_numbers_are_a_spec_error(tmp_path, capsys, raw):
     ("bbox_enlarge_ratio", "dataset_config.json", "--dataset_spec"),
     ("val_fraction", "dataset_experiment_config.json", "--experiment_spec"),
 ])
-def test_11_nan_in_the_dataset_specs(tmp_path, capsys, key, spec_file, flag):
+def test_nan_in_the_dataset_specs(tmp_path, capsys, key, spec_file, flag):
     doc = json.loads((SPECS / spec_file).read_text())
     (doc["uid_list"] if key == "val_fraction" else doc)[key] = "@@"
     err = _validate(tmp_path, capsys, json.dumps(doc).replace('"@@"', "NaN"), flag)
     assert f"{key} = NaN: must be a finite number" in err
 
 
-def test_11_nan_class_weight(tmp_path, capsys):
+def test_nan_class_weight(tmp_path, capsys):
     doc = json.loads((SPECS / "dataset_experiment_config.json").read_text())
     doc["sampling"]["class_weights"]["fist"] = "@@"
     err = _validate(tmp_path, capsys, json.dumps(doc).replace('"@@"', "NaN"),
@@ -55,14 +55,14 @@ def test_11_nan_class_weight(tmp_path, capsys):
     assert "sampling.class_weights.fist = NaN: must be a finite number" in err
 
 
-def test_12_a_5000_digit_integer_and_a_spec_nested_100000_deep(tmp_path, capsys):
+def test_a_5000_digit_integer_and_a_spec_nested_100000_deep(tmp_path, capsys):
     err = _validate(tmp_path, capsys, _train_text(batch_size="9" * 5000))
     assert "invalid JSON" in err and "digits" in err
     err = _validate(tmp_path, capsys, '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
     assert "invalid JSON: nested too deeply" in err
 
 
-def test_13_a_key_given_twice_names_the_key_and_its_line(tmp_path, capsys):
+def test_a_key_given_twice_names_the_key_and_its_line(tmp_path, capsys):
     text = (SPECS / "train_spec.json").read_text()
     lines = text.splitlines()
     at = next(i for i, line in enumerate(lines) if '"batch_size"' in line)
@@ -71,7 +71,7 @@ def test_13_a_key_given_twice_names_the_key_and_its_line(tmp_path, capsys):
     assert f'key "batch_size" is given twice in one object (line {at + 2})' in err
 
 
-def test_13_the_same_key_in_two_objects_is_fine(tmp_path):
+def test_the_same_key_in_two_objects_is_fine(tmp_path):
     from gesturenet_lib.specs.base import duplicate_key_line, load_json_text
 
     text = '{"a": {"enable": true}, "b": {"enable": false}, "c": [{"k": 1}, {"k": 2}]}'

@@ -1,4 +1,4 @@
-"""Issue 18, items 14-17: model and output paths are checked before the work, one line and
+"""Model and output paths are checked before the work, one line and
 exit 2; runs into one folder do not collide; export's set of files is whole or absent."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _last_error(capsys, subtask: str) -> str:
 
 @pytest.mark.parametrize("suffix", [".tlt", ".onnx", ".etlt", ".keras"])
 @pytest.mark.parametrize("subtask", ["evaluate", "inference", "export"])
-def test_15_a_folder_given_as_the_model(tmp_path, capsys, subtask, suffix):
+def test_a_folder_given_as_the_model(tmp_path, capsys, subtask, suffix):
     folder = tmp_path / f"dir{suffix}"
     folder.mkdir()
     argv = {"evaluate": ["evaluate", "-e", TRAIN_SPEC, "-m", str(folder), "-k", "k"],
@@ -85,7 +85,7 @@ FILE_OUTPUTS = {"dataset_convert", "export"}
 
 
 @pytest.mark.parametrize("subtask", SUBTASKS)
-def test_14_an_output_under_a_file_fails_before_the_work(tmp_path, capsys, subtask):
+def test_an_output_under_a_file_fails_before_the_work(tmp_path, capsys, subtask):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     target = blocker / "sub" / ("out.onnx" if subtask in FILE_OUTPUTS else "out")
@@ -95,7 +95,7 @@ def test_14_an_output_under_a_file_fails_before_the_work(tmp_path, capsys, subta
 
 
 @pytest.mark.parametrize("subtask", SUBTASKS)
-def test_14_an_output_of_the_wrong_kind(tmp_path, capsys, subtask):
+def test_an_output_of_the_wrong_kind(tmp_path, capsys, subtask):
     if subtask in FILE_OUTPUTS:
         target = tmp_path / "taken.onnx"
         target.mkdir()
@@ -123,7 +123,7 @@ def _unprivileged() -> list[str]:
 
 
 @pytest.mark.parametrize("subtask", SUBTASKS)
-def test_14_an_unwritable_output_folder_fails_before_the_work(tmp_path, subtask):
+def test_an_unwritable_output_folder_fails_before_the_work(tmp_path, subtask):
     locked = tmp_path / "locked"
     locked.mkdir()
     target = locked / ("out.onnx" if subtask in FILE_OUTPUTS else "out")

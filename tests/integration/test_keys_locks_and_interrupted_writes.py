@@ -1,4 +1,4 @@
-"""Issue 18, items 2, 16 and 17: the key protects the checkpoints too and a resume proves it;
+"""The key protects the checkpoints too and a resume proves it;
 one train run per output folder; export's set of files is whole or marked incomplete, and a
 dead writer's temporaries are cleaned up."""
 
@@ -26,7 +26,7 @@ def trained(tmp_path_factory):
     return root, spec, model
 
 
-def test_2_checkpoints_are_encrypted_with_the_key(trained):
+def test_checkpoints_are_encrypted_with_the_key(trained):
     root, _, _ = trained
     checkpoints = root / "out/model/checkpoints"
     files = sorted(p.name for p in checkpoints.iterdir())
@@ -37,7 +37,7 @@ def test_2_checkpoints_are_encrypted_with_the_key(trained):
     assert (checkpoints / "last.ckpt").read_bytes().startswith(crypto.MAGIC)
 
 
-def test_2_resuming_with_another_key_is_refused_and_keeps_the_checkpoint(trained, capsys):
+def test_resuming_with_another_key_is_refused_and_keeps_the_checkpoint(trained, capsys):
     root, spec, _ = trained
     before = (root / "out/model/checkpoints/last.ckpt").read_bytes()
     assert cli.main(["train", "-e", spec, "-k", "another-key"]) == 2
@@ -46,7 +46,7 @@ def test_2_resuming_with_another_key_is_refused_and_keeps_the_checkpoint(trained
     assert (root / "out/model/checkpoints/last.ckpt").read_bytes() == before
 
 
-def test_16_a_second_train_into_the_same_folder_says_who_holds_it(tmp_path, capsys):
+def test_a_second_train_into_the_same_folder_says_who_holds_it(tmp_path, capsys):
     write_dataset(tmp_path, per_class=4)
     spec = write_spec(tmp_path, train_spec(tmp_path, epochs=(0, 1)))
     out = tmp_path / "out" / "model"
@@ -57,7 +57,7 @@ def test_16_a_second_train_into_the_same_folder_says_who_holds_it(tmp_path, caps
     assert cli.main(["train", "-e", spec, "-k", KEY]) == 0  # released with the first run
 
 
-def test_16_the_lock_dies_with_its_process(tmp_path):
+def test_the_lock_dies_with_its_process(tmp_path):
     folder = tmp_path / "out"
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from gesturenet_lib import local_files\n"
@@ -76,7 +76,7 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_17_export_writes_its_manifest_last_and_cleans_a_dead_writers_temporaries(
+def test_export_writes_its_manifest_last_and_cleans_a_dead_writers_temporaries(
         trained, tmp_path):
     _, _, model = trained
     out = tmp_path / "export"
@@ -102,7 +102,7 @@ def test_17_export_writes_its_manifest_last_and_cleans_a_dead_writers_temporarie
         assert hashlib.sha256(open(path, "rb").read()).hexdigest() == entry["sha256"]
 
 
-def test_17_an_export_that_dies_half_way_leaves_no_manifest(trained, tmp_path, monkeypatch):
+def test_an_export_that_dies_half_way_leaves_no_manifest(trained, tmp_path, monkeypatch):
     _, _, model = trained
     out = tmp_path / "export"
     assert cli.main(["export", "-m", model, "-k", KEY, "-o", str(out / "model.onnx")]) == 0
