@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 WORKSPACE := workspace
 
-# Where the hand-landmark network is put (gesturenet_lib.models.landmark_assets reads the same).
+# Where the hand-landmark network is put (gesturenet_lib.families.hand_landmarks.assets reads the same).
 export GESTURENET_MODELS_DIR ?= $(HOME)/.cache/gesturenet-kfp/models
 
 .PHONY: setup models browser test lint demo demo-resnet demo-cli compile submit images docs clean
@@ -24,7 +24,7 @@ $(STAMP):
 # The pretrained hand-landmark network, taken out of the mediapipe 0.10.21 wheel (hash-checked)
 # and converted to ONNX; skipped in well under a second when already there.
 models: $(STAMP)
-	$(BIN)/python -m gesturenet_lib.models.landmark_assets
+	$(BIN)/python -m gesturenet_lib.families.hand_landmarks.assets
 
 # Debian's Chromium, for the test that renders the evaluation report headless.
 browser:

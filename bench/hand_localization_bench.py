@@ -87,7 +87,7 @@ def cut_fold(workspace: Path, fold: int, out: Path) -> tuple[dict[str, list[str]
 def predict(model_path: str, files: list[str], classes: dict[str, int]):
     """(predicted index as evaluate counts it, hand found, our landmarks in crop pixels)."""
     from gesturenet_lib.evaluation.evaluate import counted_index
-    from gesturenet_lib.inference.backends import load_backend
+    from gesturenet_lib.inference.loading import load_backend
     from gesturenet_lib.inference.run import Source, predict_sources
     from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
@@ -204,7 +204,7 @@ def full_frames(root: Path, python: Path) -> dict:
     """The sample's kpi people as whole frames, a palm_detector model trained on the rest."""
     import gesturenet_lib as gn
     from gesturenet_lib.evaluation.full_frame import annotated_frames, match
-    from gesturenet_lib.models.hand_finder import BOX_MARGIN
+    from gesturenet_lib.families.hand_landmarks.hand_finder import BOX_MARGIN
 
     workspace, specs = root / "kpi" / "workspace", root / "kpi" / "specs"
     specs.mkdir(parents=True)

@@ -30,13 +30,13 @@ def main() -> int:
     args = parser.parse_args()
 
     from gesturenet_lib.export.onnx_export import keras_to_onnx
+    from gesturenet_lib.families import family
+    from gesturenet_lib.families.resnet_vanilla.network import build_resnet, input_shape
     from gesturenet_lib.inference.backends import KerasBackend, OnnxBackend
-    from gesturenet_lib.models.preprocessing import Preprocessing
-    from gesturenet_lib.models.resnet import build_resnet, input_shape
     from gesturenet_lib.specs import load_experiment_spec
 
     spec = load_experiment_spec(str(REPO / "specs" / "train_spec.json"))
-    prep = Preprocessing.for_model(spec.model)
+    prep = family(spec.model.base_model).preprocessing(spec.model)
     classes = dict(spec.dataset.classes)
     model = build_resnet(spec.model, spec.dataset.num_classes)
     backends = {"keras": KerasBackend(model, classes, prep),

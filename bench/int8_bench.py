@@ -39,7 +39,7 @@ def main() -> int:
         return 2
 
     from gesturenet_lib.export.exporter import ExportRequest, export
-    from gesturenet_lib.inference.backends import load_backend
+    from gesturenet_lib.inference.loading import load_backend
     from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
     root = Path(args.data_json).parent

@@ -98,7 +98,7 @@ def predict_fold(model_path: str, workspace: Path, fold: int, classes: dict[str,
     """(truth, predicted index as evaluate counts it, hand found or None) on the fold's
     held-out people."""
     from gesturenet_lib.evaluation.evaluate import counted_index
-    from gesturenet_lib.inference.backends import load_backend
+    from gesturenet_lib.inference.loading import load_backend
     from gesturenet_lib.inference.run import Source, predict_sources
 
     doc = json.loads((workspace / f"data_fold{fold}.json").read_text())

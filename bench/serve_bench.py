@@ -131,7 +131,7 @@ def main() -> int:
     import tritonclient.grpc as grpcclient
     import tritonclient.http as httpclient
 
-    from gesturenet_lib.inference.backends import load_backend
+    from gesturenet_lib.inference.loading import load_backend
     from gesturenet_lib.models.preprocessing import decode_rgb, to_input
 
     with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:

@@ -52,7 +52,7 @@ def compute_bound(spec, steps: int, repeats: int) -> float:
     import numpy as np
     import tensorflow as tf
 
-    from gesturenet_lib.models.resnet import build_resnet, input_shape
+    from gesturenet_lib.families.resnet_vanilla.network import build_resnet, input_shape
     from gesturenet_lib.training.loop import run_stage
     from gesturenet_lib.training.trainer import make_loss, make_optimizer, set_trainable
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gesturenet_lib import gcs, tao_mounts
+from gesturenet_lib import gcs
 from gesturenet_lib.errors import UserInputError
 
 CLOUD_SCHEMES = ("gs://",)
@@ -38,20 +38,6 @@ def join(base: str | os.PathLike, *parts: str) -> str:
     if is_cloud_uri(base):
         return "/".join([str(base).rstrip("/"), *(p.strip("/") for p in parts)])
     return str(Path(base, *parts))
-
-
-def resolve(path: str, relative_to: str | os.PathLike | None) -> str:
-    """Resolve a path from a spec: URIs stay, relative paths are taken relative to
-    ``relative_to`` (the folder of the spec file that named them), and a local path under a
-    TAO launcher mount's container destination maps to its host source (``tao_mounts``)."""
-    if is_cloud_uri(path):
-        return path
-    if relative_to is None:
-        return tao_mounts.map_path(path) if os.path.isabs(path) else path
-    if is_cloud_uri(relative_to) and not os.path.isabs(path):
-        return join(relative_to, path)
-    # absolute, so the path still means the same when written into another spec file
-    return tao_mounts.map_path(os.path.abspath(os.path.join(relative_to, path)))
 
 
 def parent(path: str | os.PathLike) -> str:

@@ -20,6 +20,7 @@ import logging
 import os
 from dataclasses import dataclass
 
+from gesturenet_lib import io
 from gesturenet_lib.errors import UserInputError
 
 log = logging.getLogger(__name__)
@@ -92,3 +93,18 @@ def map_path(path: str) -> str:
             _announce(mount.destination, mount.source)
             return os.path.normpath(mount.source + "/" + path[len(mount.destination):])
     return path
+
+
+def resolve(path: str, relative_to: str | os.PathLike | None) -> str:
+    """Resolve a path from a spec: URIs stay, relative paths are taken relative to
+    ``relative_to`` (the folder of the spec file that named them), and a local path under a
+    TAO launcher mount's container destination maps to its host source. Spec paths pass here,
+    flag paths through ``map_path``, where the CLI builds a request."""
+    if io.is_cloud_uri(path):
+        return path
+    if relative_to is None:
+        return map_path(path) if os.path.isabs(path) else path
+    if io.is_cloud_uri(relative_to) and not os.path.isabs(path):
+        return io.join(relative_to, path)
+    # absolute, so the path still means the same when written into another spec file
+    return map_path(os.path.abspath(os.path.join(relative_to, path)))

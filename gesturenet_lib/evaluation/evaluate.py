@@ -14,7 +14,7 @@ from gesturenet_lib.data.dataset_file import read_dataset_file
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.evaluation.metrics import classification_metrics, metrics_table
 from gesturenet_lib.evaluation.report import Misclassified, confusion_png, report_html
-from gesturenet_lib.inference.backends import load_checked_backend
+from gesturenet_lib.inference.loading import load_checked_backend
 from gesturenet_lib.inference.run import Source, log_progress, predict_sources
 from gesturenet_lib.models.model_file import check_model_path
 from gesturenet_lib.specs import Experiment

@@ -24,10 +24,10 @@ from gesturenet_lib.evaluation.evaluate import (
 )
 from gesturenet_lib.evaluation.metrics import classification_metrics, metrics_table
 from gesturenet_lib.evaluation.report import Misclassified
-from gesturenet_lib.inference.backends import load_checked_backend
+from gesturenet_lib.families.hand_landmarks.palm_detection import iou
 from gesturenet_lib.inference.full_frame import CropRule, classify_frames, hand_finder
+from gesturenet_lib.inference.loading import load_checked_backend
 from gesturenet_lib.inference.run import Source, log_progress
-from gesturenet_lib.models.palm_detection import iou
 from gesturenet_lib.specs import Experiment
 
 log = logging.getLogger(__name__)

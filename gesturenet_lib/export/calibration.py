@@ -137,17 +137,20 @@ def read_ranges(path: str) -> dict[str, tuple[float, float]]:
     return {k: (float(v[0]), float(v[1])) for k, v in json.loads(io.read_text(path)).items()}
 
 
+@dataclass(frozen=True)
+class QuantizeSettings:
+    op_types: list[str] | None      # ONNX ops to quantize (None: every supported op)
+    reduce_range: bool              # 7-bit weights (safer on x86 without VNNI)
+
+
 def quantize_with_ranges(onnx_path: str, output_path: str,
                          ranges: dict[str, tuple[float, float]], calibrator: str,
-                         family_name: str | None = None) -> None:
+                         settings: QuantizeSettings) -> None:
     """An INT8 QDQ ONNX model for ONNX Runtime from the calibration's ranges.
 
     uint8 activations, per-channel int8 weights (U8S8): ONNX Runtime's fast x86 path, measured
     3x FP32 here. The ranges are ONNX Runtime's own (asymmetric); the symmetric TensorRT
     scales, fed to ONNX Runtime's QDQ kernels, collapsed a trained model's accuracy."""
-    from gesturenet_lib.families import family
-
-    settings = family(family_name).quantize  # what the family's CPU INT8 model quantizes
     extra = {"op_types_to_quantize": settings.op_types} if settings.op_types else {}
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data

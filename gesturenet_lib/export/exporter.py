@@ -25,8 +25,8 @@ from gesturenet_lib.export import (
     DEFAULT_BATCHES,
     calibration,
     deploy_configs,
-    detector_export,
 )
+from gesturenet_lib.families.hand_landmarks import detector_export
 from gesturenet_lib.models.model_file import check_model_path
 from gesturenet_lib.models.preprocessing import Preprocessing
 from gesturenet_lib.specs.experiment import ExperimentSpec
@@ -97,17 +97,17 @@ class ExportResult:
 def source_onnx(req: ExportRequest, spec) -> tuple[bytes, list[str], Preprocessing]:
     """(FP32 ONNX bytes, class names in index order, preprocessing) of ``-m``; the same
     readers as inference, so a .onnx/.etlt never imports TensorFlow."""
+    from gesturenet_lib.families import family, keras_objects, spec_preprocessing
     from gesturenet_lib.models.model_file import metadata_or_spec, read_model_file, read_onnx
 
     check_model_path(req.model)
     if req.model.endswith((".onnx", ".etlt")):
         data, meta = read_onnx(req.model, req.key)
-        classes, prep = metadata_or_spec(meta, spec, req.model)
+        classes, prep = metadata_or_spec(meta, spec, spec_preprocessing(spec), req.model)
         return data, sorted(classes, key=classes.get), prep
     if req.model.endswith((".tlt", ".keras")):
-        from gesturenet_lib.families import family
-
-        loaded, classes, prep = read_model_file(req.model, req.key, spec)
+        loaded, classes, prep = read_model_file(req.model, req.key, spec,
+                                                spec_preprocessing(spec), keras_objects())
         metadata = {"classes": classes, "preprocessing": prep.to_dict(),
                     "base_model": loaded.family}
         onnx_bytes = family(loaded.family).to_onnx(loaded, metadata, req.opset)
@@ -193,11 +193,13 @@ def _int8(req: ExportRequest, fp32_onnx: bytes, prep: Preprocessing, out_dir: st
             log.info("export: wrote calibration cache %s (%d tensors, %s)", req.cal_cache_file,
                      len(ranges), req.calibrator)
         int8_path = os.path.join(tmp, "int8.onnx")
+        from gesturenet_lib.families import family
         from gesturenet_lib.models.model_file import read_metadata
 
         calibration.quantize_with_ranges(fp32_path, int8_path,
                                          calibration.read_ranges(ranges_file), req.calibrator,
-                                         read_metadata(fp32_onnx).get("base_model"))
+                                         family(read_metadata(fp32_onnx).get("base_model")
+                                                ).quantize)
         with open(int8_path, "rb") as handle:
             int8_onnx = handle.read()
     target = io.join(out_dir, f"{stem}_int8.onnx")

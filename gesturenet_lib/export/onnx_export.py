@@ -10,6 +10,7 @@ from gesturenet_lib import __version__
 from gesturenet_lib.models.model_file import ONNX_METADATA_KEY
 
 DEFAULT_OPSET = 13
+HAND_FOUND = "hand_found"  # a hand_landmarks model's second output: was a hand found
 
 
 def keras_to_onnx(model, metadata: dict, opset: int = DEFAULT_OPSET) -> bytes:
@@ -33,29 +34,6 @@ def add_metadata(proto, metadata: dict) -> None:
     entry = proto.metadata_props.add()
     entry.key = ONNX_METADATA_KEY
     entry.value = json.dumps({**metadata, "gesturenet_version": __version__}, sort_keys=True)
-
-
-def landmark_model_to_onnx(head, extractor_onnx: bytes, threshold: float, metadata: dict,
-                           opset: int | None = None) -> bytes:
-    """A hand_landmarks model (extractor + Keras head) -> ONE graph, ``input_1`` ->
-    ``predictions`` and ``hand_found``, with our metadata, at the extractor's opset (13, or
-    16 with the palm detector's GridSample)."""
-    import onnx
-
-    from gesturenet_lib.models.hand_landmarks import merge_for_export
-
-    own = max(o.version for o in onnx.load_from_string(extractor_onnx).opset_import
-              if o.domain in ("", "ai.onnx"))
-    if opset not in (None, own):
-        from gesturenet_lib.errors import UserInputError
-
-        raise UserInputError(f"--target_opset {opset}: this hand_landmarks model exports at "
-                             f"opset {own}, its extractor's")
-    opset = own
-    merged = merge_for_export(extractor_onnx, keras_to_onnx(head, {}, opset), threshold)
-    add_metadata(merged, metadata)
-    onnx.checker.check_model(merged)
-    return merged.SerializeToString()
 
 
 def stable_tensor_names(proto) -> None:

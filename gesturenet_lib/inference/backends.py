@@ -8,23 +8,14 @@ TensorRT paths never import TensorFlow, so a deployment machine needs neither it
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
 
-from gesturenet_lib import io
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.gpu import require_tensorrt
-from gesturenet_lib.models.model_file import (
-    check_model_path,
-    metadata_or_spec,
-    read_model_file,
-    read_onnx,
-)
 from gesturenet_lib.models.preprocessing import Preprocessing
-from gesturenet_lib.specs.experiment import ExperimentSpec
 
 FORMATS = (".tlt", ".keras", ".onnx", ".etlt", ".engine")
 
@@ -62,28 +53,6 @@ class KerasBackend(Backend):
         return self.fn(batch).numpy()
 
 
-class LandmarkBackend(Backend):
-    """A hand_landmarks .tlt: the stored extractor (ONNX Runtime) then the Keras head, the
-    two-step path that export joins into one graph."""
-
-    def __init__(self, extractor_onnx: bytes, head, classes, preprocessing, threshold: float):
-        from gesturenet_lib.models.hand_landmarks import Extractor
-
-        self.extractor = Extractor(extractor_onnx)
-        self.head = KerasBackend(head, classes, preprocessing)
-        self.threshold = threshold
-        super().__init__("onnxruntime+keras", classes, preprocessing, self.head.num_outputs)
-
-    def run(self, batch):
-        return self.head.run(self.extractor(batch))
-
-    def predict_with_hands(self, batch):
-        from gesturenet_lib.models.hand_landmarks import hand_found
-
-        raw = self.extractor(np.ascontiguousarray(batch, dtype=np.float32))
-        return np.asarray(self.head.run(raw)), hand_found(raw, self.threshold)
-
-
 class OnnxBackend(Backend):
     def __init__(self, onnx_bytes: bytes, classes, preprocessing, source: str):
         import onnxruntime as ort
@@ -102,7 +71,7 @@ class OnnxBackend(Backend):
         return self.session.run(self.output_names[:1], {self.input_name: batch})[0]
 
     def predict_with_hands(self, batch):
-        from gesturenet_lib.models.hand_landmarks import HAND_FOUND
+        from gesturenet_lib.export.onnx_export import HAND_FOUND
 
         if HAND_FOUND not in self.output_names:
             return self.predict(batch), None
@@ -159,42 +128,3 @@ class TensorRTBackend(Backend):
             cudart.cudaFree(d_in)
             cudart.cudaFree(d_out)
         return out
-
-
-def check_classes(model_classes: dict[str, int], spec_classes: dict[str, int], model: str):
-    if model_classes != spec_classes:
-        raise UserInputError(f"{model}: the model's classes {json.dumps(model_classes)} differ "
-                             f"from the spec's dataset.classes {json.dumps(spec_classes)}")
-
-
-def load_backend(path: str, key: str | None, spec: ExperimentSpec | None) -> Backend:
-    """The backend for ``path``; checks its class count against ``spec``."""
-    suffix = next((s for s in FORMATS if path.endswith(s)), None)
-    if suffix is None:
-        raise UserInputError(f"-m {path}: unknown model format; expected one of "
-                             + ", ".join(FORMATS))
-    check_model_path(path)
-    if suffix in (".tlt", ".keras"):
-        from gesturenet_lib.families import family
-
-        loaded, classes, prep = read_model_file(path, key, spec)
-        backend: Backend = family(loaded.family).backend(loaded, classes, prep)
-    elif suffix in (".onnx", ".etlt"):
-        data, meta = read_onnx(path, key)
-        backend = OnnxBackend(data, *metadata_or_spec(meta, spec, path), path)
-    else:
-        meta_path = path + ".json"
-        meta = json.loads(io.read_text(meta_path)) if io.exists(meta_path) else {}
-        classes, prep = metadata_or_spec(meta, spec, path)
-        backend = TensorRTBackend(io.read_bytes(path), classes, prep, path)
-    if spec is not None and backend.num_outputs != spec.dataset.num_classes:
-        raise UserInputError(f"{path}: the model has {backend.num_outputs} classes, the spec's "
-                             f"dataset.num_classes is {spec.dataset.num_classes}")
-    return backend
-
-
-def load_checked_backend(path: str, key: str | None, spec: ExperimentSpec) -> Backend:
-    """``load_backend``, then the model's class names must be the spec's."""
-    backend = load_backend(path, key, spec)
-    check_classes(backend.classes, dict(spec.dataset.classes), path)
-    return backend

@@ -10,9 +10,9 @@ import numpy as np
 
 from gesturenet_lib.data.geometry import PercentBox, crop_box
 from gesturenet_lib.errors import RecordError
+from gesturenet_lib.families.hand_landmarks.hand_finder import FoundHand, HandFinder
 from gesturenet_lib.inference.backends import Backend
 from gesturenet_lib.inference.run import Probabilities, Source
-from gesturenet_lib.models.hand_finder import FoundHand, HandFinder
 from gesturenet_lib.models.preprocessing import load_rgb, to_input
 from gesturenet_lib.specs.dataset_config import DatasetConfig
 
@@ -97,7 +97,7 @@ def classify_frames(sources: list[Source], finder: HandFinder, backend: Backend,
 
 def hand_finder(presence_threshold: float = 0.5) -> HandFinder:
     """The finder built from the networks ``make models`` extracted."""
-    from gesturenet_lib.models.landmark_assets import landmark_onnx_bytes, palm_onnx_bytes
+    from gesturenet_lib.families.hand_landmarks.assets import landmark_onnx_bytes, palm_onnx_bytes
 
     return HandFinder(palm_onnx_bytes(), landmark_onnx_bytes(), presence_threshold)
 

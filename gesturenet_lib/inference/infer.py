@@ -14,13 +14,13 @@ from gesturenet_lib import io
 from gesturenet_lib.data.dataset_file import read_dataset_file
 from gesturenet_lib.data.images import IMAGE_SUFFIXES
 from gesturenet_lib.errors import UserInputError
-from gesturenet_lib.inference.backends import load_checked_backend
 from gesturenet_lib.inference.full_frame import (
     CropRule,
     classify_frames,
     hand_finder,
     hand_record,
 )
+from gesturenet_lib.inference.loading import load_checked_backend
 from gesturenet_lib.inference.previews import write_preview
 from gesturenet_lib.inference.run import Source, log_progress, predict_sources
 from gesturenet_lib.specs import Experiment

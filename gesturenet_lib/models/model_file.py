@@ -45,17 +45,18 @@ def keras_bytes(model) -> bytes:
             return handle.read()
 
 
-def load_keras_bytes(data: bytes, compile: bool = False):
+def load_keras_bytes(data: bytes, compile: bool = False, custom_objects: dict | None = None):
+    """A Keras model from its bytes; ``custom_objects``: the layers of a model family
+    (``families.keras_objects()``)."""
     import keras
 
-    import gesturenet_lib.models.landmark_head  # noqa: F401  (registers the head's layers)
     import gesturenet_lib.training.schedule  # noqa: F401  (registers the LR schedule)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
         with open(path, "wb") as handle:
             handle.write(data)
-        return keras.models.load_model(path, compile=compile)
+        return keras.models.load_model(path, compile=compile, custom_objects=custom_objects)
 
 
 def save_tlt(path: str, model, key: str, classes: dict[str, int], preprocessing: Preprocessing,
@@ -81,12 +82,13 @@ def check_model_path(path: str, flag: str = "-m") -> None:
         raise UserInputError(f"{flag} {path}: is a folder, not a model file")
 
 
-def load_model_file(path: str, key: str | None) -> LoadedModel:
+def load_model_file(path: str, key: str | None, custom_objects: dict | None = None
+                    ) -> LoadedModel:
     """Read a ``.tlt`` (with ``key``) or a ``.keras`` file; errors name the file."""
     check_model_path(path)
     blob = io.read_bytes(path)
     if path.endswith(".keras"):
-        return LoadedModel(load_keras_bytes(blob), None, None, {})
+        return LoadedModel(load_keras_bytes(blob, custom_objects=custom_objects), None, None, {})
     if not key:
         raise UserInputError(f"{path}: a key is needed (-k/--key or GESTURENET_KEY)")
     try:
@@ -97,7 +99,7 @@ def load_model_file(path: str, key: str | None) -> LoadedModel:
         raise UserInputError(f"{path}: holds a {kind} model, not a Keras model")
     with zipfile.ZipFile(_bytes_io.BytesIO(data)) as archive:
         metadata = json.loads(archive.read("gesturenet.json"))
-        model = load_keras_bytes(archive.read("model.keras"))
+        model = load_keras_bytes(archive.read("model.keras"), custom_objects=custom_objects)
         attachments = {name: archive.read(name) for name in metadata.get("attachments", [])}
     return LoadedModel(model, metadata.get("classes"),
                        Preprocessing.from_dict(metadata["preprocessing"]), metadata, attachments)
@@ -139,25 +141,29 @@ def decrypt_container(path: str, blob: bytes, key: str | None) -> tuple[bytes, s
         raise UserInputError(f"{path}: {err}") from None
 
 
-def metadata_or_spec(meta: dict, spec: ExperimentSpec | None, path: str
+def metadata_or_spec(meta: dict, spec: ExperimentSpec | None,
+                     spec_preprocessing: Preprocessing | None, path: str
                      ) -> tuple[dict[str, int], Preprocessing]:
-    """Classes and preprocessing from the model's metadata, else from the spec."""
+    """Classes and preprocessing from the model's metadata, else from the spec (its family's
+    preprocessing, ``families.spec_preprocessing``)."""
     if meta.get("classes") and meta.get("preprocessing"):
         return meta["classes"], Preprocessing.from_dict(meta["preprocessing"])
     if spec is None:
         raise UserInputError(f"{path}: the model carries no class map; give the experiment "
                              "spec (-e)")
-    return dict(spec.dataset.classes), Preprocessing.for_model(spec.model)
+    return dict(spec.dataset.classes), spec_preprocessing
 
 
-def read_model_file(path: str, key: str | None, spec: ExperimentSpec | None):
+def read_model_file(path: str, key: str | None, spec: ExperimentSpec | None,
+                    spec_preprocessing: Preprocessing | None = None,
+                    custom_objects: dict | None = None):
     """(LoadedModel, classes, preprocessing) of a .tlt (with the key) or .keras file."""
     if path.endswith(".tlt"):
         check_container(path, io.read_bytes(path))  # the clear errors for TAO files too
-    loaded = load_model_file(path, key)
+    loaded = load_model_file(path, key, custom_objects)
     meta = {"classes": loaded.classes,
             "preprocessing": loaded.preprocessing.to_dict() if loaded.preprocessing else None}
-    return (loaded, *metadata_or_spec(meta, spec, path))
+    return (loaded, *metadata_or_spec(meta, spec, spec_preprocessing, path))
 
 
 def read_onnx(path: str, key: str | None) -> tuple[bytes, dict]:

@@ -16,7 +16,6 @@ import numpy as np
 from gesturenet_lib import io
 from gesturenet_lib.data.images import decode
 from gesturenet_lib.errors import RecordError
-from gesturenet_lib.specs.experiment import Model
 
 
 @dataclass(frozen=True)
@@ -28,13 +27,6 @@ class Preprocessing:
     scale: float = 1.0 / 255.0
     offset: float = 0.0
     resize: str = "bilinear"
-
-    @classmethod
-    def for_model(cls, spec: Model) -> Preprocessing:
-        """The preprocessing of the spec's model family (see ``families``)."""
-        from gesturenet_lib.families import family
-
-        return family(spec.base_model).preprocessing(spec)
 
     def input_dims(self) -> tuple[int, int, int]:
         """The model's input without the batch dimension, in its declared layout."""

@@ -21,8 +21,8 @@ from kserve.errors import InvalidInput, ModelNotReady
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from gesturenet_lib.export.deploy_configs import INPUT_NAME, OUTPUT_NAME
+from gesturenet_lib.export.onnx_export import HAND_FOUND
 from gesturenet_lib.inference.backends import Backend
-from gesturenet_lib.models.hand_landmarks import HAND_FOUND
 from gesturenet_lib.serving.payloads import (
     BadRequest,
     check_batch,

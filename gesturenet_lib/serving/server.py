@@ -133,7 +133,7 @@ def _replay(messages: list, then=None):
 
 def _load(req: ServeRequest, models: list, on_error: Callable[[Exception], None]) -> None:
     """Load, warm up and attach the model; ``on_error`` gets what stopped it."""
-    from gesturenet_lib.inference.backends import load_backend
+    from gesturenet_lib.inference.loading import load_backend
     from gesturenet_lib.serving.models import served
 
     try:

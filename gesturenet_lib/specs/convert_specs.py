@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from gesturenet_lib import io
+from gesturenet_lib import io, tao_mounts
 from gesturenet_lib.specs.base import SpecError, format_value, load
 from gesturenet_lib.specs.dataset_config import (
     DEFAULT_ORG_DATA_DIR,
@@ -39,8 +39,8 @@ def reconcile(ds: DatasetConfig, exp: DatasetExperimentConfig, ds_file: str, exp
     for key, default in SHARED_KEYS.items():
         mine, theirs = getattr(ds, key), getattr(exp, key)
         if key == "mount_dir_path":
-            mine = mine if mine is None else io.resolve(mine, ds_base)
-            theirs = theirs if theirs is None else io.resolve(theirs, exp_base)
+            mine = mine if mine is None else tao_mounts.resolve(mine, ds_base)
+            theirs = theirs if theirs is None else tao_mounts.resolve(theirs, exp_base)
         if mine is not None and theirs is not None and _comparable(mine) != _comparable(theirs):
             raise SpecError("", None, f"{key} = {format_value(getattr(ds, key))}, but "
                             f"{exp_file}: {key} = {format_value(getattr(exp, key))}; the two "

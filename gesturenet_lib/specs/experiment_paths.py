@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gesturenet_lib import io
+from gesturenet_lib import io, tao_mounts
 from gesturenet_lib.specs.base import load
 from gesturenet_lib.specs.experiment import ExperimentSpec
 
@@ -42,14 +42,15 @@ class Experiment:
 
 def experiment_of(spec: ExperimentSpec, source: str, base: str) -> Experiment:
     """``spec``'s paths resolved against ``base`` (the spec file's folder)."""
-    data_json = io.resolve(spec.dataset.data_path, base)
+    data_json = tao_mounts.resolve(spec.dataset.data_path, base)
     return Experiment(
         spec, source, data_json,
-        io.resolve(spec.evaluator.data_path, base) if spec.evaluator.data_path else data_json,
-        io.resolve(spec.dataset.image_root_path, base) if spec.dataset.image_root_path
+        tao_mounts.resolve(spec.evaluator.data_path, base) if spec.evaluator.data_path
+        else data_json,
+        tao_mounts.resolve(spec.dataset.image_root_path, base) if spec.dataset.image_root_path
         else None,
-        io.resolve(spec.output_experiments_fld, base),
-        io.resolve(spec.model.weights_init, base) if spec.model.weights_init else None)
+        tao_mounts.resolve(spec.output_experiments_fld, base),
+        tao_mounts.resolve(spec.model.weights_init, base) if spec.model.weights_init else None)
 
 
 def load_experiment(spec_file: str) -> Experiment:

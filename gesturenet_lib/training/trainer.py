@@ -116,6 +116,7 @@ def build_model(spec: ExperimentSpec):
 
 def _initial_model(exp: Experiment, key: str | None):
     """A fresh model, or the one named by ``weights_init`` (new head when asked)."""
+    from gesturenet_lib.families import keras_objects
     from gesturenet_lib.models.model_file import load_model_file
 
     spec, num_classes = exp.spec, exp.spec.dataset.num_classes
@@ -132,7 +133,7 @@ def _initial_model(exp: Experiment, key: str | None):
                              + (f" ({ngc})" if path.endswith(".tlt") else ""))
     if crypto.looks_like_tao(io.read_bytes(path)):
         raise UserInputError(f"{given}: a model encrypted by NVIDIA TAO; {ngc}")
-    loaded = load_model_file(path, key)
+    loaded = load_model_file(path, key, keras_objects())
     if loaded.metadata and loaded.family != spec.model.base_model:
         raise UserInputError(
             f"model.weights_init = {json.dumps(spec.model.weights_init)}: is a "
@@ -195,6 +196,7 @@ class _Checkpointer:
 
     def load_model(self):
         """The checkpointed model, compiled; a different key (or a changed file) is exit 2."""
+        from gesturenet_lib.families import keras_objects
         from gesturenet_lib.models.model_file import load_keras_bytes
 
         try:
@@ -204,7 +206,7 @@ class _Checkpointer:
                 f"{self.model_path}: this run's checkpoint does not open with this key (it was "
                 "written with another key, or changed); resume with the key the run started "
                 f"with, or delete {self.folder} to start over") from None
-        return load_keras_bytes(data, compile=True)
+        return load_keras_bytes(data, compile=True, custom_objects=keras_objects())
 
 
 def _write_csv(path: str, history: list[dict]) -> None:

@@ -71,7 +71,7 @@ def test_every_model_format_gives_the_same_metrics(trained, capsys):
 
 
 def test_keras_and_onnx_runtime_agree_on_the_sample_photos(trained):
-    from gesturenet_lib.inference.backends import load_backend
+    from gesturenet_lib.inference.loading import load_backend
     from gesturenet_lib.models.preprocessing import load_rgb, to_input
     from gesturenet_lib.specs import load_experiment_spec
 

@@ -34,7 +34,7 @@ def _export(*args):
 
 
 def test_onnx_export_matches_keras_and_writes_every_deployment_file(model, tmp_path):
-    from gesturenet_lib.inference.backends import load_backend
+    from gesturenet_lib.inference.loading import load_backend
     from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
     root, spec, tlt = model
@@ -96,7 +96,7 @@ def test_without_an_output_flag_etlt_is_appended_to_the_model_path(model, tmp_pa
 
 def test_int8_calibration_cache_quantized_model_and_reuse(model, tmp_path, caplog):
     from gesturenet_lib.export.calibration import quantized_activations, read_cache
-    from gesturenet_lib.inference.backends import load_backend
+    from gesturenet_lib.inference.loading import load_backend
     from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
     root, spec, tlt = model

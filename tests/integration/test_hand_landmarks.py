@@ -57,7 +57,7 @@ def test_export_is_one_graph_that_agrees_with_the_two_step_path(trained, capsys)
     import onnx
     import onnxruntime as ort
 
-    from gesturenet_lib.inference.backends import load_backend
+    from gesturenet_lib.inference.loading import load_backend
     from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
     root, spec, model = trained
@@ -106,7 +106,7 @@ def test_every_format_gives_the_same_metrics_and_inference_reports_hands(trained
 def test_crops_without_a_hand_go_to_random(trained, tmp_path):
     import cv2
 
-    from gesturenet_lib.inference.backends import load_backend
+    from gesturenet_lib.inference.loading import load_backend
     from gesturenet_lib.models.preprocessing import to_input
 
     _, _, model = trained
@@ -136,8 +136,8 @@ def test_rotated_views_find_more_hands_and_map_landmarks_back(converted):
     """The extractor also tries the crop turned 90 degrees each way; a crop turned
     counter-clockwise is found through its clockwise view, with the landmarks of the upright
     crop expressed in the turned crop's frame."""
-    from gesturenet_lib.models.hand_landmarks import Extractor, build_extractor
-    from gesturenet_lib.models.landmark_assets import landmark_onnx_bytes
+    from gesturenet_lib.families.hand_landmarks.assets import landmark_onnx_bytes
+    from gesturenet_lib.families.hand_landmarks.extractor import Extractor, build_extractor
     from gesturenet_lib.models.preprocessing import Preprocessing, load_rgb, to_input
     from gesturenet_lib.specs.experiment import HandLandmarks
 
@@ -205,9 +205,9 @@ def test_weights_init_continues_a_landmark_model_and_refuses_another_family(trai
     assert first_loss < 1.0  # started from the trained head, not from scratch
 
     resnet = root / "resnet.tlt"
+    from gesturenet_lib.families.resnet_vanilla.network import build_resnet
     from gesturenet_lib.models.model_file import save_tlt
     from gesturenet_lib.models.preprocessing import Preprocessing
-    from gesturenet_lib.models.resnet import build_resnet
     from gesturenet_lib.specs.experiment import Model
 
     classes = doc["dataset"]["classes"]

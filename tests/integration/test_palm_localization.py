@@ -13,9 +13,9 @@ import pytest
 
 from gesturenet_lib import cli
 from gesturenet_lib.data.dataset_file import read_dataset_file
+from gesturenet_lib.families.hand_landmarks.assets import landmark_onnx_bytes, palm_onnx_bytes
+from gesturenet_lib.families.hand_landmarks.extractor import Extractor, build_extractor
 from gesturenet_lib.inference.full_frame import CropRule, cut, hand_finder
-from gesturenet_lib.models.hand_landmarks import Extractor, build_extractor
-from gesturenet_lib.models.landmark_assets import landmark_onnx_bytes, palm_onnx_bytes
 from gesturenet_lib.models.preprocessing import Preprocessing, load_rgb, to_input
 from gesturenet_lib.specs.experiment import HandLandmarks
 from tests.conftest import SPECS

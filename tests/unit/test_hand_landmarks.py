@@ -12,8 +12,8 @@ import pytest
 
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.evaluation.metrics import classification_metrics
-from gesturenet_lib.models import landmark_assets
-from gesturenet_lib.models.hand_landmarks import (
+from gesturenet_lib.families.hand_landmarks import assets as landmark_assets
+from gesturenet_lib.families.hand_landmarks.extractor import (
     FEATURE_SIZE,
     FINGERTIPS,
     HANDEDNESS,
@@ -49,7 +49,7 @@ def _raw(points: np.ndarray, presence: float = 0.99, handedness: float = 0.9) ->
 
 
 def _features(raw: np.ndarray) -> np.ndarray:
-    from gesturenet_lib.models.landmark_head import LandmarkFeatures
+    from gesturenet_lib.families.hand_landmarks.head import LandmarkFeatures
 
     return np.asarray(LandmarkFeatures()(raw))
 
@@ -100,7 +100,7 @@ def test_fingertip_distances_are_those_of_the_points():
 
 
 def test_no_hand_gives_random_or_uniform_and_uniform_counts_as_wrong():
-    from gesturenet_lib.models.landmark_head import build_head
+    from gesturenet_lib.families.hand_landmarks.head import build_head
     from gesturenet_lib.specs.experiment import HandLandmarks
 
     head = build_head(HandLandmarks(presence_threshold=0.5), CLASSES)

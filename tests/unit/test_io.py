@@ -1,4 +1,4 @@
-"""The I/O seam: atomic writes, path resolution, deterministic listings."""
+"""The I/O seam: atomic writes, deterministic listings."""
 
 from __future__ import annotations
 
@@ -29,14 +29,6 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
         io.write_bytes(target, b"new")
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["out.bin"]
-
-
-def test_resolve_relative_paths_against_the_spec_folder():
-    assert io.resolve("data.json", "/specs") == "/specs/data.json"
-    assert io.resolve("../ws/data.json", "/repo/specs") == "/repo/ws/data.json"
-    assert io.resolve("/abs/data.json", "/specs") == "/abs/data.json"
-    assert io.resolve("gs://b/k", "/specs") == "gs://b/k"
-    assert io.resolve("k/data.json", "gs://b/specs") == "gs://b/specs/k/data.json"
 
 
 def test_list_files_is_sorted_and_recursive(tmp_path):

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from gesturenet_lib.models import palm_detection as pd
-from gesturenet_lib.models.hand_finder import square_windows
+from gesturenet_lib.families.hand_landmarks import palm_detection as pd
+from gesturenet_lib.families.hand_landmarks.hand_finder import square_windows
 
 
 def test_anchors_follow_the_ssd_layout_of_the_graph():

@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gesturenet_lib.models.resnet import ARCHITECTURES, build_resnet, counted_layers
+from gesturenet_lib.families.resnet_vanilla.network import (
+    ARCHITECTURES,
+    build_resnet,
+    counted_layers,
+)
 from gesturenet_lib.specs.experiment import Model
 
 

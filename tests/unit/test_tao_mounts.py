@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from gesturenet_lib import cli, io, tao_mounts
+from gesturenet_lib import cli, tao_mounts
 from gesturenet_lib.errors import UserInputError
 
 
@@ -37,13 +37,13 @@ def test_the_longest_destination_wins_and_other_paths_stay(mounts):
     assert tao_mounts.map_path("relative/path") == "relative/path"
 
 
-def test_spec_paths_map_through_io_resolve(mounts):
+def test_spec_paths_map_through_resolve(mounts):
     project, _ = mounts
-    assert io.resolve("/workspace/tao-experiments/gesturenet/", "/anywhere") == \
+    assert tao_mounts.resolve("/workspace/tao-experiments/gesturenet/", "/anywhere") == \
         str(project / "gesturenet")
-    assert io.resolve("data.json", "/workspace/tao-experiments/gesturenet") == \
+    assert tao_mounts.resolve("data.json", "/workspace/tao-experiments/gesturenet") == \
         str(project / "gesturenet" / "data.json")  # relative to a spec in the container view
-    assert io.resolve("gs://b/k", None) == "gs://b/k"
+    assert tao_mounts.resolve("gs://b/k", None) == "gs://b/k"
 
 
 def test_a_destination_that_exists_here_is_left_alone(tmp_path, monkeypatch):
@@ -98,3 +98,11 @@ def test_the_default_file_is_the_launchers(monkeypatch, tmp_path):
     (tmp_path / ".tao_mounts.json").write_text(json.dumps({"Mounts": [
         {"source": str(tmp_path), "destination": "/workspace/tao-experiments"}]}))
     assert tao_mounts.map_path("/workspace/tao-experiments/a") == str(tmp_path / "a")
+
+
+def test_resolve_relative_paths_against_the_spec_folder():
+    assert tao_mounts.resolve("data.json", "/specs") == "/specs/data.json"
+    assert tao_mounts.resolve("../ws/data.json", "/repo/specs") == "/repo/ws/data.json"
+    assert tao_mounts.resolve("/abs/data.json", "/specs") == "/abs/data.json"
+    assert tao_mounts.resolve("gs://b/k", "/specs") == "gs://b/k"
+    assert tao_mounts.resolve("k/data.json", "gs://b/specs") == "gs://b/specs/k/data.json"

@@ -8,7 +8,8 @@ import dataclasses
 import logging
 
 from gesturenet_lib.errors import UserInputError
-from gesturenet_lib.families import QuantizeSettings, TrainingInputs
+from gesturenet_lib.export.calibration import QuantizeSettings
+from gesturenet_lib.families.base import TrainingInputs
 from gesturenet_lib.models.preprocessing import Preprocessing
 from gesturenet_lib.specs.experiment import LANDMARK_INPUT_SIZE
 
@@ -27,16 +28,19 @@ class HandLandmarks:
         return Preprocessing(LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE, 3, model.data_format)
 
     def build(self, spec):
-        from gesturenet_lib.models.landmark_head import build_head
-        from gesturenet_lib.models.resnet import make_regularizer
+        from gesturenet_lib.families.hand_landmarks.head import build_head
+        from gesturenet_lib.models.regularizer import make_regularizer
 
         return build_head(spec.model.landmarks, dict(spec.dataset.classes),
                           make_regularizer(spec.model))
 
     def training_inputs(self, spec, train_set, val_set, prep, repeat_val) -> TrainingInputs:
-        from gesturenet_lib.models.hand_landmarks import Extractor, build_extractor
-        from gesturenet_lib.models.landmark_assets import landmark_onnx_bytes, palm_onnx_bytes
-        from gesturenet_lib.training.landmark_data import (
+        from gesturenet_lib.families.hand_landmarks.assets import (
+            landmark_onnx_bytes,
+            palm_onnx_bytes,
+        )
+        from gesturenet_lib.families.hand_landmarks.extractor import Extractor, build_extractor
+        from gesturenet_lib.families.hand_landmarks.inputs import (
             extract_set,
             make_landmark_dataset,
             only_hands,
@@ -69,15 +73,23 @@ class HandLandmarks:
         return {"hand_landmarks": dataclasses.asdict(spec.model.landmarks)}
 
     def to_onnx(self, loaded, metadata: dict, opset: int | None) -> bytes:
-        from gesturenet_lib.export.onnx_export import landmark_model_to_onnx
+        from gesturenet_lib.families.hand_landmarks.onnx_graph import landmark_model_to_onnx
 
         settings = loaded.metadata["hand_landmarks"]
         return landmark_model_to_onnx(loaded.model, loaded.attachments[EXTRACTOR],
                                       settings["presence_threshold"],
                                       {**metadata, "hand_landmarks": settings}, opset)
 
+    def keras_objects(self) -> dict:
+        """The head's own layers, for loading a stored model."""
+        import keras
+
+        from gesturenet_lib.families.hand_landmarks.head import LandmarkFeatures, NoHandFallback
+
+        return {keras.saving.get_registered_name(c): c for c in (LandmarkFeatures, NoHandFallback)}
+
     def backend(self, loaded, classes, prep):
-        from gesturenet_lib.inference.backends import LandmarkBackend
+        from gesturenet_lib.families.hand_landmarks.backend import LandmarkBackend
 
         return LandmarkBackend(loaded.attachments[EXTRACTOR], loaded.model, classes, prep,
                                loaded.metadata["hand_landmarks"]["presence_threshold"])

@@ -8,16 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gesturenet_lib.models import palm_detection as pd
-from gesturenet_lib.models.hand_landmarks import (
-    HANDEDNESS,
+from gesturenet_lib.families.hand_landmarks import palm_detection as pd
+from gesturenet_lib.families.hand_landmarks.assets import (
     NET_HANDEDNESS,
     NET_INPUT,
     NET_LANDMARKS,
     NET_PRESENCE,
-    PRESENCE,
-    RAW_SIZE,
 )
+from gesturenet_lib.families.hand_landmarks.extractor import HANDEDNESS, PRESENCE, RAW_SIZE
 
 SAME_HAND_IOU = 0.5   # two boxes overlapping this much are one hand (the surer one is kept)
 # Landmarks sit at the joints' centres, inside the hand's outline. On the bundled sample's

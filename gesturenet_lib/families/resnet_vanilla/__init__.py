@@ -3,7 +3,8 @@ the spec's augmentations, at the spec's input size."""
 
 from __future__ import annotations
 
-from gesturenet_lib.families import QuantizeSettings, TrainingInputs
+from gesturenet_lib.export.calibration import QuantizeSettings
+from gesturenet_lib.families.base import TrainingInputs
 from gesturenet_lib.models.preprocessing import Preprocessing
 
 
@@ -12,11 +13,12 @@ class ResnetVanilla:
     quantize = QuantizeSettings(op_types=None, reduce_range=True)
 
     def preprocessing(self, model) -> Preprocessing:
-        return Preprocessing(model.image_height, model.image_width,
-                             1 if model.gray_scale_input else 3, model.data_format)
+        from gesturenet_lib.families.resnet_vanilla.network import preprocessing
+
+        return preprocessing(model)
 
     def build(self, spec):
-        from gesturenet_lib.models.resnet import build_resnet
+        from gesturenet_lib.families.resnet_vanilla.network import build_resnet
 
         return build_resnet(spec.model, spec.dataset.num_classes)
 
@@ -37,6 +39,9 @@ class ResnetVanilla:
         from gesturenet_lib.export.onnx_export import DEFAULT_OPSET, keras_to_onnx
 
         return keras_to_onnx(loaded.model, metadata, opset or DEFAULT_OPSET)
+
+    def keras_objects(self) -> dict:
+        return {}
 
     def backend(self, loaded, classes, prep):
         from gesturenet_lib.inference.backends import KerasBackend

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gesturenet_lib.models import palm_detection as pd
+from gesturenet_lib.families.hand_landmarks import palm_detection as pd
 
 OPSET = 16           # GridSample
 IR_VERSION = 8       # what opset 16 needs (and what tf2onnx writes at it)
@@ -325,7 +325,7 @@ def net_copy(net_nodes: list, input_name: str, prefix: str, output: str) -> list
     ``output`` [N, 65] (landmarks, presence, handedness)."""
     from onnx import helper
 
-    from gesturenet_lib.models.hand_landmarks import (
+    from gesturenet_lib.families.hand_landmarks.assets import (
         NET_HANDEDNESS,
         NET_INPUT,
         NET_LANDMARKS,

@@ -11,7 +11,7 @@ import json
 
 from gesturenet_lib import io
 from gesturenet_lib.errors import UserInputError
-from gesturenet_lib.models import palm_detection as pd
+from gesturenet_lib.families.hand_landmarks import palm_detection as pd
 
 FILE_NAME = "palm_detector.onnx"
 METADATA_KEY = "gesturenet_palm_detector"
@@ -65,7 +65,7 @@ def write_detector(out_dir: str, max_batch_size: int = 1) -> str | None:
     written) when the networks of ``make models`` are not on this machine."""
     import onnx
 
-    from gesturenet_lib.models.landmark_assets import palm_onnx_bytes
+    from gesturenet_lib.families.hand_landmarks.assets import palm_onnx_bytes
 
     try:
         model = onnx.load_from_string(palm_onnx_bytes())

@@ -27,6 +27,10 @@ from pathlib import Path
 from gesturenet_lib import io
 from gesturenet_lib.errors import UserInputError
 
+# The converted network's tensors (tf2onnx names TFLite's outputs Identity, Identity_1, ...).
+NET_INPUT, NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS = ("input_1", "Identity", "Identity_1",
+                                                          "Identity_2")
+
 WHEEL_REQUIREMENT = "mediapipe==0.10.21"
 # The one platform-neutral choice: the CPython 3.11 manylinux wheel (the .tflite files are the
 # same in every wheel of the release; pinning one wheel makes its hash checkable).
@@ -167,8 +171,9 @@ def _converted_bytes(name: str, what: str, folder: Path | None) -> bytes:
     manifest_path, onnx_path = folder / MANIFEST, folder / name
     if not (manifest_path.exists() and onnx_path.exists()):
         raise UserInputError(f"{onnx_path}: the {what} is missing; run "
-                             "`make models` (or `python -m gesturenet_lib.models.landmark_assets`"
-                             ") once, or set GESTURENET_MODELS_DIR to where it was put")
+                             "`make models` (or `python -m "
+                             "gesturenet_lib.families.hand_landmarks.assets`) once, or set "
+                             "GESTURENET_MODELS_DIR to where it was put")
     data = onnx_path.read_bytes()
     expected = json.loads(manifest_path.read_text()).get(name)
     if hashlib.sha256(data).hexdigest() != expected:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gesturenet_lib.models.preprocessing import Preprocessing
+from gesturenet_lib.models.regularizer import make_regularizer
 from gesturenet_lib.specs.experiment import Model
 
 BATCH_NORM_MOMENTUM = 0.9  # 0.99 lags far behind on small datasets (see DESIGN.md)
@@ -56,22 +58,15 @@ def counted_layers(arch: Architecture) -> int:
     return 1 + per_block * sum(arch.blocks_per_stage) + 1
 
 
+def preprocessing(spec: Model) -> Preprocessing:
+    """The spec's input size, grey or RGB, in its declared layout."""
+    return Preprocessing(spec.image_height, spec.image_width,
+                         1 if spec.gray_scale_input else 3, spec.data_format)
+
+
 def input_shape(spec: Model) -> tuple[int, int, int]:
     """The input without the batch dimension, in the declared layout."""
-    from gesturenet_lib.models.preprocessing import Preprocessing
-
-    return Preprocessing.for_model(spec).input_dims()
-
-
-def make_regularizer(spec: Model):
-    """The spec's kernel regulariser (L1 or L2), or None when its factor is 0."""
-    import keras
-
-    if spec.kernel_regularization_factor <= 0:
-        return None
-    reg_cls = keras.regularizers.L1 if spec.kernel_regularizer_type == "l1" \
-        else keras.regularizers.L2
-    return reg_cls(spec.kernel_regularization_factor)
+    return preprocessing(spec).input_dims()
 
 
 class _Blocks:

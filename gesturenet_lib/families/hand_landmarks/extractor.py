@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gesturenet_lib.export.onnx_export import HAND_FOUND
 from gesturenet_lib.specs.experiment import LANDMARK_INPUT_SIZE, HandLandmarks
 
 RAW_SIZE = 65            # 63 landmark coordinates, hand presence, handedness
@@ -31,10 +32,6 @@ FINGERTIPS = (4, 8, 12, 16, 20)
 TIP_PAIRS = tuple((a, b) for i, a in enumerate(FINGERTIPS) for b in FINGERTIPS[i + 1:])
 FEATURE_SIZE = 63 + len(FINGERTIPS) + len(TIP_PAIRS)
 EXTRACTOR_OUTPUT = "landmark_features"
-HAND_FOUND = "hand_found"
-# The converted network's tensors (tf2onnx names TFLite's outputs Identity, Identity_1, ...).
-NET_INPUT, NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS = ("input_1", "Identity", "Identity_1",
-                                                          "Identity_2")
 
 
 # ------------------------------------------------------------------- the extractor (ONNX graph)
@@ -48,7 +45,7 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
     import onnx
     from onnx import TensorProto, helper
 
-    from gesturenet_lib.models import palm_graph
+    from gesturenet_lib.families.hand_landmarks import palm_graph
 
     model = onnx.load_from_string(network_onnx)
     graph = model.graph
@@ -116,7 +113,7 @@ def _views(x: str, size: int, rotations: bool, out: str) -> tuple[list, int, lis
 
 def _views_alone(x: str, size: int, net_nodes: list, rotations: bool) -> tuple[list, list]:
     """The views with the network between them, ``x`` -> ``landmark_features``."""
-    from gesturenet_lib.models.palm_graph import net_copy
+    from gesturenet_lib.families.hand_landmarks.palm_graph import net_copy
 
     front, _, back, inits = _views(x, size, rotations, EXTRACTOR_OUTPUT)
     return front + net_copy(net_nodes, "views_input", "", "views_raw") + back, inits

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gesturenet_lib.errors import RecordError, UserInputError
-from gesturenet_lib.models.hand_landmarks import RAW_SIZE, Extractor, hand_found
+from gesturenet_lib.families.hand_landmarks.extractor import RAW_SIZE, Extractor, hand_found
 from gesturenet_lib.models.preprocessing import Preprocessing, load_rgb, to_input
 from gesturenet_lib.training.data import ImageSet
 

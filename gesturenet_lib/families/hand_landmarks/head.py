@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from gesturenet_lib.models.hand_landmarks import (
+from gesturenet_lib.families.hand_landmarks.extractor import (
     FEATURE_SIZE,
     FINGERTIPS,
     HANDEDNESS,
