@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nwrote {result.data_json}")
     for path in result.fold_files:
         print(f"wrote {path}")
-    print(f"rejects: {result.rejects_file}")
+    if result.left_out:
+        print(f"rejects: {result.rejects_file} ({result.left_out} boxes left out, each with "
+              "its reason)")
     if result.tfds_dir:
         print(f"TFDS dataset: {result.tfds_dir}")
     return 0

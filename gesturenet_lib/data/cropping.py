@@ -10,13 +10,19 @@ from __future__ import annotations
 import hashlib
 import pickle
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gesturenet_lib import io
 from gesturenet_lib.data import images
 from gesturenet_lib.data.annotations import HandRecord
 from gesturenet_lib.data.dead_letters import REJECTED, dropped
-from gesturenet_lib.data.geometry import box_problem, crop_box, original_box
+from gesturenet_lib.data.geometry import (
+    SWAPPING_ORIENTATIONS,
+    box_problem,
+    crop_box,
+    displayed_box,
+    original_box,
+)
 from gesturenet_lib.errors import RecordError
 
 ENTRY = "entry"
@@ -49,12 +55,26 @@ def crop_relpath(settings: CropSettings, record: HandRecord) -> str:
     return "/".join(parts)
 
 
-def check_aspect(record: HandRecord, width: int, height: int) -> None:
-    """Percent boxes survive a resize, not a different image: compare aspect ratios."""
+def _same_aspect(width: int, height: int, ow: int, oh: int) -> bool:
+    return abs((width / height) / (ow / oh) - 1.0) <= 0.02
+
+
+def on_displayed_grid(record: HandRecord, width: int, height: int, data: bytes) -> HandRecord:
+    """``record`` with its box on the image as displayed (``width`` x ``height``, EXIF
+    orientation applied), the grid Label Studio annotators see and the one rule here. An
+    annotation whose original size is the *stored* grid of a photo whose orientation swaps its
+    axes (6, 8, ...) was drawn on that grid: its box is turned with the image. Percent boxes
+    survive a resize, not a different image: any other aspect is refused."""
     ow, oh = record.original_width, record.original_height
-    if ow and oh and abs((width / height) / (ow / oh) - 1.0) > 0.02:
-        raise RecordError(f"image is {width}x{height} but the annotation's original size is "
-                          f"{ow}x{oh} (different aspect ratio)")
+    if not (ow and oh) or _same_aspect(width, height, ow, oh):
+        return record
+    if _same_aspect(height, width, ow, oh):  # the header is read only in this case
+        orientation = images.orientation(data)
+        if orientation in SWAPPING_ORIENTATIONS:
+            return replace(record, box=displayed_box(record.box, orientation),
+                           original_width=oh, original_height=ow)
+    raise RecordError(f"image is {width}x{height} (as displayed) but the annotation's original "
+                      f"size is {ow}x{oh} (different aspect ratio)")
 
 
 def already_written(target: str) -> bool:
@@ -90,7 +110,7 @@ def crop_image_group(settings: CropSettings, group) -> list[tuple[str, dict]]:
     results = []
     for split, record in items:
         try:
-            check_aspect(record, width, height)
+            record = on_displayed_grid(record, width, height, data)
             problem = box_problem(record.box)
             if problem:
                 raise RecordError(problem)

@@ -63,6 +63,11 @@ class ConvertResult:
     classes: list[str]
 
     @property
+    def left_out(self) -> int:
+        """Boxes in the rejects file: rejected, filtered or sampled out."""
+        return sum(self.stats[k] for k in ("rejected", "filtered", "sampled_out"))
+
+    @property
     def counts(self) -> dict[str, int]:
         """Every box read, where it went, and the images of each set."""
         stats = self.stats
@@ -356,19 +361,19 @@ def dataset_convert(req: ConvertRequest) -> ConvertResult:
         build_pipeline(job, p)
 
     exp, data_json, tfds_dir = job.exp, job.data_json, job.tfds_dir
-    if tfds_dir:
-        tfds_writer.write_metadata(tfds_dir, tuple(exp.classes),
-                                   f"GestureNet hand crops, experiment {req.experiment_name}")
     # data.json's statistics, from their own file: data.json is not parsed again
     stats = json.loads(io.read_text(dataset_file.stats_path(data_json)))
-    summary = dataset_file.summary_text(stats, tuple(exp.classes))
-    fold_files = ([dataset_file.fold_path(data_json, i) for i in range(req.k_folds)]
-                  if req.k_folds >= 2 else [])
-    result = ConvertResult(data_json, dataset_file.rejects_path(data_json), fold_files,
-                           tfds_dir, stats, summary, list(exp.classes))
-    if stats["crops"] == 0:
+    rejects_file = dataset_file.rejects_path(data_json)
+    if stats["crops"] == 0:  # before the TFDS metadata: there are no shards to describe
         raise UserInputError(
             f"dataset_convert: no crop was written ({stats['boxes_read']} boxes read: "
             f"{stats['rejected']} rejected, {stats['filtered']} filtered, "
-            f"{stats['sampled_out']} sampled out); see {result.rejects_file}")
-    return result
+            f"{stats['sampled_out']} sampled out); see {rejects_file}")
+    if tfds_dir:
+        tfds_writer.write_metadata(tfds_dir, tuple(exp.classes),
+                                   f"GestureNet hand crops, experiment {req.experiment_name}")
+    summary = dataset_file.summary_text(stats, tuple(exp.classes))
+    fold_files = ([dataset_file.fold_path(data_json, i) for i in range(req.k_folds)]
+                  if req.k_folds >= 2 else [])
+    return ConvertResult(data_json, rejects_file, fold_files, tfds_dir, stats, summary,
+                         list(exp.classes))

@@ -42,6 +42,26 @@ class PercentBox:
     height: float
 
 
+# EXIF orientations that swap the image's axes when it is displayed (5: transpose, 6: 90 degrees
+# clockwise, 7: transverse, 8: 90 degrees counter-clockwise).
+SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
+
+
+def displayed_box(box: PercentBox, orientation: int) -> PercentBox:
+    """``box``, drawn on an image's stored pixel grid, on the grid it is displayed with once
+    its EXIF ``orientation`` (1-8) is applied."""
+    x, y, w, h = box.x, box.y, box.width, box.height
+    return {
+        2: lambda: PercentBox(100 - x - w, y, w, h),
+        3: lambda: PercentBox(100 - x - w, 100 - y - h, w, h),
+        4: lambda: PercentBox(x, 100 - y - h, w, h),
+        5: lambda: PercentBox(y, x, h, w),
+        6: lambda: PercentBox(100 - y - h, x, h, w),
+        7: lambda: PercentBox(100 - y - h, 100 - x - w, h, w),
+        8: lambda: PercentBox(y, 100 - x - w, h, w),
+    }.get(orientation, lambda: box)()
+
+
 # Label Studio may store 100.0000001 for a box touching the border; tolerate that much.
 PERCENT_TOLERANCE = 0.01
 

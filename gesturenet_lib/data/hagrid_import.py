@@ -90,10 +90,12 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 
 def _image_size(path: str) -> tuple[int, int] | None:
+    """The size the image is displayed at (EXIF orientation applied): the grid HaGRID's
+    normalised boxes, Label Studio and dataset_convert all use."""
     import cv2
     import numpy as np
 
-    image = cv2.imdecode(np.frombuffer(io.read_bytes(path), np.uint8), cv2.IMREAD_UNCHANGED)
+    image = cv2.imdecode(np.frombuffer(io.read_bytes(path), np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         return None
     return image.shape[1], image.shape[0]

@@ -14,6 +14,7 @@ from gesturenet_lib.errors import RecordError
 # what OpenCV decodes here.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
+_EXIF_ORIENTATION = 0x0112
 _JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
 _PNG_SIGNATURE, _PNG_IEND = b"\x89PNG\r\n\x1a\n", b"IEND"
 
@@ -52,8 +53,24 @@ def check_pixels(data: bytes, max_pixels: int) -> None:
                           f"{max_pixels:,} (--max_image_pixels)")
 
 
+def orientation(data: bytes) -> int:
+    """The image's EXIF orientation (1-8; 1 when it has none), from its header alone."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(_bytes_io.BytesIO(data)) as header:
+                value = header.getexif().get(_EXIF_ORIENTATION, 1)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
+            Image.DecompressionBombError):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
 def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """BGR uint8 image from encoded bytes, or RecordError."""
+    """BGR uint8 image from encoded bytes, as displayed (OpenCV applies the EXIF orientation,
+    as browsers and Label Studio do), or RecordError."""
     import cv2
 
     if not data:

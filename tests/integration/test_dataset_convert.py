@@ -161,13 +161,18 @@ def test_sampling_rate_folds_and_class_weights(tmp_path):
         assert abs(train.count("two") - n / 2) <= 1
 
 
-def test_nothing_written_exits_2(tmp_path, capsys):
+@pytest.mark.parametrize("extra", [["--no_tfds"], []], ids=["no_tfds", "tfds"])
+def test_nothing_written_exits_2(tmp_path, capsys, extra):
+    """Every box rejected: one line with the reason and exit 2, with or without the TFDS
+    shards (no traceback from a TFDS folder that was never made)."""
     tree = TaoTree(tmp_path)
     tree.image("u1", "s1", "x.png")
     tree.annotate("original/data/u1/s1/x.png", "wave")
     ds, exp = tree.specs()
-    assert _convert(ds, exp, tmp_path / "data.json", extra=["--no_tfds"]) == 2
-    assert "no crop was written (1 boxes read: 1 rejected" in capsys.readouterr().err
+    assert _convert(ds, exp, tmp_path / "data.json", extra=extra) == 2
+    err = capsys.readouterr().err
+    assert "no crop was written (1 boxes read: 1 rejected" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_changed_settings_under_the_same_experiment_name_exit_2(tmp_path, capsys):
@@ -316,3 +321,78 @@ def test_hagrid_import_reports_every_record_it_cannot_use(tmp_path):
     assert doc["completions"][0]["result"][0]["value"]["choices"] == ["two"]
     assert doc["task_path"] == "original/hagrid/u1/like/good.jpg"
     assert json.loads((out / "hagrid.json").read_text())["users"] == {"u1": {}, "u2": {}}
+
+
+def _phone_photo(path: Path, orientation: int) -> np.ndarray:
+    """A JPEG stored 96x48 with an EXIF orientation, a red patch in the stored grid's top-left
+    corner; returns the image as displayed (the orientation applied)."""
+    from PIL import Image
+
+    stored = np.zeros((48, 96, 3), np.uint8)
+    stored[:24, :24] = (255, 0, 0)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(path, "JPEG", exif=exif.tobytes(), quality=95)
+    turn = {1: lambda a: a, 3: lambda a: np.rot90(a, 2), 6: lambda a: np.rot90(a, -1),
+            8: lambda a: np.rot90(a, 1)}
+    return turn[orientation](stored)
+
+
+def _red_box(displayed: np.ndarray) -> tuple[float, float, float, float]:
+    ys, xs = np.nonzero(displayed[:, :, 0] > 128)
+    h, w = displayed.shape[:2]
+    return (100 * xs.min() / w, 100 * ys.min() / h, 100 * (xs.max() + 1 - xs.min()) / w,
+            100 * (ys.max() + 1 - ys.min()) / h)
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_phone_photos_with_an_exif_orientation_are_cut_where_the_hand_is(tmp_path, orientation):
+    """One rule: a box is drawn on the photo as displayed (its EXIF orientation applied), as
+    Label Studio shows it. An annotation whose original size is the stored grid of a photo
+    whose orientation swaps its axes (6, 8) was drawn on that grid; it is turned with the
+    photo. Either way the crop holds the red patch."""
+    tree = TaoTree(tmp_path)
+    task = tree.image("u1", "s1", "photo.jpg")
+    displayed = _phone_photo(tree.root / task, orientation)
+    height, width = displayed.shape[:2]
+    tree.annotate(task, "fist", box=_red_box(displayed), width=width, height=height)
+    if orientation in (6, 8):
+        tree.annotate(task, "fist", box=(0.0, 0.0, 25.0, 50.0), width=96, height=48)
+    tree.annotate(task, "fist", box=_red_box(displayed), width=width + 7, height=height)
+    ds, exp = tree.specs()
+    out = tmp_path / "data.json"
+    assert _convert(ds, exp, out, extra=["--no_tfds"]) == 0
+    doc = json.loads(out.read_text())
+    crops = [entry for split in SPLITS for entry in doc[split]["images"]]
+    assert len(crops) == (2 if orientation in (6, 8) else 1)
+    for entry in crops:
+        crop = cv2.imread(str(tmp_path / entry["bbox_path"]))
+        centre = crop[crop.shape[0] // 2, crop.shape[1] // 2]
+        assert centre[2] > 200 and centre[0] < 60, (entry["bbox_path"], centre)  # red (BGR)
+    rejects = [json.loads(line) for line in (tmp_path / "data_rejects.jsonl").read_text()
+               .splitlines()]
+    assert len(rejects) == 1 and "different aspect ratio" in rejects[0]["reason"]
+
+
+def test_hagrid_phone_photo_imports_at_its_displayed_size_and_converts(tmp_path):
+    """A HaGRID photo stored with EXIF orientation 6: the import records the size it is
+    displayed at, so dataset_convert cuts its box instead of refusing every one."""
+    images, annotations = tmp_path / "images", tmp_path / "annotations"
+    images.mkdir()
+    annotations.mkdir()
+    displayed = _phone_photo(images / "phone.jpg", 6)
+    box = [v / 100 for v in _red_box(displayed)]
+    (annotations / "fist.json").write_text(json.dumps({
+        "phone": {"bboxes": [box], "labels": ["fist"], "user_id": "u1"}}))
+    out = tmp_path / "original" / "hagrid"
+    assert cli.main(["dataset_import", "--format", "hagrid", "--images", str(images),
+                     "--annotations", str(annotations), "--output", str(out)]) == 0
+    [annotation] = (out / "annotation").rglob("*.json")
+    rect = next(r for r in json.loads(annotation.read_text())["completions"][0]["result"]
+                if r["type"] == "rectanglelabels")
+    assert (rect["original_width"], rect["original_height"]) == (48, 96)
+    tree = TaoTree(tmp_path, dataset="hagrid")
+    ds, exp = tree.specs()
+    assert _convert(ds, exp, tmp_path / "data.json", extra=["--no_tfds"]) == 0
+    doc = json.loads((tmp_path / "data.json").read_text())
+    assert doc["stats"]["crops"] == 1 and doc["stats"]["rejected"] == 0
