@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -73,3 +75,26 @@ def test_the_crop_contains_the_annotated_box(b, w, h, ratio):
     orig = original_box(PercentBox(*b), w, h)
     assert crop.x0 <= orig.x0 + 1 and crop.y0 <= orig.y0 + 1
     assert crop.x1 >= orig.x1 - 1 and crop.y1 >= orig.y1 - 1
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_box_on_the_stored_grid_lands_where_pillow_displays_it(orientation):
+    """``displayed_box`` against Pillow's own EXIF transpose, for all eight orientations."""
+    from PIL import Image, ImageOps
+
+    from gesturenet_lib.data.geometry import displayed_box
+
+    stored = np.zeros((40, 100), np.uint8)
+    stored[4:14, 10:40] = 255  # x 10-40 %, y 10-35 % of the stored grid
+    image = Image.fromarray(stored)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    image.info["exif"] = exif.tobytes()
+    image.getexif()[0x0112] = orientation
+    shown = np.asarray(ImageOps.exif_transpose(image))
+    ys, xs = np.nonzero(shown)
+    h, w = shown.shape
+    expected = (100 * xs.min() / w, 100 * ys.min() / h, 100 * (xs.max() + 1 - xs.min()) / w,
+                100 * (ys.max() + 1 - ys.min()) / h)
+    got = displayed_box(PercentBox(10.0, 10.0, 30.0, 25.0), orientation)
+    assert (got.x, got.y, got.width, got.height) == pytest.approx(expected)
