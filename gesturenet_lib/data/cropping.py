@@ -73,8 +73,9 @@ def on_displayed_grid(record: HandRecord, width: int, height: int, data: bytes) 
         if orientation in SWAPPING_ORIENTATIONS:
             return replace(record, box=displayed_box(record.box, orientation),
                            original_width=oh, original_height=ow)
-    raise RecordError(f"image is {width}x{height} (as displayed) but the annotation's original "
-                      f"size is {ow}x{oh} (different aspect ratio)")
+    raise RecordError(f"image is {width}x{height} but the annotation's original size is "
+                      f"{ow}x{oh} (different aspect ratio; sizes as displayed, EXIF "
+                      "orientation applied)")
 
 
 def already_written(target: str) -> bool:
