@@ -157,10 +157,39 @@ def exit_on_error(err: Exception) -> None:
     os._exit(2)
 
 
+PORT_FLAGS = ("http_port", "grpc_port")
+COUNT_FLAGS = ("max_threads", "max_asyncio_workers")
+
+
+def check_server_args(args: dict) -> None:
+    """Ports and counts checked before the server starts: a bad one is a one-line
+    UserInputError, not a C++ abort inside gRPC. A port another process listens on is refused
+    too (gRPC would otherwise share it through SO_REUSEPORT and take half the connections)."""
+    import socket
+
+    for name in COUNT_FLAGS:
+        value = args.get(name)
+        if value is not None and value < 1:
+            raise UserInputError(f"--{name} {value}: must be >= 1")
+    for name in PORT_FLAGS:
+        port = args.get(name)
+        if port is None or (name == "grpc_port" and not args.get("enable_grpc", True)):
+            continue
+        if not 1 <= port <= 65535:
+            raise UserInputError(f"--{name} {port}: must be a port number in 1-65535")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("", port))
+            except OSError as err:
+                raise UserInputError(f"--{name} {port}: cannot listen there "
+                                     f"({err.strerror or err}); is another server on it?") from None
+
+
 def serve(req: ServeRequest, on_error: Callable[[Exception], None] = exit_on_error) -> None:
     """Serve until SIGTERM/SIGINT (KServe's graceful shutdown: requests in flight finish)."""
     if req.max_batch < 1 or req.max_request_bytes < 1:
         raise UserInputError("--max_batch and --max_request_bytes must be >= 1")
+    check_server_args(req.server_args)
     if req.server_args.get("workers", 1) != 1:
         raise UserInputError(f"--workers {req.server_args['workers']}: one worker process per "
                              "server; scale with replicas (the InferenceService's "

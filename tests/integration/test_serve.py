@@ -325,3 +325,41 @@ def test_serving_an_export_folder_takes_the_model_its_manifest_names(exported, t
     with pytest.raises(UserInputError, match="found 2 model files"):
         model_file(str(tmp_path))
     assert Path(model_file(str(tmp_path / "a.onnx"))).name == "a.onnx"
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess:
+    """`gesturenet serve` in a process of its own (KServe and tritonclient cannot share one:
+    both register the inference.* protos)."""
+    return subprocess.run([sys.executable, "-m", "gesturenet_lib", "serve", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--http_port", "-5"], "--http_port -5: must be a port number in 1-65535"),
+    (["--http_port", "99999"], "--http_port 99999: must be a port number in 1-65535"),
+    (["--grpc_port", "0"], "--grpc_port 0: must be a port number in 1-65535"),
+    (["--max_threads", "0"], "--max_threads 0: must be >= 1"),
+])
+def test_bad_ports_and_counts_are_one_line_and_exit_2(tmp_path, flags, message):
+    done = _serve("-m", str(tmp_path / "model.onnx"), *flags)
+    assert done.returncode == 2, done.stderr
+    err = done.stderr.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag, reuse_port", [("--http_port", False), ("--grpc_port", True)])
+def test_a_port_another_server_holds_is_refused(tmp_path, flag, reuse_port):
+    """Also when the holder shares its port (gRPC's SO_REUSEPORT): a second server would
+    otherwise take half of the first one's connections."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        if reuse_port:
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind(("", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        ports = {"--http_port": _free_port(), "--grpc_port": _free_port()} | {flag: port}
+        args = [a for name, value in ports.items() for a in (name, str(value))]
+        done = _serve("-m", str(tmp_path / "model.onnx"), *args)
+    assert done.returncode == 2, done.stderr
+    err = done.stderr.strip()
+    assert f"{flag} {port}: cannot listen there" in err and len(err.splitlines()) == 1
