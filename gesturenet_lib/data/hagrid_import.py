@@ -45,9 +45,10 @@ ATTRIBUTION = ("HaGRID - HAnd Gesture Recognition Image Dataset, Kapitanov, Makh
 
 @dataclass(frozen=True)
 class ImportResult:
+    output: str                   # the dataset folder written
     images: int
-    boxes: int
-    users: int
+    boxes: int                    # -1: not counted (a folder copied as it is)
+    users: int                    # -1: not counted
     rejected: int
     rejects_file: str | None
     per_class: dict[str, int]
@@ -206,5 +207,5 @@ def import_hagrid(images_dir: str, annotations_dir: str, output_dir: str,
         io.write_text(rejects_file, "".join(json.dumps(r) + "\n" for r in rejects))
     log.info("dataset_import: %d images, %d hand boxes, %d users, %d rejected", len(used_images),
              boxes, len(users), len(rejects))
-    return ImportResult(len(used_images), boxes, len(users), len(rejects), rejects_file,
+    return ImportResult(output_dir, len(used_images), boxes, len(users), len(rejects), rejects_file,
                         dict(sorted(per_class.items())))

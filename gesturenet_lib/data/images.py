@@ -3,6 +3,7 @@ truncated file is reported as such instead of becoming a grey half-image in the 
 
 from __future__ import annotations
 
+import contextlib
 import io as _bytes_io
 import warnings
 
@@ -34,16 +35,25 @@ def check_complete(data: bytes) -> None:
 DEFAULT_MAX_PIXELS = 100_000_000
 
 
+@contextlib.contextmanager
+def _header(data: bytes):
+    """The image as Pillow opens it: its header parsed, nothing decoded, no bomb warning."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(_bytes_io.BytesIO(data)) as header:
+            yield header
+
+
 def check_pixels(data: bytes, max_pixels: int) -> None:
     """RecordError when the header says the image is over ``max_pixels``; read by Pillow from
     the header alone (no decode). A format Pillow cannot identify is left to OpenCV."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(_bytes_io.BytesIO(data)) as header:
-                width, height = header.size
+        with _header(data) as header:
+            width, height = header.size
     except Image.DecompressionBombError as err:  # Pillow's own hard limit (about 179 M)
         raise RecordError(f"image is over the pixel limit ({err})"[:200]) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
@@ -58,10 +68,8 @@ def orientation(data: bytes) -> int:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(_bytes_io.BytesIO(data)) as header:
-                value = header.getexif().get(_EXIF_ORIENTATION, 1)
+        with _header(data) as header:
+            value = header.getexif().get(_EXIF_ORIENTATION, 1)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
             Image.DecompressionBombError):
         return 1

@@ -54,6 +54,12 @@ def sources_from_dir(image_dir: str) -> list[Source]:
             for path in io.list_files(image_dir) if path.lower().endswith(IMAGE_SUFFIXES)]
 
 
+def images_root(exp: Experiment, image_root: str | None, data_json: str | None) -> str | None:
+    """Where data.json's paths start: ``image_root``, else the spec's image_root_path, else
+    data.json's folder."""
+    return image_root or exp.image_root_path or (io.parent(data_json) if data_json else None)
+
+
 def inference(exp: Experiment, model_path: str, key: str | None, results_dir: str,
               image_root: str | None = None, data_json: str | None = None,
               data_type: str = "kpi_set", image_dir: str | None = None,
@@ -70,7 +76,7 @@ def inference(exp: Experiment, model_path: str, key: str | None, results_dir: st
     if image_dir:
         sources = sources_from_dir(image_dir)
     elif data_json:
-        root = image_root or exp.image_root_path or io.parent(data_json)
+        root = images_root(exp, image_root, data_json)
         read = frames_from_data_json if full_frame else sources_from_data_json
         sources = read(data_json, data_type, root)
     else:

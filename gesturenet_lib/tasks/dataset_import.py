@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from gesturenet_lib import io
-from gesturenet_lib.data.hagrid_import import import_hagrid, rejects_path
+from gesturenet_lib.data.hagrid_import import ImportResult, import_hagrid, rejects_path
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.tasks.local_copies import LocalCopies, run_staged
 
@@ -39,17 +39,6 @@ class ImportRequest:
                    io.join(source, HAGRID_ANNOTATIONS))
 
 
-@dataclass(frozen=True)
-class ImportResult:
-    output: str
-    images: int
-    boxes: int                    # -1: not counted (a tao copy)
-    users: int                    # -1: not counted
-    rejected: int
-    rejects_file: str | None
-    per_class: dict[str, int]
-
-
 def run(request: ImportRequest) -> ImportResult:
     if request.format not in FORMATS:
         raise UserInputError(f"--format {request.format!r}: must be one of {', '.join(FORMATS)}")
@@ -74,6 +63,4 @@ def _import(req: ImportRequest) -> ImportResult:
                             None, {})
     if req.annotations is None:
         raise UserInputError("--annotations: HaGRID's annotation folder is needed")
-    found = import_hagrid(req.images, req.annotations, req.output, req.class_map)
-    return ImportResult(req.output, found.images, found.boxes, found.users, found.rejected,
-                        found.rejects_file, found.per_class)
+    return import_hagrid(req.images, req.annotations, req.output, req.class_map)

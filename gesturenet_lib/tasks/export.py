@@ -14,6 +14,7 @@ from dataclasses import replace
 from gesturenet_lib import io
 from gesturenet_lib.data.dataset_file import dataset_json, read_dataset_file
 from gesturenet_lib.data.splits import TRAIN
+from gesturenet_lib.export import DEFAULT_BATCHES
 from gesturenet_lib.export.calibration import ranges_path
 from gesturenet_lib.export.exporter import ExportRequest, ExportResult, default_output, export
 from gesturenet_lib.tasks.local_copies import LocalCopies, run_staged
@@ -35,7 +36,7 @@ def on_artifacts(model_dir: str, dataset_dir: str, key: str, export_dir: str,
         crops = read_dataset_file(dataset_json(dataset_dir)).entries(TRAIN)
         images = tuple(io.join(dataset_dir, e.bbox_path) for e in crops[:calibration_images])
     batch_size = max(1, min(CALIBRATION_BATCH, len(images))) if images else CALIBRATION_BATCH
-    batches = max(1, calibration_images // batch_size) if images else 10
+    batches = max(1, calibration_images // batch_size) if images else DEFAULT_BATCHES
     return ExportRequest(model=model_path(model_dir), key=key,
                          output=io.join(export_dir, output_name), data_type=data_type,
                          cal_images=images,

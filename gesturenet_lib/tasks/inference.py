@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from gesturenet_lib import io
 from gesturenet_lib.data.dataset_file import dataset_json
 from gesturenet_lib.inference.full_frame import CropRule
-from gesturenet_lib.inference.infer import InferenceResult, inference
+from gesturenet_lib.inference.infer import InferenceResult, images_root, inference
 from gesturenet_lib.specs import Experiment, located
 from gesturenet_lib.tasks.experiment_copies import pull_set_images
 from gesturenet_lib.tasks.local_copies import LocalCopies, run_staged
@@ -50,8 +50,7 @@ class InferenceRequest:
 
     @property
     def root(self) -> str | None:
-        return self.image_root or self.experiment.image_root_path or (
-            io.parent(self.data_json) if self.data_json else None)
+        return images_root(self.experiment, self.image_root, self.data_json)
 
 
 def run(request: InferenceRequest) -> InferenceResult:
