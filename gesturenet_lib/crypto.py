@@ -24,6 +24,12 @@ import struct
 MAGIC = b"GNETENC\x01"
 VERSION = 1
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1
+# What a header may ask for before anything is derived: scrypt's memory is 128 * n * r bytes
+# and its time grows with n * r * p, so a forged header could demand gigabytes and minutes.
+MAX_HEADER_BYTES = 4096
+SCRYPT_MAX_N, SCRYPT_MAX_R, SCRYPT_MAX_P = 2 ** 17, 16, 4
+SCRYPT_MAX_MEMORY = 128 << 20
+KINDS = ("keras", "onnx")
 
 
 class DecryptionError(ValueError):
@@ -63,16 +69,35 @@ def encrypt(data: bytes, key: str, kind: str) -> bytes:
 
 
 def read_header(blob: bytes) -> dict:
+    """The header, every field bounded before it is used (DecryptionError otherwise)."""
     if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 4:
         raise DecryptionError("not a GestureNet encrypted model")
     (length,) = struct.unpack("<I", blob[len(MAGIC):len(MAGIC) + 4])
+    if length > MAX_HEADER_BYTES:
+        raise DecryptionError("wrong key or corrupted file")
     try:
         header = json.loads(blob[len(MAGIC) + 4:len(MAGIC) + 4 + length])
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise DecryptionError("wrong key or corrupted file") from None
-    if not isinstance(header, dict) or header.get("version") != VERSION:
+    if not isinstance(header, dict) or header.get("version") != VERSION \
+            or not _bounded(header):
         raise DecryptionError("wrong key or corrupted file")
     return header
+
+
+def _bounded(header: dict) -> bool:
+    n, r, p = (header.get(k) for k in ("n", "r", "p"))
+    if not all(type(v) is int for v in (n, r, p)):
+        return False
+    if not (2 <= n <= SCRYPT_MAX_N and n & (n - 1) == 0 and 1 <= r <= SCRYPT_MAX_R
+            and 1 <= p <= SCRYPT_MAX_P and 128 * n * r <= SCRYPT_MAX_MEMORY):
+        return False
+    try:
+        salt = base64.b64decode(header["salt"], validate=True)
+        nonce = base64.b64decode(header["nonce"], validate=True)
+    except (KeyError, TypeError, ValueError):
+        return False
+    return len(salt) == 16 and len(nonce) == 12 and header.get("kind") in KINDS
 
 
 def decrypt(blob: bytes, key: str) -> tuple[bytes, str]:
@@ -86,7 +111,7 @@ def decrypt(blob: bytes, key: str) -> tuple[bytes, str]:
     try:
         salt = base64.b64decode(header["salt"])
         nonce = base64.b64decode(header["nonce"])
-        derived = _derive(key, salt, int(header["n"]), int(header["r"]), int(header["p"]))
+        derived = _derive(key, salt, header["n"], header["r"], header["p"])
         data = AESGCM(derived).decrypt(nonce, blob[prefix_len:], blob[:prefix_len])
     except (InvalidTag, KeyError, ValueError, TypeError):
         raise DecryptionError("wrong key or corrupted file") from None

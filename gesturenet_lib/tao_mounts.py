@@ -7,7 +7,10 @@ The TAO launcher runs each subtask in a container and mounts host folders into i
 
 NVIDIA's tutorial specs and flags then name container paths (``/workspace/tao-experiments/...``).
 We run on the host, so a path under a mount's ``destination`` maps to the same path under its
-``source`` (the longest destination wins, as nested mounts need). A mount whose destination
+``source`` (the longest destination wins, as nested mounts need; a path is joined in the
+container's terms first and mapped after, so a nested mount also wins for a path built from
+``mount_dir_path`` plus ``org_data_dir``). A path is normalised before it is mapped, and one
+that leaves its mount through ``..`` is an error. A mount whose destination
 exists on this machine is left alone: inside TAO's own container, or in one of ours that mounts
 the same folders, the paths are already right. The log says which mapping was applied.
 """
@@ -57,7 +60,7 @@ def _read(path: str, mtime_ns: int) -> tuple[Mount, ...]:
     if not isinstance(entries, list):
         raise UserInputError(f"{path}: Mounts = {json.dumps(entries)}: must be a list of "
                              '{"source": ..., "destination": ...} objects')
-    mounts = []
+    mounts, seen = [], set()
     for i, entry in enumerate(entries):
         source = entry.get("source") if isinstance(entry, dict) else None
         destination = entry.get("destination") if isinstance(entry, dict) else None
@@ -65,8 +68,12 @@ def _read(path: str, mtime_ns: int) -> tuple[Mount, ...]:
                 and os.path.isabs(os.path.expanduser(source)) and os.path.isabs(destination)):
             raise UserInputError(f"{path}: Mounts[{i}] = {json.dumps(entry)[:80]}: needs an "
                                  "absolute source and destination")
-        mounts.append(Mount(os.path.normpath(os.path.expanduser(source)),
-                            os.path.normpath(destination)))
+        mount = Mount(os.path.normpath(os.path.expanduser(source)), os.path.normpath(destination))
+        if mount.destination in seen:
+            raise UserInputError(f"{path}: Mounts[{i}].destination = {json.dumps(destination)}: "
+                                 "named twice; each destination can be mounted once")
+        seen.add(mount.destination)
+        mounts.append(mount)
     return tuple(sorted(mounts, key=lambda m: len(m.destination), reverse=True))
 
 
@@ -84,15 +91,33 @@ def _announce(destination: str, source: str) -> None:
     log.info("TAO mounts (%s): %s -> %s", mounts_file(), destination, source)
 
 
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
 def map_path(path: str) -> str:
-    """``path`` on this machine: under a mount's destination, the same place under its source."""
+    """``path`` on this machine: under a mount's destination, the same place under its source.
+    A path written under a mount that leaves it through ``..`` is a UserInputError: in TAO's
+    container it would name a folder outside the mounted source."""
     if not os.path.isabs(path):
         return path
-    for mount in active_mounts():
-        if path == mount.destination or path.startswith(mount.destination.rstrip("/") + "/"):
+    normal = os.path.normpath(path)
+    mounts = active_mounts()
+    for mount in mounts:
+        if _under(path, mount.destination) and not _under(normal, mount.destination):
+            raise UserInputError(f"{path}: leaves the TAO mount {mount.destination} "
+                                 f"({mounts_file()}) through '..'")
+    for mount in mounts:  # longest destination first
+        if _under(normal, mount.destination):
             _announce(mount.destination, mount.source)
-            return os.path.normpath(mount.source + "/" + path[len(mount.destination):])
-    return path
+            return os.path.normpath(mount.source + "/" + normal[len(mount.destination):])
+    return normal
+
+
+def map_joined(base: str, part: str) -> str:
+    """``part`` under ``base``, both as a spec wrote them (``base`` absolute): joined in the
+    container's terms, then mapped, so a mount nested inside ``base``'s mount wins."""
+    return map_path(os.path.join(base, part))
 
 
 def resolve(path: str, relative_to: str | os.PathLike | None) -> str:
@@ -107,4 +132,11 @@ def resolve(path: str, relative_to: str | os.PathLike | None) -> str:
     if io.is_cloud_uri(relative_to) and not os.path.isabs(path):
         return io.join(relative_to, path)
     # absolute, so the path still means the same when written into another spec file
-    return map_path(os.path.abspath(os.path.join(relative_to, path)))
+    return map_path(absolute(path, relative_to))
+
+
+def absolute(path: str, relative_to: str | os.PathLike) -> str:
+    """A local spec path made absolute against its spec's folder, not yet mapped (nor
+    normalised: ``map_path`` must still see a ``..`` that leaves a mount)."""
+    joined = os.path.join(relative_to, path)
+    return joined if os.path.isabs(joined) else os.path.join(os.getcwd(), joined)

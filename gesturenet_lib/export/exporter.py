@@ -251,8 +251,11 @@ def export(req: ExportRequest) -> ExportResult:
     stem = os.path.splitext(os.path.basename(req.output))[0]
     manifest = manifest_path(req.output)
     io.delete(manifest)  # the set is rewritten: it is incomplete until the new manifest
-    stale = local_files.remove_stale_temporaries(out_dir) + local_files.remove_stale_temporaries(
-        io.join(out_dir, TRITON_ENTRY), recursive=True)
+    # Every folder export writes to: the output's own (not its subfolders: it may be a large
+    # shared folder), and the whole Triton repository and kserve/ that export owns.
+    stale = local_files.remove_stale_temporaries(out_dir)
+    for owned in ("triton", KSERVE_FOLDER):
+        stale += local_files.remove_stale_temporaries(io.join(out_dir, owned), recursive=True)
     for path in stale:
         log.info("export: removed %s, left by a writer that died", path)
     if req.output.endswith(".etlt"):

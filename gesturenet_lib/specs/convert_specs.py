@@ -51,7 +51,39 @@ def reconcile(ds: DatasetConfig, exp: DatasetExperimentConfig, ds_file: str, exp
             raise SpecError(key, None, f"missing required key (string), in this file or in "
                             f"{exp_file}", ds_file, show_value=False)
         effective[key] = value
+    written = _written_mount(ds, exp, ds_base, exp_base)
+    if written is not None:
+        effective.update(_nested_mounts(written, effective, ds_file))
     return replace(ds, **effective), replace(exp, **dict.fromkeys(SHARED_KEYS))
+
+
+def _written_mount(ds: DatasetConfig, exp: DatasetExperimentConfig, ds_base: str | None,
+                   exp_base: str | None) -> str | None:
+    """mount_dir_path as the spec wrote it (absolute, before the TAO mounts map it); None
+    when it is a URI or was left relative."""
+    for value, base in ((ds.mount_dir_path, ds_base), (exp.mount_dir_path, exp_base)):
+        if value is None or io.is_cloud_uri(value) or (base and io.is_cloud_uri(base)):
+            continue
+        if os.path.isabs(value) or base is not None:
+            return tao_mounts.absolute(value, base) if base is not None else value
+    return None
+
+
+def _nested_mounts(written: str, effective: dict, ds_file: str) -> dict:
+    """org_data_dir as the host path a nested TAO mount gives it (data is read from there);
+    post_data_dir may not sit on another mount than mount_dir_path, since data.json records
+    crops relative to mount_dir_path."""
+    mount = effective["mount_dir_path"]
+    org = tao_mounts.map_joined(written, effective["org_data_dir"])
+    changed = {}
+    if org != os.path.normpath(os.path.join(mount, effective["org_data_dir"])):
+        changed["org_data_dir"] = org  # absolute: io.join(mount, org) is org itself
+    post = tao_mounts.map_joined(written, effective["post_data_dir"].strip("/"))
+    if post != os.path.normpath(os.path.join(mount, effective["post_data_dir"].strip("/"))):
+        raise SpecError("post_data_dir", effective["post_data_dir"],
+                        f"lies on another TAO mount ({post}) than mount_dir_path ({mount}); "
+                        "crops are recorded relative to mount_dir_path", ds_file)
+    return changed
 
 
 def load_convert_specs(dataset_spec: str, experiment_spec: str

@@ -86,13 +86,17 @@ def test_export_writes_its_manifest_last_and_cleans_a_dead_writers_temporaries(
     live = out / f".other.onnx.{os.getpid()}-1.tmp"
     live.write_bytes(b"being written")
     in_entry = out / "triton/gesturenet/1" / f".model.onnx.{_dead_pid()}-9.tmp"
-    in_entry.parent.mkdir(parents=True)
-    in_entry.write_bytes(b"half")
+    in_detector = out / "triton/palm_detector" / f".model.onnx.{_dead_pid()}-7.tmp"
+    in_kserve = out / "kserve" / f".inferenceservice.yaml.{_dead_pid()}-3.tmp"
+    for left in (in_entry, in_detector, in_kserve):
+        left.parent.mkdir(parents=True, exist_ok=True)
+        left.write_bytes(b"half")
     not_ours = out / "someone_elses" / f".x.{_dead_pid()}-9.tmp"  # export walks only its own
     not_ours.parent.mkdir()
     not_ours.write_bytes(b"x")
     assert cli.main(["export", "-m", model, "-k", KEY, "-o", str(out / "model.onnx")]) == 0
-    assert not stale.exists() and not in_entry.exists() and live.exists() and not_ours.exists()
+    assert not stale.exists() and live.exists() and not_ours.exists()
+    assert not in_entry.exists() and not in_detector.exists() and not in_kserve.exists()
     manifest = json.loads((out / "model.export.json").read_text())
     listed = set(manifest["files"])
     assert {str(out / "model.onnx"), str(out / "labels.txt"), str(out / "nvinfer_config.txt"),

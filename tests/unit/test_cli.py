@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -77,3 +78,17 @@ def test_cli_does_not_import_heavy_libraries():
             "print(sorted(m for m in ('tensorflow', 'kfp', 'apache_beam') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_a_key_that_is_not_utf8_text_is_refused_at_the_edge():
+    # Bytes that are not UTF-8 reach Python as lone surrogates; the refusal comes before any
+    # work (train would otherwise fail after its first epochs, when it encrypts).
+    env = {**os.environ, keys.KEY_ENV: os.fsdecode(b"\xff\xfeabc")}
+    proc = subprocess.run([sys.executable, "-m", "gesturenet_lib", "train", "-e",
+                           str(SPECS / "train_spec.json")],
+                          capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert "GESTURENET_KEY" in proc.stderr and "not UTF-8" in proc.stderr
+    with pytest.raises(UserInputError, match="-k/--key: the key is not UTF-8"):
+        keys.optional_key(os.fsdecode(b"k\xe9y"))

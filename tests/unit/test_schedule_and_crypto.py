@@ -36,3 +36,38 @@ def test_encryption_round_trip_wrong_key_and_tampering():
     with pytest.raises(crypto.DecryptionError, match="not a GestureNet"):
         crypto.decrypt(b"PK\x03\x04 a zip", "k3y")
     assert crypto.read_header(blob)["cipher"] == "AES-256-GCM"
+
+
+def _forged(blob: bytes, **fields) -> bytes:
+    import json
+    import struct
+
+    header = {**crypto.read_header(blob), **fields}
+    text = json.dumps(header).encode()
+    length = struct.unpack("<I", blob[8:12])[0]
+    return crypto.MAGIC + struct.pack("<I", len(text)) + text + blob[12 + length:]
+
+
+@pytest.mark.parametrize("fields", [{"n": -1}, {"n": 2 ** 30}, {"n": 2 ** 22}, {"n": 1000},
+                                    {"p": 200}, {"r": 10 ** 6}, {"n": "32768"},
+                                    {"salt": "!!"}, {"nonce": ""}, {"kind": "pickle"}])
+def test_a_forged_header_is_refused_at_once_with_little_memory(fields):
+    import resource
+    import time
+
+    blob = crypto.encrypt(b"model bytes", "k3y", "onnx")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    with pytest.raises(crypto.DecryptionError, match="wrong key or corrupted file"):
+        crypto.decrypt(_forged(blob, **fields), "k3y")
+    assert time.monotonic() - start < 5.0  # a forged n=2**22 took 23 s
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB
+
+
+def test_a_header_length_beyond_the_file_is_refused():
+    import struct
+
+    blob = crypto.encrypt(b"model bytes", "k3y", "onnx")
+    for length in (2 ** 32 - 1, crypto.MAX_HEADER_BYTES + 1):
+        with pytest.raises(crypto.DecryptionError):
+            crypto.decrypt(blob[:8] + struct.pack("<I", length) + blob[12:], "k3y")

@@ -106,3 +106,62 @@ def test_resolve_relative_paths_against_the_spec_folder():
     assert tao_mounts.resolve("/abs/data.json", "/specs") == "/abs/data.json"
     assert tao_mounts.resolve("gs://b/k", "/specs") == "gs://b/k"
     assert tao_mounts.resolve("k/data.json", "gs://b/specs") == "gs://b/specs/k/data.json"
+
+
+def _convert_specs(tmp_path, mount_dir_path: str, post_data_dir: str = "extracted"):
+    """TAO's sample dataset_convert specs with the given mount_dir_path."""
+    from tests.conftest import SPECS
+
+    ds = json.loads((SPECS / "dataset_config.json").read_text())
+    ds.update(mount_dir_path=mount_dir_path, org_data_dir="original",
+              post_data_dir=post_data_dir)
+    ds_file, exp_file = tmp_path / "dataset_config.json", tmp_path / "exp.json"
+    ds_file.write_text(json.dumps(ds))
+    exp_file.write_text((SPECS / "dataset_experiment_config.json").read_text())
+    return str(ds_file), str(exp_file)
+
+
+def test_a_nested_mount_wins_for_originals_under_mount_dir_path(tmp_path, monkeypatch, caplog):
+    outer, inner = tmp_path / "outer", tmp_path / "inner"
+    (outer / "original").mkdir(parents=True)  # a stale tree the outer mount would show
+    inner.mkdir()
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"Mounts": [
+        {"source": str(outer), "destination": "/workspace/tao-experiments"},
+        {"source": str(inner), "destination": "/workspace/tao-experiments/original"}]}))
+    monkeypatch.setenv("TAO_MOUNTS", str(path))
+    from gesturenet_lib import io
+    from gesturenet_lib.specs import load_convert_specs
+
+    with caplog.at_level(logging.INFO, logger="gesturenet_lib.tao_mounts"):
+        ds, _ = load_convert_specs(*_convert_specs(tmp_path, "/workspace/tao-experiments"))
+    assert ds.mount_dir_path == str(outer)
+    assert io.join(ds.mount_dir_path, ds.org_data_dir, "hagrid") == str(inner / "hagrid")
+    assert f"/workspace/tao-experiments/original -> {inner}" in caplog.text
+    with pytest.raises(Exception, match="post_data_dir.*another TAO mount"):
+        load_convert_specs(*_convert_specs(tmp_path, "/workspace/tao-experiments", "original"))
+
+
+def test_a_path_that_leaves_its_mount_through_dotdot_is_refused(mounts, capsys):
+    project, _ = mounts
+    with pytest.raises(UserInputError, match=r"leaves the TAO mount /workspace/tao-experiments"):
+        tao_mounts.map_path("/workspace/tao-experiments/../escape/data.json")
+    assert cli.main(["dataset_convert", "--dataset_spec", "/workspace/tao-experiments/d.json",
+                     "--experiment_spec", "/workspace/tao-experiments/e.json",
+                     "--experiment_name", "x",
+                     "--output_filename", "/workspace/tao-experiments/../escape/data.json"]) == 2
+    err = capsys.readouterr().err
+    assert "/workspace/tao-experiments/../escape/data.json: leaves the TAO mount" in err
+    assert not (project.parent / "escape").exists()
+    # normalised before mapping: a '..' that stays inside the mount is fine
+    assert tao_mounts.map_path("/workspace/tao-experiments/a/../b") == str(project / "b")
+
+
+def test_a_mounts_file_naming_one_destination_twice_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"Mounts": [
+        {"source": "/a", "destination": "/workspace/x"},
+        {"source": "/b", "destination": "/workspace/x/"}]}))
+    monkeypatch.setenv("TAO_MOUNTS", str(path))
+    with pytest.raises(UserInputError, match=r"Mounts\[1\].destination.*named twice"):
+        tao_mounts.map_path("/workspace/x/y")
