@@ -348,17 +348,30 @@ def build_pipeline(job: ConvertJob, p) -> None:
 def dataset_convert(req: ConvertRequest) -> ConvertResult:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.runner import PipelineState
 
-    from gesturenet_lib.data import dataset_file, tfds_writer
+    from gesturenet_lib.data import dask_cluster, dataset_file, tfds_writer
 
     job = prepare(req)
     if job.tfds_dir and io.exists(job.tfds_dir):
         for stale in io.list_files(job.tfds_dir):  # shard counts may differ from the last run
             io.delete(stale)
     args = default_beam_args(req.beam_args)
+    on_dask = _runner_of(args) == DASK_RUNNER
+    address = _flag_value(args, dask_cluster.ADDRESS_FLAG) if on_dask else None
+    if address:
+        dask_cluster.check_cluster(address)  # before anything is submitted
     log.info("dataset_convert: running Beam pipeline (%s)", " ".join(args))
-    with beam.Pipeline(options=PipelineOptions(args)) as p:
-        build_pipeline(job, p)
+    p = beam.Pipeline(options=PipelineOptions(args))
+    build_pipeline(job, p)
+    result = p.run()
+    if on_dask:
+        dask_cluster.wait(result, address)
+    else:
+        state = result.wait_until_finish()
+        if state != PipelineState.DONE:
+            raise UserInputError(f"dataset_convert: the Beam pipeline ended {state}, not "
+                                 "DONE; no output was written")
 
     exp, data_json, tfds_dir = job.exp, job.data_json, job.tfds_dir
     # data.json's statistics, from their own file: data.json is not parsed again

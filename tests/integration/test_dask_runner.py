@@ -6,6 +6,7 @@ in-process run of the same tree, bad records included."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,34 +22,70 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(scope="module")
-def dask_cluster(tmp_path_factory):
-    """A scheduler and two single-threaded worker processes, as separate programs."""
-    from distributed import Client
+# Workers that lack the project: the same Python, with apache_beam and gesturenet_lib made
+# unimportable in every worker process (a sitecustomize on PYTHONPATH, inherited by the
+# nanny's children), as on a stock Dask image; no second environment to install.
+WITHOUT_PROJECT = """
+import sys
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("apache_beam", "gesturenet_lib"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Missing())
+"""
+# A plugin that makes each task take a while, so a test can act while the run is on.
+SLOW_TASKS = """
+import time
+from distributed import WorkerPlugin
+class Slow(WorkerPlugin):
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing":
+            time.sleep(0.3)
+def dask_setup(worker):
+    worker.plugins["slow"] = Slow()
+"""
 
-    folder = tmp_path_factory.mktemp("dask")
-    scheduler_file = folder / "scheduler.json"
-    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1",
-                               "--port", "0", "--no-dashboard", "--scheduler-file",
-                               str(scheduler_file)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)]
-    try:
+
+class Cluster:
+    """A scheduler and worker processes on 127.0.0.1, as separate programs."""
+
+    def __init__(self, folder: Path, workers: int = 2, worker_env=None, preload=None):
+        folder.mkdir(parents=True, exist_ok=True)
+        scheduler_file = folder / "scheduler.json"
+        self.procs = [subprocess.Popen(
+            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+             "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
         deadline = time.monotonic() + 60
         while not scheduler_file.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-        address = json.loads(scheduler_file.read_text())["address"]
-        procs.append(subprocess.Popen(
-            [str(BIN / "dask"), "worker", address, "--nworkers", "2", "--nthreads", "1",
-             "--no-dashboard", "--host", "127.0.0.1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        with Client(address) as client:
-            client.wait_for_workers(2, timeout=120)
-            assert len(client.scheduler_info()["workers"]) == 2
-        yield address
+        self.address = json.loads(scheduler_file.read_text())["address"]
+        extra = ["--preload", str(preload)] if preload else []
+        self.procs.append(subprocess.Popen(
+            [str(BIN / "dask"), "worker", self.address, "--nworkers", str(workers),
+             "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1", *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, **(worker_env or {})}))
+        from distributed import Client
+
+        with Client(self.address) as client:
+            client.wait_for_workers(workers, timeout=120)
+
+    def stop(self):
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    """A scheduler and two single-threaded worker processes."""
+    cluster = Cluster(tmp_path_factory.mktemp("dask"))
+    try:
+        yield cluster.address
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            proc.wait(timeout=60)
+        cluster.stop()
 
 
 def _tree(root: Path) -> TaoTree:
@@ -94,3 +131,79 @@ def test_dask_runner_gives_the_same_bytes_as_the_local_run(dask_cluster, tmp_pat
     for name in shards:
         assert (dask / tfds / name).read_bytes() == (local / tfds / name).read_bytes(), name
     shutil.rmtree(tmp_path / "local")
+
+
+@pytest.mark.parametrize("address, message", [
+    ("tcp://127.0.0.1", "expected tcp://HOST:PORT"),
+    ("127.0.0.1:99999", "expected tcp://HOST:PORT"),
+    ("tcp://127.0.0.1:9", "no Dask scheduler answers there"),
+])
+def test_a_bad_or_dead_dask_address_is_one_line_naming_the_flag(tmp_path, capsys, address,
+                                                                message):
+    tree = _tree(tmp_path)
+    ds, exp = tree.specs(kpi_users=["u4", "u5"])
+    code = cli.main(["dataset_convert", "--dataset_spec", ds, "--experiment_spec", exp,
+                     "--output_filename", str(tmp_path / "out/data.json"),
+                     "--experiment_name", "v1", "--runner", "DaskRunner",
+                     "--dask_client_address", address])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"--dask_client_address {address}: {message}" in err
+    assert not (tmp_path / "out/data.json").exists()
+
+
+def test_workers_without_the_project_are_named_before_anything_runs(tmp_path, capsys):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(WITHOUT_PROJECT)
+    cluster = Cluster(tmp_path / "cluster", workers=1, worker_env={"PYTHONPATH": str(site)})
+    try:
+        tree = _tree(tmp_path)
+        ds, exp = tree.specs(kpi_users=["u4", "u5"])
+        start = time.monotonic()
+        code = cli.main(["dataset_convert", "--dataset_spec", ds, "--experiment_spec", exp,
+                         "--output_filename", str(tmp_path / "out/data.json"),
+                         "--experiment_name", "v1", "--runner", "DaskRunner",
+                         "--dask_client_address", cluster.address])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert "cannot run the pipeline" in err and "apache_beam" in err
+        assert time.monotonic() - start < 60  # it waited for ever before
+    finally:
+        cluster.stop()
+
+
+def test_a_scheduler_killed_mid_run_is_a_lost_cluster_and_no_output(tmp_path, capsys):
+    import threading
+
+    from distributed import Client
+
+    (tmp_path / "slow_tasks.py").write_text(SLOW_TASKS)
+    cluster = Cluster(tmp_path / "cluster", workers=1, preload=tmp_path / "slow_tasks.py")
+    scheduler = cluster.procs[0]
+
+    def kill_once_running():
+        with Client(cluster.address) as client:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if any(client.processing().values()):
+                    break
+                time.sleep(0.05)
+        scheduler.kill()
+
+    killer = threading.Thread(target=kill_once_running, daemon=True)
+    try:
+        tree = _tree(tmp_path)
+        ds, exp = tree.specs(kpi_users=["u4", "u5"])
+        killer.start()
+        code = cli.main(["dataset_convert", "--dataset_spec", ds, "--experiment_spec", exp,
+                         "--output_filename", str(tmp_path / "out/data.json"),
+                         "--experiment_name", "v1", "--runner", "DaskRunner",
+                         "--dask_client_address", cluster.address])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert "was lost before the pipeline finished" in err or "lost the run" in err
+        assert not (tmp_path / "out/data.json").exists()
+    finally:
+        killer.join(timeout=5)
+        cluster.stop()
