@@ -6,7 +6,14 @@ threads and the same one-crop batches, decode and preprocessing included for ima
 run; prints requests per second and p50/p99 latency of each, the server/in-process
 throughput ratio, and the error count (which must be 0).
 
+Then a burst beyond the server's concurrency limit: --burst clients at once, each sending
+large valid requests (a v1 JSON body of nested floats just under the 16 MB body limit, and 64
+encoded images) to a fresh server with its default limits. Every answer must be a 200 or a
+503 with Retry-After, and the server's peak memory (VmHWM) must stay under the bound the docs
+state: its idle size plus limit x REQUEST_MEMORY_FACTOR x body limit.
+
     .venv/bin/python bench/serve_bench.py [--model model.onnx] [--clients 8] [--seconds 30]
+        [--burst 12] [--burst_only]
 
 Without --model, a hand_landmarks model is trained briefly on the bundled sample and exported
 (the demo's family; timing does not depend on the weights). The server and the clients share
@@ -69,11 +76,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model: Path) -> tuple[subprocess.Popen, int, int]:
+def start_server(model: Path, *flags: str) -> tuple[subprocess.Popen, int, int]:
     port, grpc_port = free_port(), free_port()
     proc = subprocess.Popen([sys.executable, "-m", "gesturenet_lib", "serve", "-m", str(model),
                              "--http_port", str(port), "--grpc_port", str(grpc_port),
-                             "--enable_latency_logging", "false"],
+                             "--enable_latency_logging", "false", *flags],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -120,12 +127,89 @@ def load(clients: int, seconds: float, make_call) -> dict:
             "p99_ms": 1000 * every[int(0.99 * (len(every) - 1))] if every else None}
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def burst(model: Path, encoded: list[bytes], clients: int, rounds: int = 3) -> dict:
+    """``clients`` threads at once, ``rounds`` large valid requests each, against a fresh
+    server with its default limits; counts the answers by status and reads its peak memory."""
+    import base64
+
+    import numpy as np
+
+    from gesturenet_lib.serving.server import (
+        DEFAULT_MAX_REQUEST_BYTES,
+        REQUEST_MEMORY_FACTOR,
+        default_max_inflight,
+    )
+
+    rng = np.random.default_rng(0)
+    tensor = rng.random((3, 224, 224), dtype=np.float32).round(6).tolist()
+    one = len(json.dumps(tensor))
+    floats = json.dumps({"instances": [tensor] * int(DEFAULT_MAX_REQUEST_BYTES * 0.95 // one)})
+    images = json.dumps({"instances": [{"b64": base64.b64encode(encoded[i % len(encoded)])
+                                        .decode()} for i in range(64)]})
+    bodies = [("/v1/models/gesturenet:predict", floats.encode()),
+              ("/v1/models/gesturenet-image:predict", images.encode())]
+    proc, port, _ = start_server(model)
+    statuses: dict[str, int] = {}
+    lock = threading.Lock()
+    try:
+        idle = peak_rss_mb(proc.pid)
+
+        def client(k: int) -> None:
+            for r in range(rounds):
+                path, body = bodies[(k + r) % 2]
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+                try:
+                    conn.request("POST", path, body, {"Content-Type": "application/json"})
+                    response = conn.getresponse()
+                    response.read()
+                    key = str(response.status)
+                    if response.status == 503 and response.getheader("Retry-After") is None:
+                        key = "503 without Retry-After"
+                except OSError as err:
+                    key = type(err).__name__
+                finally:
+                    conn.close()
+                with lock:
+                    statuses[key] = statuses.get(key, 0) + 1
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+        begin = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.monotonic() - begin
+        peak = peak_rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    limit = default_max_inflight(DEFAULT_MAX_REQUEST_BYTES)
+    bound = idle + limit * REQUEST_MEMORY_FACTOR * DEFAULT_MAX_REQUEST_BYTES / 2 ** 20
+    return {"clients": clients, "requests": clients * rounds, "statuses": statuses,
+            "wall_s": wall, "limit": limit, "float_body_mb": len(bodies[0][1]) / 2 ** 20,
+            "image_body_mb": len(bodies[1][1]) / 2 ** 20, "idle_rss_mb": idle,
+            "peak_rss_mb": peak, "bound_mb": bound,
+            "ok": set(statuses) <= {"200", "503"} and "200" in statuses and peak <= bound}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="an exported .onnx (default: train one briefly)")
     parser.add_argument("--crops", help="a folder of PNG/JPEG crops (default: the sample's)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--burst", type=int, default=12,
+                        help="clients in the burst beyond the concurrency limit")
+    parser.add_argument("--burst_only", action="store_true",
+                        help="only the burst (no throughput phases)")
     args = parser.parse_args()
 
     import tritonclient.grpc as grpcclient
@@ -157,6 +241,11 @@ def main() -> int:
                 backend.predict_with_hands(to_input(decode_rgb(blob), backend.preprocessing)[None])
             return call
 
+        if args.burst_only:
+            result = burst(model, encoded, args.burst)
+            print(json.dumps(result, indent=1))
+            write_results("serve_burst", result)
+            return 0 if result["ok"] else 1
         proc, port, grpc_port = start_server(model)
         try:
             def tensor_client(module, address):
@@ -203,13 +292,16 @@ def main() -> int:
         finally:
             proc.terminate()
             proc.wait(timeout=60)
+        figures["burst"] = burst(model, encoded, args.burst)
+        print("burst:", json.dumps(figures["burst"]))
     for kind, served, local in (("tensor (REST)", "served_tensor", "in_process_tensor"),
                                 ("tensor (gRPC)", "served_tensor_grpc", "in_process_tensor"),
                                 ("image", "served_image", "in_process_image")):
         ratio = figures[served]["requests_per_s"] / figures[local]["requests_per_s"]
         figures[f"{served}_ratio_to_in_process"] = ratio
         print(f"{kind}: served / in-process throughput = {ratio:.2f}")
-    errors = sum(f["errors"] for f in figures.values() if isinstance(f, dict))
+    errors = sum(f.get("errors", 0) for f in figures.values() if isinstance(f, dict))
+    errors += 0 if figures["burst"]["ok"] else 1
     figures.update(clients=args.clients, seconds=args.seconds, cores=os.cpu_count(),
                    model=str(model.name), errors=errors)
     print(f"errors during the run: {errors}")

@@ -38,6 +38,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--max_request_bytes", type=int,
                         default=server.DEFAULT_MAX_REQUEST_BYTES,
                         help="larger HTTP bodies get a 413 (default: %(default)s)")
+    parser.add_argument("--max_concurrent_requests", type=int,
+                        help="inference requests served at once; more get a 503 with "
+                             "Retry-After (default: two per core, fewer for large "
+                             f"--max_request_bytes: {server.REQUEST_MEMORY_FACTOR} x the body "
+                             f"limit each within {server.INFLIGHT_MEMORY_BUDGET >> 30} GiB)")
+    parser.add_argument("--enable_model_repository_writes", action="store_true",
+                        help="allow KServe's /v2/repository load and unload endpoints "
+                             "(off: they get a 403, so no request can unload the model)")
     return parser
 
 
@@ -53,5 +61,6 @@ def run(args: argparse.Namespace) -> int:
                              "gesturenet serve's nor KServe's server flags)")
     server_args = {name: getattr(known, name) for name in SERVER_ARGS}
     serve(ServeRequest(args.model, optional_key(args.key), args.model_name, args.max_batch,
-                       args.max_request_bytes, server_args))
+                       args.max_request_bytes, server_args, args.max_concurrent_requests,
+                       args.enable_model_repository_writes))
     return 0

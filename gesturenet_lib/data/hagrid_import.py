@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gesturenet_lib import io
+from gesturenet_lib.data import images
 from gesturenet_lib.data.annotations import label_studio_annotation
 from gesturenet_lib.data.geometry import PercentBox
 from gesturenet_lib.data.images import IMAGE_SUFFIXES
-from gesturenet_lib.errors import UserInputError
+from gesturenet_lib.errors import RecordError, UserInputError
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +92,12 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 
 def _image_size(path: str) -> tuple[int, int] | None:
-    """The size the image is displayed at (EXIF orientation applied): the grid HaGRID's
-    normalised boxes, Label Studio and dataset_convert all use."""
-    import cv2
-    import numpy as np
-
-    image = cv2.imdecode(np.frombuffer(io.read_bytes(path), np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
+    """The size the image is displayed at (EXIF orientation applied), from its header: the
+    grid HaGRID's normalised boxes, Label Studio and dataset_convert all use."""
+    try:
+        return images.displayed_size(io.read_bytes(path))
+    except RecordError:
         return None
-    return image.shape[1], image.shape[0]
 
 
 @dataclass

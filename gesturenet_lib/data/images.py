@@ -1,5 +1,11 @@
-"""Image decode/encode with OpenCV, with the checks a data pipeline needs: an unreadable or
-truncated file is reported as such instead of becoming a grey half-image in the training set."""
+"""Image decode/encode, with the checks a data pipeline needs: an unreadable, truncated or
+corrupt file is reported as such instead of becoming a grey half-image in the training set.
+
+Four formats are accepted, recognised by their leading bytes (never by the file's name):
+JPEG, PNG, BMP and WebP; their size is read from the header before anything is decoded. A
+JPEG is decoded by libjpeg-turbo through simplejpeg in strict mode, which turns libjpeg's
+corrupt-data warnings (a header that lies about the size, a middle cut out) into errors that
+OpenCV would only print; the others by OpenCV. Both give the same pixels for a JPEG."""
 
 from __future__ import annotations
 
@@ -11,13 +17,39 @@ import numpy as np
 
 from gesturenet_lib.errors import RecordError
 
-# File names taken as images wherever a folder is listed (import, inference, calibration):
-# what OpenCV decodes here.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+# File names taken as images wherever a folder is listed (import, inference, calibration).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+# The accepted formats, by their leading bytes; WebP is RIFF....WEBP.
+FORMATS = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n", "BMP": b"BM", "WebP": b"RIFF"}
+# Other formats named when refused, so the message says what the file is.
+_OTHER_FORMATS = {b"#?RADIANCE": "Radiance HDR", b"#?RGBE": "Radiance HDR", b"GIF8": "GIF",
+                  b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"8BPS": "Photoshop PSD",
+                  b"\x00\x00\x00\x0cjP  ": "JPEG 2000", b"\xff\x4f\xff\x51": "JPEG 2000",
+                  b"%PDF": "PDF", b"P6": "PPM", b"P5": "PGM", b"\x76\x2f\x31\x01": "OpenEXR",
+                  b"qoif": "QOI", b"\x00\x00\x01\x00": "ICO"}
 
 _EXIF_ORIENTATION = 0x0112
 _JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
 _PNG_SIGNATURE, _PNG_IEND = b"\x89PNG\r\n\x1a\n", b"IEND"
+
+
+def image_format(data: bytes) -> str | None:
+    """The accepted format ``data`` is in, by its leading bytes; None for anything else."""
+    for name, magic in FORMATS.items():
+        if data.startswith(magic) and (name != "WebP" or data[8:12] == b"WEBP"):
+            return name
+    return None
+
+
+def check_format(data: bytes) -> str:
+    """The accepted format of ``data``, or RecordError naming what was found."""
+    found = image_format(data)
+    if found:
+        return found
+    other = next((n for m, n in _OTHER_FORMATS.items() if data.startswith(m)), None)
+    what = other or f"unknown, first bytes {data[:8]!r}"
+    raise RecordError(f"unreadable image (not an accepted format: {what}; accepted: "
+                      f"{', '.join(FORMATS)})")
 
 
 def check_complete(data: bytes) -> None:
@@ -46,9 +78,9 @@ def _header(data: bytes):
             yield header
 
 
-def check_pixels(data: bytes, max_pixels: int) -> None:
-    """RecordError when the header says the image is over ``max_pixels``; read by Pillow from
-    the header alone (no decode). A format Pillow cannot identify is left to OpenCV."""
+def check_pixels(data: bytes, max_pixels: int) -> tuple[int, int]:
+    """(width, height) as stored, read by Pillow from the header alone (no decode);
+    RecordError when the header is unreadable or the image is over ``max_pixels``."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -56,11 +88,12 @@ def check_pixels(data: bytes, max_pixels: int) -> None:
             width, height = header.size
     except Image.DecompressionBombError as err:  # Pillow's own hard limit (about 179 M)
         raise RecordError(f"image is over the pixel limit ({err})"[:200]) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise RecordError(f"unreadable image header ({str(err)[:80]})") from None
     if width * height > max_pixels:
         raise RecordError(f"image of {width}x{height} pixels is over the pixel limit of "
                           f"{max_pixels:,} (--max_image_pixels)")
+    return width, height
 
 
 def orientation(data: bytes) -> int:
@@ -76,19 +109,63 @@ def orientation(data: bytes) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """BGR uint8 image from encoded bytes, as displayed (OpenCV applies the EXIF orientation,
-    as browsers and Label Studio do), or RecordError."""
+def displayed_size(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) as displayed (EXIF 5-8 swap the axes), from the header alone; or
+    RecordError for a format not accepted or an unreadable header."""
+    check_format(data)
+    width, height = check_pixels(data, max_pixels)
+    return (height, width) if orientation(data) in (5, 6, 7, 8) else (width, height)
+
+
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, rgb: bool = False
+           ) -> np.ndarray:
+    """BGR (or RGB) uint8 image from encoded bytes, as displayed (the EXIF orientation applied,
+    as browsers, OpenCV and Label Studio do), or RecordError. One decode, after the format,
+    the completeness and the pixel count are checked from the bytes and the header."""
     import cv2
 
     if not data:
         raise RecordError("unreadable image (empty file)")
+    kind = check_format(data)
     check_complete(data)
     check_pixels(data, max_pixels)
+    if kind == "JPEG":
+        image = _decode_jpeg(data, rgb)
+        if image is not None:
+            return _displayed(image, orientation(data))
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise RecordError("unreadable image (not a format OpenCV can decode)")
-    return image
+        raise RecordError(f"unreadable image (a {kind} file OpenCV cannot decode)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb else image
+
+
+def _decode_jpeg(data: bytes, rgb: bool) -> np.ndarray | None:
+    """A JPEG decoded strictly (RecordError on libjpeg's corrupt-data warnings), stored grid;
+    None for a colour space simplejpeg does not convert (CMYK, YCCK): OpenCV does."""
+    import simplejpeg
+
+    try:
+        colorspace = simplejpeg.decode_jpeg_header(data)[2]
+    except ValueError as err:
+        raise RecordError(f"unreadable image (JPEG header: {str(err)[:80]})") from None
+    if colorspace not in ("Gray", "YCbCr", "RGB"):
+        return None
+    try:
+        return simplejpeg.decode_jpeg(data, colorspace="RGB" if rgb else "BGR", strict=True)
+    except ValueError as err:  # libjpeg's own words: "Corrupt JPEG data: ...", "Premature end"
+        raise RecordError(f"corrupt image ({str(err)[:100]})") from None
+
+
+def _displayed(image: np.ndarray, orientation: int) -> np.ndarray:
+    """The stored grid turned as EXIF orientation 1-8 says (the TIFF/EXIF definition)."""
+    import cv2
+
+    turn = {2: lambda im: cv2.flip(im, 1), 3: lambda im: cv2.rotate(im, cv2.ROTATE_180),
+            4: lambda im: cv2.flip(im, 0), 5: cv2.transpose,
+            6: lambda im: cv2.rotate(im, cv2.ROTATE_90_CLOCKWISE),
+            7: lambda im: cv2.flip(cv2.transpose(im), -1),
+            8: lambda im: cv2.rotate(im, cv2.ROTATE_90_COUNTERCLOCKWISE)}.get(orientation)
+    return np.ascontiguousarray(turn(image)) if turn else image
 
 
 def encode_png(image: np.ndarray) -> bytes:

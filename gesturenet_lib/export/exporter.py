@@ -68,6 +68,29 @@ def manifest_path(output: str) -> str:
     return os.path.splitext(output)[0] + MANIFEST_SUFFIX
 
 
+def check_against_manifest(model: str) -> None:
+    """UserInputError when the export manifest beside ``model`` lists it with another SHA-256
+    (the file changed after export: a partial copy, a swap). Entries are matched by file name,
+    since a copy (KServe's /mnt/models) moves the folder. No manifest: nothing to check."""
+    manifest = manifest_path(model)
+    if not io.exists(manifest):
+        return
+    try:
+        files = json.loads(io.read_text(manifest))["files"]
+        listed = [v["sha256"] for f, v in files.items()
+                  if os.path.basename(f) == os.path.basename(model)]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise UserInputError(f"{manifest}: not an export manifest (files: {{path: "
+                             "{kind, sha256}}})") from None
+    if not listed:
+        return
+    digest = hashlib.sha256(io.read_bytes(model)).hexdigest()
+    if digest not in listed:
+        raise UserInputError(f"{model}: SHA-256 {digest[:16]}... differs from "
+                             f"{listed[0][:16]}... in {manifest}; the file changed after "
+                             "export (export again, or copy the whole folder)")
+
+
 def _write_manifest(path: str, result: ExportResult, missing: Exception | None) -> None:
     files = {}
     for kind, written in sorted(result.files.items()):

@@ -72,9 +72,7 @@ def load_rgb(path: str) -> np.ndarray:
 
 def decode_rgb(data: bytes) -> np.ndarray:
     """H x W x 3 RGB uint8 from encoded bytes (a file or a request body), or RecordError."""
-    import cv2
-
-    return cv2.cvtColor(decode(data), cv2.COLOR_BGR2RGB)
+    return decode(data, rgb=True)
 
 
 def crop_corners(image: np.ndarray, corners: list[list[int]]) -> np.ndarray:

@@ -12,6 +12,7 @@ loop's thread pool so the loop keeps answering health checks and other requests.
 from __future__ import annotations
 
 import asyncio
+import struct
 import uuid
 from dataclasses import dataclass
 
@@ -93,6 +94,9 @@ def _v2_input(request: InferRequest, name: str, datatype: str) -> np.ndarray:
         raise BadRequest(f"{name}: datatype {tensor.datatype}, expected {datatype}")
     try:
         return tensor.as_numpy()
+    except struct.error:  # a BYTES element's length prefix runs past the data (gRPC raw)
+        raise BadRequest(f"{name}: a BYTES element's length prefix runs past the data") \
+            from None
     except (ValueError, TypeError) as err:
         raise BadRequest(f"{name}: data does not fit shape {tensor.shape}: "
                          f"{str(err).splitlines()[0][:100]}") from None

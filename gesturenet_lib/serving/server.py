@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 DEFAULT_NAME = MODEL_NAME          # the Triton entry's name, so clients switch without edits
 DEFAULT_MAX_BATCH = 64
 DEFAULT_MAX_REQUEST_BYTES = 16 << 20
+# Requests in flight take memory in proportion to their body: measured with
+# bench/serve_bench.py, a v1 JSON body of nested floats takes up to REQUEST_MEMORY_FACTOR
+# times its size while it is parsed and run. The default concurrency keeps them together
+# under INFLIGHT_MEMORY_BUDGET, and at most two per core.
+REQUEST_MEMORY_FACTOR = 50
+INFLIGHT_MEMORY_BUDGET = 4 << 30
 DRAIN_FACTOR = 8                   # a refused body is read to its end up to this many limits
 SERVABLE = (".onnx", ".etlt", ".tlt", ".keras", ".engine")
 
@@ -37,6 +43,15 @@ class ServeRequest:
     max_batch: int = DEFAULT_MAX_BATCH
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     server_args: dict = field(default_factory=dict)   # KServe's ModelServer keyword arguments
+    max_concurrent_requests: int | None = None        # None: default_max_inflight
+    repository_writes: bool = False                   # KServe's load/unload endpoints
+
+
+def default_max_inflight(max_request_bytes: int) -> int:
+    """Inference requests served at once: two per core, fewer when their bodies could take
+    more than INFLIGHT_MEMORY_BUDGET together."""
+    by_memory = INFLIGHT_MEMORY_BUDGET // (REQUEST_MEMORY_FACTOR * max_request_bytes)
+    return max(1, min(2 * (os.cpu_count() or 1), by_memory))
 
 
 def model_file(path: str) -> str:
@@ -61,29 +76,63 @@ def model_file(path: str) -> str:
 
 
 class RequestGate:
-    """ASGI middleware in front of KServe's app:
+    """ASGI middleware in front of KServe's app, where every refusal is one line in the log
+    and one JSON ``{"error": ...}`` answer:
 
-    - a 413 with a one-line reason for bodies above ``max_bytes``, declared (Content-Length) or
-      streamed (counted as they arrive, before the app sees them);
+    - ``/v2/health/ready`` says 503 whenever a model is not loaded (also after an unload);
+    - model repository writes (``/v2/repository/...`` load and unload) are refused (403)
+      unless ``repository_writes``;
+    - a 413 for bodies above ``max_bytes``, declared (Content-Length; with ``Expect:
+      100-continue`` before the client sends anything) or streamed (counted as they arrive);
+    - a 503 with Retry-After beyond ``max_inflight`` inference requests at once, which bounds
+      the memory requests can take;
+    - a 400 for a v2 binary request whose sizes do not agree with its data;
     - a v2 infer request with no Content-Type and no binary part is JSON: tritonclient sends
       its all-JSON requests so and Triton accepts them, while KServe would read them as bytes.
     """
 
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, max_bytes: int, max_inflight: int, ready: Callable[[], bool],
+                 repository_writes: bool = False):
+        self.app, self.max_bytes, self.max_inflight = app, max_bytes, max_inflight
+        self.ready, self.repository_writes = ready, repository_writes
+        self.inflight = 0
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        path, method = scope["path"], scope["method"]
         headers = dict(scope["headers"])
-        if (scope["path"].endswith("/infer") and b"content-type" not in headers
+        if path.rstrip("/") == "/v2/health/ready":
+            ready = self.ready()
+            return await _answer(send, 200 if ready else 503, {"ready": ready})
+        if path.startswith("/v2/repository/") and method != "GET" \
+                and not self.repository_writes:
+            return await self._refuse(scope, send, 403, "model repository writes are off "
+                                      "(gesturenet serve --enable_model_repository_writes)")
+        if (path.endswith("/infer") and b"content-type" not in headers
                 and b"inference-header-content-length" not in headers):
             scope = {**scope, "headers": [*scope["headers"],
                                           (b"content-type", b"application/json")]}
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            if headers.get(b"expect", b"").lower() != b"100-continue":
+                await self._drain(receive, 0)  # nothing is sent before we read: no 100
+            return await self._too_large(scope, send, int(declared))
+        inference = path.endswith(("/infer", ":predict", ":explain"))
+        if inference and self.inflight >= self.max_inflight:
             await self._drain(receive, 0)
-            return await self._refuse(send, int(declared))
+            return await self._refuse(scope, send, 503, f"{self.inflight} requests in "
+                                      f"flight, the limit (--max_concurrent_requests); retry",
+                                      [(b"retry-after", b"1")])
+        if inference:
+            self.inflight += 1
+        try:
+            return await self._forward(scope, receive, send, headers, inference)
+        finally:
+            if inference:
+                self.inflight -= 1
+
+    async def _forward(self, scope, receive, send, headers: dict, inference: bool):
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
@@ -95,13 +144,30 @@ class RequestGate:
             if size > self.max_bytes:
                 if more:
                     size = await self._drain(receive, size)
-                return await self._refuse(send, size)
+                return await self._too_large(scope, send, size)
+        binary = headers.get(b"inference-header-content-length")
+        if inference and binary is not None:
+            from gesturenet_lib.serving.payloads import (
+                BadRequest,
+                check_v2_binary,
+                v2_binary_bytes_as_base64,
+            )
+
+            body = b"".join(c.get("body", b"") for c in chunks)
+            try:
+                check_v2_binary(body, binary.decode("latin-1"))
+            except BadRequest as err:
+                return await self._refuse(scope, send, 400, str(err))
+            rewritten = v2_binary_bytes_as_base64(body, int(binary))
+            if rewritten:
+                scope, chunks = _with_body(scope, *rewritten), [
+                    {"type": "http.request", "body": rewritten[0], "more_body": False}]
         return await self.app(scope, _replay(chunks, receive), send)
 
     async def _drain(self, receive, size: int) -> int:
         """Read and drop the rest of a refused body, so the client (which sends all of it
-        before reading) gets the 413 instead of a reset connection; past DRAIN_FACTOR times
-        the limit the connection is dropped instead."""
+        before reading) gets the answer instead of a reset connection; past DRAIN_FACTOR
+        times the limit the connection is dropped instead."""
         more = True
         while more and size <= DRAIN_FACTOR * self.max_bytes:
             message = await receive()
@@ -111,13 +177,62 @@ class RequestGate:
             more = message.get("more_body", False)
         return size
 
-    async def _refuse(self, send, size: int):
-        body = json.dumps({"error": f"request body of {size} bytes is above the limit of "
-                                    f"{self.max_bytes} (--max_request_bytes)"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+    async def _too_large(self, scope, send, size: int):
+        return await self._refuse(scope, send, 413, f"request body of {size} bytes is above "
+                                  f"the limit of {self.max_bytes} (--max_request_bytes)")
+
+    async def _refuse(self, scope, send, status: int, reason: str, headers=()):
+        log.warning("refused %s %s: %d %s", scope["method"], scope["path"][:200], status,
+                    reason)
+        await _answer(send, status, {"error": reason}, headers)
+
+
+async def _answer(send, status: int, doc: dict, headers=()) -> None:
+    body = json.dumps(doc).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class OneLineRefusals(logging.Filter):
+    """KServe logs every refused request (a 4xx, or 503 while loading) with its traceback,
+    2 KB each; for those, the log keeps one line: the status class and the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, InvalidInput | ModelNotFound | ModelNotReady):
+            record.msg, record.args = "refused: %s: %s", (type(error).__name__,
+                                                          str(error)[:300])
+            record.exc_info = record.exc_text = None
+        return True
+
+
+async def validation_error(request, exc):
+    """FastAPI's 422 echoes the whole body back (7.5 MB in, 6 MB out): one line instead."""
+    from fastapi.responses import JSONResponse
+
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ()))[:100]
+    reason = f"request does not match the schema: {where}: {str(first.get('msg', ''))[:150]}"
+    log.warning("refused %s %s: 422 %s", request.method, request.url.path[:200], reason)
+    return JSONResponse(status_code=422, content={"error": reason})
+
+
+def _with_body(scope: dict, body: bytes, header_length: int) -> dict:
+    """``scope`` with the headers of a rewritten v2 body (all JSON when ``header_length`` is
+    0)."""
+    drop = (b"content-length", b"inference-header-content-length", b"content-type")
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in drop]
+    headers.append((b"content-length", str(len(body)).encode()))
+    if header_length:
+        headers += [(b"inference-header-content-length", str(header_length).encode()),
+                    (b"content-type", b"application/octet-stream")]
+    else:
+        headers.append((b"content-type", b"application/json"))
+    return {**scope, "headers": headers}
 
 
 def _replay(messages: list, then=None):
@@ -133,11 +248,13 @@ def _replay(messages: list, then=None):
 
 def _load(req: ServeRequest, models: list, on_error: Callable[[Exception], None]) -> None:
     """Load, warm up and attach the model; ``on_error`` gets what stopped it."""
+    from gesturenet_lib.export.exporter import check_against_manifest
     from gesturenet_lib.inference.loading import load_backend
     from gesturenet_lib.serving.models import served
 
     try:
         path = model_file(req.model)
+        check_against_manifest(path)
         model = served(load_backend(path, req.key, None))
     except Exception as err:  # any failure ends the server: it can never become ready
         on_error(err if isinstance(err, UserInputError)
@@ -187,15 +304,18 @@ def check_server_args(args: dict) -> None:
 
 def serve(req: ServeRequest, on_error: Callable[[Exception], None] = exit_on_error) -> None:
     """Serve until SIGTERM/SIGINT (KServe's graceful shutdown: requests in flight finish)."""
-    if req.max_batch < 1 or req.max_request_bytes < 1:
-        raise UserInputError("--max_batch and --max_request_bytes must be >= 1")
+    if req.max_batch < 1 or req.max_request_bytes < 1 or (req.max_concurrent_requests or 1) < 1:
+        raise UserInputError("--max_batch, --max_request_bytes and --max_concurrent_requests "
+                             "must be >= 1")
     check_server_args(req.server_args)
     if req.server_args.get("workers", 1) != 1:
         raise UserInputError(f"--workers {req.server_args['workers']}: one worker process per "
                              "server; scale with replicas (the InferenceService's "
                              "minReplicas/maxReplicas)")
     import kserve
+    from fastapi.exceptions import RequestValidationError
     from kserve import model_server
+    from kserve.logging import logger as kserve_log
 
     from gesturenet_lib.serving.models import ImageModel, TensorModel
 
@@ -204,7 +324,14 @@ def serve(req: ServeRequest, on_error: Callable[[Exception], None] = exit_on_err
     server = kserve.ModelServer(**req.server_args)
     for m in models:
         server.register_model(m)   # registered while not ready: readiness says 503 until loaded
-    model_server.app.add_middleware(RequestGate, max_bytes=req.max_request_bytes)
+    inflight = req.max_concurrent_requests or default_max_inflight(req.max_request_bytes)
+    model_server.app.add_middleware(
+        RequestGate, max_bytes=req.max_request_bytes, max_inflight=inflight,
+        ready=lambda: all(m.ready for m in models), repository_writes=req.repository_writes)
+    model_server.app.add_exception_handler(RequestValidationError, validation_error)
+    kserve_log.addFilter(OneLineRefusals())
+    log.info("serve: at most %d inference requests at once, bodies up to %d bytes",
+             inflight, req.max_request_bytes)
     threading.Thread(target=_load, args=(req, models, on_error), daemon=True,
                      name="gesturenet-load").start()
     server.start([])

@@ -221,3 +221,65 @@ def test_a_symlinked_user_folder_outside_the_dataset_is_not_read(tmp_path, capsy
     (tree.dataset_dir / "u9").symlink_to(outside.parent)
     tree.annotate("original/data/u9/s1/a.png", "fist")
     _only_reject(tree, capsys, "is a link that leads outside its dataset folder")
+
+
+def _jpeg(width: int = 64, height: int = 48) -> bytes:
+    textured = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    return cv2.imencode(".jpg", textured)[1].tobytes()
+
+
+def _lying_jpeg(how: str) -> bytes:
+    """A JPEG whose header lies about its size, or whose middle is cut out (end kept):
+    OpenCV decodes both without a word, 70 % flat grey or striped."""
+    data = _jpeg()
+    if how == "middle cut out":
+        n = len(data)
+        return data[:n // 2] + data[3 * n // 4:]  # inside the entropy-coded data
+    sof = data.index(b"\xff\xc0")
+    height, width = int.from_bytes(data[sof + 5:sof + 7], "big"), \
+        int.from_bytes(data[sof + 7:sof + 9], "big")
+    factor = 2 if how == "header claims twice its size" else 0.5
+    size = int(height * factor).to_bytes(2, "big") + int(width * factor).to_bytes(2, "big")
+    return data[:sof + 5] + size + data[sof + 9:]
+
+
+@pytest.mark.parametrize("how", ["header claims twice its size", "header claims half its size",
+                                 "middle cut out"])
+def test_a_jpeg_that_lies_is_a_corrupt_image_not_a_grey_crop(tmp_path, capsys, how):
+    data = _lying_jpeg(how)
+    assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) is not None
+    tree = _good_tree(tmp_path)
+    lie = tree.dataset_dir / "u0" / "s2" / "lie.jpg"
+    lie.parent.mkdir(parents=True)
+    lie.write_bytes(data)
+    scale = 2 if "twice" in how else 0.5 if "half" in how else 1
+    tree.annotate("original/data/u0/s2/lie.jpg", "fist", width=int(64 * scale),
+                  height=int(48 * scale))
+    _only_reject(tree, capsys, "corrupt image (Corrupt JPEG data")
+    assert not list((tmp_path / "extracted").rglob("lie_*.png"))
+
+
+def test_a_format_that_is_not_accepted_is_named_before_any_decoding(tmp_path, capsys):
+    """A Radiance HDR of 12000 x 12000 named .jpg: OpenCV would decode it (2.3 GB)."""
+    import resource
+
+    tree = _good_tree(tmp_path)
+    hdr = tree.dataset_dir / "u0" / "s2" / "big.jpg"
+    hdr.parent.mkdir(parents=True)
+    hdr.write_bytes(b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 12000 +X 12000\n"
+                    + bytes(4 * 12000) * 20)
+    tree.annotate("original/data/u0/s2/big.jpg", "fist", width=12000, height=12000)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _only_reject(tree, capsys, "not an accepted format: Radiance HDR; accepted: JPEG, PNG, "
+                               "BMP, WebP")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 1_000_000  # KiB
+
+
+def test_webp_is_accepted(tmp_path, capsys):
+    tree = _good_tree(tmp_path)
+    image = tree.dataset_dir / "u0" / "s2" / "w.webp"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(cv2.imencode(".webp", np.full((48, 64, 3), 90, np.uint8))[1].tobytes())
+    tree.annotate("original/data/u0/s2/w.webp", "fist")
+    code, stats, rejects, err = _convert(tree, capsys)
+    assert code == 0 and stats["crops"] == 4 and not rejects, (err, rejects)

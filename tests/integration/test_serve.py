@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -45,10 +46,16 @@ class Server:
     def __init__(self, model: str, *flags: str, key: str | None = KEY):
         self.http, self.grpc = _free_port(), _free_port()
         env = {**os.environ, "GESTURENET_KEY": key or ""}
+        # Its log goes to a file: a pipe nobody reads would stop a chatty server.
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="serve-", suffix=".log")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gesturenet_lib", "serve", "-m", model, "--http_port",
              str(self.http), "--grpc_port", str(self.grpc), *flags],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+
+    def output(self) -> str:
+        with open(self.log.name) as log:
+            return log.read()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.http}{path}"
@@ -69,7 +76,7 @@ class Server:
                 return
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited {self.proc.returncode}: "
-                                     f"{self.proc.stdout.read()[-2000:]}")
+                                     f"{self.output()[-2000:]}")
             time.sleep(0.2)
         raise AssertionError(f"{path} never answered {status}")
 
@@ -85,10 +92,7 @@ class Server:
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=60)
-        finally:
-            self.proc.stdout.close()
+        return self.proc.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -269,8 +273,7 @@ def test_readiness_is_false_until_the_model_is_loaded(exported, tmp_path):
 def test_a_model_that_cannot_load_ends_the_server_with_one_line_and_exit_2(exported):
     wrong_key = Server(str(exported["export"] / "model.etlt"), key="not-the-key")
     assert wrong_key.proc.wait(timeout=120) == 2
-    last = wrong_key.proc.stdout.read().strip().splitlines()[-1]
-    wrong_key.proc.stdout.close()
+    last = wrong_key.output().strip().splitlines()[-1]
     assert last.startswith("gesturenet serve: error:") and "model.etlt" in last
     assert subprocess.run([sys.executable, "-m", "gesturenet_lib", "serve", "-m",
                            str(exported["export"]), "--bogus_flag", "1"],
@@ -363,3 +366,173 @@ def test_a_port_another_server_holds_is_refused(tmp_path, flag, reuse_port):
     assert done.returncode == 2, done.stderr
     err = done.stderr.strip()
     assert f"{flag} {port}: cannot listen there" in err and len(err.splitlines()) == 1
+
+
+def _raw_infer(server, model: str, header: dict | bytes, binary: bytes,
+               header_length: int | str | None = None) -> tuple[int, dict]:
+    """A v2 REST request with binary tensors, its sizes as given (lies included)."""
+    text = header if isinstance(header, bytes) else json.dumps(header).encode()
+    length = len(text) if header_length is None else header_length
+    request = urllib.request.Request(
+        server.url(f"/v2/models/{model}/infer"), data=text + binary,
+        headers={"Content-Type": "application/octet-stream",
+                 "Inference-Header-Content-Length": str(length)})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def _tensor(shape, size, datatype="FP32", name="input_1") -> dict:
+    return {"inputs": [{"name": name, "shape": shape, "datatype": datatype,
+                        "parameters": {"binary_data_size": size}}]}
+
+
+def test_binary_tensors_whose_sizes_lie_are_a_400_with_the_reason(exported, server):
+    one = np.zeros((1, 3, 224, 224), np.float32).tobytes()
+    image = (exported["crops"] / sorted(exported["expected"])[0]).read_bytes()
+    prefixed = len(image).to_bytes(4, "little") + image
+    cases = {
+        "binary_data_size smaller than the data": (_tensor([1, 3, 224, 224], 100), one, None),
+        "a negative binary_data_size": (_tensor([1, 3, 224, 224], -5), one, None),
+        "binary_data_size 'abc'": (_tensor([1, 3, 224, 224], "abc"), one, None),
+        "a header length beyond the body": (_tensor([1, 3, 224, 224], len(one)), one, 10 ** 9),
+        "a header length that is not a number": (_tensor([1, 3, 224, 224], len(one)), one, "x"),
+        "two images in the shape, one in the data": (_tensor([2, 3, 224, 224], len(one)), one,
+                                                     None),
+        "100,000 images in the shape": (_tensor([100000, 3, 224, 224], len(one)), one, None),
+    }
+    for case, (header, binary, length) in cases.items():
+        status, answer = _raw_infer(server, "gesturenet", header, binary, length)
+        assert status == 400, (case, status, answer)
+        assert answer["error"] and "\n" not in answer["error"], case
+    byte_cases = {
+        "a BYTES length prefix of 2^31": (_tensor([1], 8, "BYTES", "image"),
+                                          (2 ** 31).to_bytes(4, "little") + b"abcd"),
+        "fewer BYTES elements than the shape": (_tensor([2], len(prefixed), "BYTES", "image"),
+                                                prefixed),
+    }
+    for case, (header, binary) in byte_cases.items():
+        status, answer = _raw_infer(server, "gesturenet-image", header, binary)
+        assert status == 400, (case, status, answer)
+        assert "BYTES" in answer["error"] and "\n" not in answer["error"], case
+    # the same request with honest sizes is served
+    status, _ = _raw_infer(server, "gesturenet-image", _tensor([1], len(prefixed), "BYTES",
+                                                               "image"), prefixed)
+    assert status == 200
+
+
+def test_a_grpc_bytes_element_whose_length_lies_is_invalid_argument(server):
+    import grpc
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+    request = service_pb2.ModelInferRequest(model_name="gesturenet-image")
+    tensor = request.inputs.add()
+    tensor.name, tensor.datatype = "image", "BYTES"
+    tensor.shape.append(1)
+    request.raw_input_contents.append((2 ** 31).to_bytes(4, "little") + b"\xff\xd8\xff")
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc}") as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=60)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "length prefix" in err.value.details()
+
+
+def test_images_that_lie_or_are_not_accepted_are_a_400_naming_why(server):
+    import cv2
+
+    textured = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    jpeg = cv2.imencode(".jpg", textured)[1].tobytes()
+    cut = jpeg[:len(jpeg) // 2] + jpeg[3 * len(jpeg) // 4:]
+    hdr = b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 12000 +X 12000\n" + bytes(4000)
+    path = "/v1/models/gesturenet-image:predict"
+    status, answer = server.post(path, cut, "image/jpeg")
+    assert status == 400 and "corrupt image (Corrupt JPEG data" in answer["error"]
+    status, answer = server.post(path, hdr, "image/jpeg")
+    assert status == 400 and "not an accepted format: Radiance HDR" in answer["error"]
+
+
+def test_a_422_says_where_in_one_line_and_does_not_echo_the_body(server):
+    body = json.dumps({"inputs": "x" * (1 << 20)}).encode()
+    request = urllib.request.Request(server.url("/v2/models/gesturenet/infer"), data=body,
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=60)
+    answer = err.value.read()
+    assert err.value.code == 422 and len(answer) < 1000
+    assert "inputs" in json.loads(answer)["error"]
+
+
+def test_expect_100_continue_above_the_limit_is_a_413_before_the_body(server):
+    with socket.create_connection(("127.0.0.1", server.http), timeout=30) as conn:
+        conn.sendall(b"POST /v1/models/gesturenet-image:predict HTTP/1.1\r\n"
+                     b"Host: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+                     b"Content-Length: 104857600\r\nExpect: 100-continue\r\n\r\n")
+        answer = conn.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:100]
+
+
+def test_the_model_repository_is_read_only_by_default(server):
+    status, answer = server.post("/v2/repository/models/gesturenet/unload", b"",
+                                 "application/json")
+    assert status == 403 and "--enable_model_repository_writes" in answer["error"]
+    assert server.status("/v2/health/ready") == 200
+    assert server.status("/v2/models/gesturenet/ready") == 200
+
+
+def test_bounded_concurrency_unload_readiness_and_one_line_logs(exported, tmp_path):
+    """One request at a time: a burst gets 200s and 503s with Retry-After, nothing else. With
+    repository writes on, an unload makes the server not ready (Kubernetes restarts it).
+    Refused requests are one line each in the log, no traceback."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    busy = Server(str(exported["export"]), "--max_concurrent_requests", "1",
+                  "--enable_model_repository_writes")
+    try:
+        busy.wait_for("/v2/models/gesturenet/ready")
+        images = [(exported["crops"] / n).read_bytes() for n in sorted(exported["expected"])]
+        body = json.dumps({"instances": [{"b64": base64.b64encode(images[i % len(images)])
+                                          .decode()} for i in range(64)]}).encode()
+
+        def post(_):
+            request = urllib.request.Request(
+                busy.url("/v1/models/gesturenet-image:predict"), data=body,
+                headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=120) as response:
+                    return response.status, None
+            except urllib.error.HTTPError as err:
+                return err.code, err.headers.get("Retry-After")
+
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(post, range(6)))
+        statuses = sorted(status for status, _ in answers)
+        assert set(statuses) == {200, 503}, statuses
+        assert all(after == "1" for status, after in answers if status == 503)
+        for _ in range(3):
+            assert busy.post("/v1/models/gesturenet-image:predict", b"\x00bad",
+                             "image/jpeg")[0] == 400
+        assert busy.post("/v2/repository/models/gesturenet/unload", b"",
+                         "application/json")[0] == 200
+        assert busy.status("/v2/health/ready") == 503
+        assert busy.status("/v2/health/live") == 200
+    finally:
+        busy.stop()
+    log = busy.output()
+    assert "Traceback" not in log, log[-3000:]
+    assert log.count("refused") >= 4
+
+
+def test_a_model_that_differs_from_its_export_manifest_is_not_served(exported, tmp_path):
+    import shutil
+
+    copy = tmp_path / "export"
+    shutil.copytree(exported["root"] / "export_onnx", copy)
+    model = copy / "model.onnx"
+    model.write_bytes(model.read_bytes() + b"\x00")  # a copy that changed after export
+    done = _serve("-m", str(copy), "--http_port", str(_free_port()),
+                  "--grpc_port", str(_free_port()))
+    assert done.returncode == 2, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert "model.onnx: SHA-256" in last and "model.export.json" in last
