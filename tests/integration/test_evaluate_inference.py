@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -131,15 +132,19 @@ def test_inference_on_a_data_json_set_and_on_a_folder_of_crops(trained, capsys, 
     crops = tmp_path / "crops"
     shutil.copytree(root / "crops", crops)
     (crops / "green" / "broken.png").write_bytes(b"not a png")
+    textured = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    jpeg = cv2.imencode(".jpg", textured)[1].tobytes()
+    (crops / "green" / "cut.jpg").write_bytes(jpeg[:len(jpeg) // 2] + jpeg[3 * len(jpeg) // 4:])
     rc = cli.main(["inference", "-e", spec, "-m", str(root / "model.keras"), "--image_dir",
                    str(crops), "--results_dir", str(out)])
     assert rc == 0
     lines = (out / "results.txt").read_text().splitlines()
-    assert len(lines) == 25 and lines[0].startswith("blue/000.png ")
+    assert len(lines) == 26 and lines[0].startswith("blue/000.png ")
     assert "green/broken.png -1 error" in (out / "results.txt").read_text()
-    bad = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()
-           if "error" in json.loads(x)]
-    assert bad[0]["path"] == "green/broken.png" and "unreadable image" in bad[0]["error"]
+    bad = {r["path"]: r["error"] for r in map(json.loads, (out / "results.jsonl").read_text()
+                                                .splitlines()) if "error" in r}
+    assert "unreadable image" in bad["green/broken.png"]
+    assert "corrupt image (Corrupt JPEG data" in bad["green/cut.jpg"]  # a middle cut out
 
 
 def test_inference_with_nothing_readable_exits_2(trained, capsys, tmp_path):
