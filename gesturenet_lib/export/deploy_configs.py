@@ -61,8 +61,11 @@ def deepstream_config(info: DeployInfo, model_file: str, model_kind: str,
         "network-type=1",
         "process-mode=2",
         "classifier-threshold=0.5",
-        "maintain-aspect-ratio=0",
+        # letterbox: scaled with the aspect kept and centred on a black border, as trained
+        f"maintain-aspect-ratio={int(p.fit == 'letterbox')}",
     ]
+    if p.fit == "letterbox":
+        lines.append("symmetric-padding=1")
     if info.data_type == "int8" and calib_file:
         lines.append(f"int8-calib-file={calib_file}")
     return "\n".join(lines) + "\n"

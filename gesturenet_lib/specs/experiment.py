@@ -94,6 +94,12 @@ class Model:
     gray_scale_input: bool = spec_field(False, help="one input channel instead of RGB")
     data_format: Literal["channels_first", "channels_last"] = spec_field(
         "channels_first", help="layout at the model's input and in every exported artefact")
+    input_fit: Literal["stretch", "letterbox"] | None = spec_field(
+        None, help="how a crop of another shape than the input is fitted: \"stretch\" "
+                   "resizes it to the input (TAO's classifiers), \"letterbox\" scales it to "
+                   "fit, aspect kept, centred on a black border (DeepStream's "
+                   "maintain-aspect-ratio with symmetric-padding); stored with the model. "
+                   "Default: letterbox for hand_landmarks, stretch for resnet_vanilla")
     base_model: Literal["resnet_vanilla", "hand_landmarks"] = spec_field(
         "resnet_vanilla", help="network family: a ResNet on the crop, or the pretrained "
                                "hand-landmark network plus a trained head")

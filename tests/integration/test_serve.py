@@ -119,6 +119,13 @@ def exported(tmp_path_factory):
         source = root / "workspace" / entry["bbox_path"]
         (crops / source.name).parent.mkdir(parents=True, exist_ok=True)
         (crops / source.name).write_bytes(source.read_bytes())
+    # crops cut another way than ours: tall and wide, as a tracker or a labelling tool cuts
+    import cv2
+
+    first = cv2.imread(str(crops / source.name))
+    h, w = first.shape[:2]
+    cv2.imwrite(str(crops / "000_tall.png"), first[:, w // 4:3 * w // 4])
+    cv2.imwrite(str(crops / "000_wide.png"), first[h // 3:2 * h // 3])
     assert cli.main(["inference", "-e", str(spec_file), "-m", str(export_dir / "model.etlt"),
                      "-k", KEY, "--image_dir", str(crops), "--results_dir",
                      str(root / "results")]) == 0
@@ -154,6 +161,7 @@ def test_tensor_protocol_with_tritonclient_http_and_grpc_equals_inference(export
     import tritonclient.grpc as grpcclient
     import tritonclient.http as httpclient
 
+    assert _prep(exported).fit == "letterbox"  # the family's default, stored in the model
     names = sorted(exported["expected"])
     batch = _batch(exported, names)
     expected = np.array([exported["expected"][n]["probabilities"] for n in names])

@@ -32,3 +32,18 @@ def test_triton_keeps_one_label_per_line():
 def test_a_class_name_nvinfer_cannot_hold_is_refused():
     with pytest.raises(UserInputError, match="rename the class"):
         deploy_configs.nvinfer_labels(["a;b", "c"])
+
+
+@pytest.mark.parametrize("fit, keys", [("letterbox", {"maintain-aspect-ratio": "1",
+                                                      "symmetric-padding": "1"}),
+                                       ("stretch", {"maintain-aspect-ratio": "0"})])
+def test_nvinfer_fits_crops_as_the_model_was_trained(fit, keys):
+    from gesturenet_lib.models.preprocessing import Preprocessing
+
+    prep = Preprocessing(224, 224, 3, "channels_first", fit=fit)
+    info = deploy_configs.DeployInfo(CLASSES, prep, (3, 224, 224), "fp32", 8)
+    text = deploy_configs.deepstream_config(info, "model.onnx", "onnx", None)
+    found = dict(line.split("=", 1) for line in text.splitlines()[1:])
+    assert {k: found.get(k) for k in keys} == keys
+    if fit == "stretch":
+        assert "symmetric-padding" not in found

@@ -24,8 +24,11 @@ class HandLandmarks:
     quantize = QuantizeSettings(op_types=["Conv"], reduce_range=False)
 
     def preprocessing(self, model) -> Preprocessing:
-        # the landmark network's own input: RGB in [0, 1]
-        return Preprocessing(LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE, 3, model.data_format)
+        # the landmark network's own input: RGB in [0, 1]; a crop of another shape is
+        # letterboxed by default, so the palm detector and the landmark network see the hand
+        # undistorted (a 62x118 hand stretched to a square is twice as wide)
+        return Preprocessing(LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE, 3, model.data_format,
+                             fit=model.input_fit or "letterbox")
 
     def build(self, spec):
         from gesturenet_lib.families.hand_landmarks.head import build_head

@@ -59,9 +59,11 @@ def counted_layers(arch: Architecture) -> int:
 
 
 def preprocessing(spec: Model) -> Preprocessing:
-    """The spec's input size, grey or RGB, in its declared layout."""
+    """The spec's input size, grey or RGB, in its declared layout; crops stretched to it as
+    TAO's classifiers do unless the spec asks for letterbox."""
     return Preprocessing(spec.image_height, spec.image_width,
-                         1 if spec.gray_scale_input else 3, spec.data_format)
+                         1 if spec.gray_scale_input else 3, spec.data_format,
+                         fit=spec.input_fit or "stretch")
 
 
 def input_shape(spec: Model) -> tuple[int, int, int]:
