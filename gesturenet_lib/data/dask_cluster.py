@@ -106,8 +106,13 @@ def wait(result, address: str | None) -> None:
             raise UserInputError(f"dataset_convert: the Dask cluster at {where} has had no "
                                  f"worker for {IDLE_DEADLINE_S} s (see the scheduler's log: "
                                  "workers that die on start or on the first task)")
-    result.wait_until_finish()  # raises a step's error
-    lost = [f.status for f in futures if f.status != "finished"]
+    try:
+        result.wait_until_finish()  # raises a step's error
+        lost = [f.status for f in futures if f.status != "finished"]
+    finally:
+        # Beam leaves its client connected; closed here, a scheduler stopped after the run
+        # is not met by the client's reconnection tracebacks.
+        result.client.close(timeout=CONNECT_TIMEOUT_S)
     if lost:
         raise UserInputError(f"dataset_convert: the Dask cluster at {where} lost the run "
                              f"(its result is {lost[0]}); no output was written, run again")
