@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from results_file import write_results
+from serve_bench import build_model
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "hagrid-sample"
@@ -30,33 +31,10 @@ CUTS = {"annotated box": (1.0, 1.0, False), "box 1.5x wide": (1.5, 1.0, False),
         "box 1.5x tall": (1.0, 1.5, False), "square 1.3x (training cut)": (1.3, 1.3, True)}
 
 
-def train_and_export(root: Path, epochs: int | None) -> tuple[Path, dict[str, int], list[str]]:
-    """(exported .onnx, classes, kpi user ids) through the CLI, the project's specs."""
-    from gesturenet_lib import cli
-
-    specs = REPO / "specs"
-    (root / "specs").mkdir()
-    for name in ("landmark_dataset_config.json", "dataset_experiment_config.json"):
-        (root / "specs" / name).write_text((specs / name).read_text())
-    spec = json.loads((specs / "landmark_train_spec.json").read_text())
-    if epochs:
-        spec["trainer"]["finetuning"]["train_epochs"] = epochs
-    (root / "specs/landmark_train_spec.json").write_text(json.dumps(spec))
-    steps = [["dataset_import", "--format", "hagrid", "--images", str(SAMPLE / "dataset"),
-              "--annotations", str(SAMPLE / "annotations"), "--output",
-              str(root / "workspace/original/hagrid")],
-             ["dataset_convert", "--dataset_spec",
-              str(root / "specs/landmark_dataset_config.json"), "--experiment_spec",
-              str(root / "specs/dataset_experiment_config.json"), "--k_folds", "0",
-              "--output_filename", str(root / "workspace/data_landmarks.json"),
-              "--experiment_name", "landmarks"],
-             ["train", "-e", str(root / "specs/landmark_train_spec.json"), "-k", "bench"],
-             ["export", "-m", str(root / "workspace/experiments_landmarks/model/model.tlt"),
-              "-k", "bench", "-o", str(root / "export/model.onnx")]]
-    for step in steps:
-        assert cli.main(step) == 0, step
-    kpi = json.loads((specs / "landmark_dataset_config.json").read_text())["kpi_users"]
-    return root / "export/model.onnx", spec["dataset"]["classes"], kpi
+def kpi_users() -> list[str]:
+    """The people the landmark dataset spec holds out (its kpi_users)."""
+    spec = REPO / "specs" / "landmark_dataset_config.json"
+    return json.loads(spec.read_text())["kpi_users"]
 
 
 def kpi_hands(kpi: list[str]) -> list[tuple[Path, list[float], str]]:
@@ -99,8 +77,10 @@ def main() -> int:
     from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
     with tempfile.TemporaryDirectory(prefix="crop-fit-bench-") as tmp:
-        model, classes, kpi = train_and_export(Path(tmp), args.epochs)
+        model, _ = build_model(Path(tmp), args.epochs)
+        kpi = kpi_users()
         backend = load_backend(str(model), None, None)
+        classes = backend.classes
         names = sorted(classes, key=classes.get)
         hands = kpi_hands(kpi)
         photos = {p: load_rgb(str(p)) for p in {h[0] for h in hands}}

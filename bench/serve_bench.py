@@ -42,13 +42,15 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "hagrid-sample"
 
 
-def build_model(root: Path) -> tuple[Path, list[Path]]:
-    """(exported .onnx, PNG crops) from the bundled sample through the CLI."""
+def build_model(root: Path, epochs: int | None = 3) -> tuple[Path, list[Path]]:
+    """(exported .onnx, the kpi people's PNG crops) from the bundled sample through the CLI,
+    with the project's landmark specs (``epochs``: None keeps the spec's)."""
     from gesturenet_lib import cli
 
     specs = REPO / "specs"
     spec = json.loads((specs / "landmark_train_spec.json").read_text())
-    spec["trainer"]["finetuning"]["train_epochs"] = 3
+    if epochs:
+        spec["trainer"]["finetuning"]["train_epochs"] = epochs
     (root / "specs").mkdir()  # the specs' paths are relative to their folder: ../workspace
     for name in ("landmark_dataset_config.json", "dataset_experiment_config.json"):
         (root / "specs" / name).write_text((specs / name).read_text())
@@ -96,6 +98,17 @@ def start_server(model: Path, *flags: str) -> tuple[subprocess.Popen, int, int]:
     raise SystemExit("the server never became ready")
 
 
+def run_threads(target, clients: int) -> float:
+    """``target(k)`` in ``clients`` threads at once; the wall seconds until all ended."""
+    threads = [threading.Thread(target=target, args=(k,)) for k in range(clients)]
+    begin = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.monotonic() - begin
+
+
 def load(clients: int, seconds: float, make_call) -> dict:
     """Run ``clients`` threads, each calling its own ``make_call()()`` in a loop."""
     stop = time.monotonic() + seconds
@@ -113,13 +126,7 @@ def load(clients: int, seconds: float, make_call) -> dict:
                 continue
             samples[k].append(time.perf_counter() - start)
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
-    begin = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.monotonic() - begin
+    wall = run_threads(worker, clients)
     every = sorted(s for per in samples for s in per)
     return {"requests": len(every), "errors": sum(errors),
             "requests_per_s": len(every) / wall,
@@ -180,13 +187,7 @@ def burst(model: Path, encoded: list[bytes], clients: int, rounds: int = 3) -> d
                 with lock:
                     statuses[key] = statuses.get(key, 0) + 1
 
-        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-        begin = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.monotonic() - begin
+        wall = run_threads(client, clients)
         peak = peak_rss_mb(proc.pid)
     finally:
         proc.terminate()

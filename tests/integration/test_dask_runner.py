@@ -133,6 +133,16 @@ def test_dask_runner_gives_the_same_bytes_as_the_local_run(dask_cluster, tmp_pat
     shutil.rmtree(tmp_path / "local")
 
 
+def _convert_on_dask(root: Path, address: str, capsys) -> tuple[int, str]:
+    """dataset_convert of ``_tree(root)`` on the DaskRunner at ``address``, writing
+    ``root/out/data.json``: (exit code, stderr)."""
+    ds, exp = _tree(root).specs(kpi_users=["u4", "u5"])
+    code = cli.main(["dataset_convert", "--dataset_spec", ds, "--experiment_spec", exp,
+                     "--output_filename", str(root / "out/data.json"), "--experiment_name",
+                     "v1", "--runner", "DaskRunner", "--dask_client_address", address])
+    return code, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("address, message", [
     ("tcp://127.0.0.1", "expected tcp://HOST:PORT"),
     ("127.0.0.1:99999", "expected tcp://HOST:PORT"),
@@ -140,13 +150,7 @@ def test_dask_runner_gives_the_same_bytes_as_the_local_run(dask_cluster, tmp_pat
 ])
 def test_a_bad_or_dead_dask_address_is_one_line_naming_the_flag(tmp_path, capsys, address,
                                                                 message):
-    tree = _tree(tmp_path)
-    ds, exp = tree.specs(kpi_users=["u4", "u5"])
-    code = cli.main(["dataset_convert", "--dataset_spec", ds, "--experiment_spec", exp,
-                     "--output_filename", str(tmp_path / "out/data.json"),
-                     "--experiment_name", "v1", "--runner", "DaskRunner",
-                     "--dask_client_address", address])
-    err = capsys.readouterr().err
+    code, err = _convert_on_dask(tmp_path, address, capsys)
     assert code == 2, err
     assert f"--dask_client_address {address}: {message}" in err
     assert not (tmp_path / "out/data.json").exists()
@@ -158,14 +162,8 @@ def test_workers_without_the_project_are_named_before_anything_runs(tmp_path, ca
     (site / "sitecustomize.py").write_text(WITHOUT_PROJECT)
     cluster = Cluster(tmp_path / "cluster", workers=1, worker_env={"PYTHONPATH": str(site)})
     try:
-        tree = _tree(tmp_path)
-        ds, exp = tree.specs(kpi_users=["u4", "u5"])
         start = time.monotonic()
-        code = cli.main(["dataset_convert", "--dataset_spec", ds, "--experiment_spec", exp,
-                         "--output_filename", str(tmp_path / "out/data.json"),
-                         "--experiment_name", "v1", "--runner", "DaskRunner",
-                         "--dask_client_address", cluster.address])
-        err = capsys.readouterr().err
+        code, err = _convert_on_dask(tmp_path, cluster.address, capsys)
         assert code == 2, err
         assert "cannot run the pipeline" in err and "apache_beam" in err
         assert time.monotonic() - start < 60  # it waited for ever before
@@ -193,14 +191,8 @@ def test_a_scheduler_killed_mid_run_is_a_lost_cluster_and_no_output(tmp_path, ca
 
     killer = threading.Thread(target=kill_once_running, daemon=True)
     try:
-        tree = _tree(tmp_path)
-        ds, exp = tree.specs(kpi_users=["u4", "u5"])
         killer.start()
-        code = cli.main(["dataset_convert", "--dataset_spec", ds, "--experiment_spec", exp,
-                         "--output_filename", str(tmp_path / "out/data.json"),
-                         "--experiment_name", "v1", "--runner", "DaskRunner",
-                         "--dask_client_address", cluster.address])
-        err = capsys.readouterr().err
+        code, err = _convert_on_dask(tmp_path, cluster.address, capsys)
         assert code == 2, err
         assert "was lost before the pipeline finished" in err or "lost the run" in err
         assert not (tmp_path / "out/data.json").exists()
