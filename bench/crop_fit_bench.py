@@ -6,8 +6,10 @@ width and along its height, and dataset_convert's square 1.3x cut for reference.
 exported model classifies every cut twice in one run: crops stretched to the input (the
 baseline, what every model did before ``fit`` existed) and letterboxed (the hand_landmarks
 default now). Prints macro-F1, per-class recall and "no hand found" per cut and fit.
+``--contender KEY=VALUE ...`` also trains a second model with those model.hand_landmarks
+settings changed, measured the same way in the same run.
 
-    .venv/bin/python bench/crop_fit_bench.py [--epochs N]
+    .venv/bin/python bench/crop_fit_bench.py [--epochs N] [--contender KEY=VALUE ...]
 
 Writes bench/results/crop_fit.json.
 """
@@ -70,42 +72,52 @@ def cut(image: np.ndarray, box: list[float], sx: float, sy: float, square: bool)
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, help="training epochs (default: the spec's)")
+    parser.add_argument("--contender", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="model.hand_landmarks settings of a second model")
     args = parser.parse_args()
+    contender = {k: json.loads(v) for k, v in (a.split("=", 1) for a in args.contender)}
 
     from gesturenet_lib.evaluation.metrics import classification_metrics
     from gesturenet_lib.inference.loading import load_backend
     from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
+    figures: dict = {"contender": contender}
     with tempfile.TemporaryDirectory(prefix="crop-fit-bench-") as tmp:
-        model, _ = build_model(Path(tmp), args.epochs)
+        models = {"spec": build_model(Path(tmp) / "spec", args.epochs)[0]}
+        if contender:
+            models["contender"] = build_model(Path(tmp) / "contender", args.epochs,
+                                              contender)[0]
         kpi = kpi_users()
-        backend = load_backend(str(model), None, None)
-        classes = backend.classes
-        names = sorted(classes, key=classes.get)
         hands = kpi_hands(kpi)
         photos = {p: load_rgb(str(p)) for p in {h[0] for h in hands}}
-        truth = np.array([classes[c] for _, _, c in hands])
-        figures = {"hands": len(hands), "people": len(kpi)}
-        for name, (sx, sy, square) in CUTS.items():
-            crops = [cut(photos[p], box, sx, sy, square) for p, box, _ in hands]
-            aspect = float(np.median([c.shape[1] / c.shape[0] for c in crops]))
-            for fit in ("stretch", "letterbox"):
-                prep = dataclasses.replace(backend.preprocessing, fit=fit)
-                batch = np.stack([to_input(c, prep) for c in crops])
-                probs, found = backend.predict_with_hands(batch)
-                metrics = classification_metrics(truth, np.argmax(probs, axis=1), names)
-                row = {"macro_f1": metrics["macro_avg"]["f1"],
-                       "recall": {c: metrics["per_class"][c]["recall"] for c in names},
-                       "no_hand": int((~np.asarray(found)).sum()),
-                       "median_aspect_w_over_h": aspect}
-                figures[f"{name} / {fit}"] = row
-                recalls = " ".join(f"{c} {r:.2f}" for c, r in row["recall"].items())
-                print(f"{name:<28} {fit:<9} macro-F1 {row['macro_f1']:.3f}  no hand "
-                      f"{row['no_hand']:3d}/{len(hands)}  recall: {recalls}")
-    for name in CUTS:
-        gain = (figures[f"{name} / letterbox"]["macro_f1"]
-                - figures[f"{name} / stretch"]["macro_f1"])
-        print(f"{name}: letterbox - stretch = {gain:+.3f} macro-F1")
+        figures.update(hands=len(hands), people=len(kpi))
+        for model_name, model in models.items():
+            backend = load_backend(str(model), None, None)
+            classes = backend.classes
+            names = sorted(classes, key=classes.get)
+            truth = np.array([classes[c] for _, _, c in hands])
+            for name, (sx, sy, square) in CUTS.items():
+                crops = [cut(photos[p], box, sx, sy, square) for p, box, _ in hands]
+                aspect = float(np.median([c.shape[1] / c.shape[0] for c in crops]))
+                for fit in ("stretch", "letterbox"):
+                    prep = dataclasses.replace(backend.preprocessing, fit=fit)
+                    batch = np.stack([to_input(c, prep) for c in crops])
+                    probs, found = backend.predict_with_hands(batch)
+                    metrics = classification_metrics(truth, np.argmax(probs, axis=1), names)
+                    row = {"macro_f1": metrics["macro_avg"]["f1"],
+                           "recall": {c: metrics["per_class"][c]["recall"] for c in names},
+                           "no_hand": int((~np.asarray(found)).sum()),
+                           "median_aspect_w_over_h": aspect}
+                    figures[f"{model_name}: {name} / {fit}"] = row
+                    recalls = " ".join(f"{c} {r:.2f}" for c, r in row["recall"].items())
+                    print(f"{model_name:<9} {name:<28} {fit:<9} macro-F1 "
+                          f"{row['macro_f1']:.3f}  no hand {row['no_hand']:3d}/{len(hands)}"
+                          f"  recall: {recalls}")
+    for model_name in models:
+        for name in CUTS:
+            gain = (figures[f"{model_name}: {name} / letterbox"]["macro_f1"]
+                    - figures[f"{model_name}: {name} / stretch"]["macro_f1"])
+            print(f"{model_name}: {name}: letterbox - stretch = {gain:+.3f} macro-F1")
     write_results("crop_fit", figures)
     return 0
 

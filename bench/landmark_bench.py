@@ -11,7 +11,11 @@ the batch-1 latency of the merged ONNX model on this CPU. Targets: hand_landmark
 >= 0.95 (6 classes), >= 0.93 (18), latency <= 15 ms.
 
     .venv/bin/python bench/landmark_bench.py [--resnet_epochs 10 --resnet_size 128]
-                                             [--skip_resnet]
+                                             [--skip_resnet] [--contender KEY=VALUE ...]
+
+--contender trains a second hand_landmarks model per fold in the same run, with those
+`model.hand_landmarks` settings changed (e.g. `augment_rotation=20 augment_jitter=0.02`), so a
+setting is judged against the spec's as it is, on the same folds.
 
 Writes bench/results/landmark.json.
 """
@@ -77,10 +81,15 @@ def prepare(root: Path, class_map: dict | None) -> tuple[Path, dict[str, int]]:
     return root / "workspace", doc["classes"]
 
 
+CONTENDER = "hand_landmarks_contender"
+
+
 def train_spec(workspace: Path, family: str, classes: dict[str, int], fold: int,
                args) -> Path:
-    source = "landmark_train_spec.json" if family == "hand_landmarks" else "train_spec.json"
+    source = "train_spec.json" if family == "resnet_vanilla" else "landmark_train_spec.json"
     spec = json.loads((REPO / "specs" / source).read_text())
+    if family == CONTENDER:
+        spec["model"].setdefault("hand_landmarks", {}).update(args.contender)
     data = str(workspace / f"data_fold{fold}.json")
     spec["dataset"].update(classes=classes, num_classes=len(classes), data_path=data,
                            image_root_path=str(workspace))
@@ -143,7 +152,8 @@ def run_map(name: str, class_map, args, root: Path) -> tuple[dict, str]:
 
     workspace, classes = prepare(root / f"classes{name}", class_map)
     names = sorted(classes, key=classes.get)
-    families = ["hand_landmarks"] + ([] if args.skip_resnet else ["resnet_vanilla"])
+    families = (["hand_landmarks"] + ([CONTENDER] if args.contender else [])
+                + ([] if args.skip_resnet else ["resnet_vanilla"]))
     pooled = {f: ([], [], []) for f in families}
     baseline = ([], [])
     walls = {f: 0.0 for f in families}
@@ -186,11 +196,14 @@ def main() -> int:
     parser.add_argument("--resnet_epochs", type=int, default=10)
     parser.add_argument("--resnet_size", type=int, default=128)
     parser.add_argument("--skip_resnet", action="store_true")
+    parser.add_argument("--contender", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="model.hand_landmarks settings of a second hand_landmarks model")
     args = parser.parse_args()
+    args.contender = {k: json.loads(v) for k, v in (a.split("=", 1) for a in args.contender)}
     logging.basicConfig(level=logging.WARNING)
 
     root = Path(tempfile.mkdtemp(prefix="gesturenet-landmark-bench-"))
-    figures: dict = {"folds": FOLDS, "cores": os.cpu_count(),
+    figures: dict = {"folds": FOLDS, "cores": os.cpu_count(), "contender": args.contender,
                      "resnet": None if args.skip_resnet else
                      f"resnet18 from scratch, {args.resnet_size}px, {args.resnet_epochs} epochs"}
     model_path = ""

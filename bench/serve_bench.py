@@ -42,16 +42,19 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "hagrid-sample"
 
 
-def build_model(root: Path, epochs: int | None = 3) -> tuple[Path, list[Path]]:
+def build_model(root: Path, epochs: int | None = 3, landmarks: dict | None = None
+                ) -> tuple[Path, list[Path]]:
     """(exported .onnx, the kpi people's PNG crops) from the bundled sample through the CLI,
-    with the project's landmark specs (``epochs``: None keeps the spec's)."""
+    with the project's landmark specs (``epochs``: None keeps the spec's; ``landmarks``:
+    model.hand_landmarks settings changed)."""
     from gesturenet_lib import cli
 
     specs = REPO / "specs"
     spec = json.loads((specs / "landmark_train_spec.json").read_text())
     if epochs:
         spec["trainer"]["finetuning"]["train_epochs"] = epochs
-    (root / "specs").mkdir()  # the specs' paths are relative to their folder: ../workspace
+    spec["model"].setdefault("hand_landmarks", {}).update(landmarks or {})
+    (root / "specs").mkdir(parents=True)  # spec paths are relative to it: ../workspace
     for name in ("landmark_dataset_config.json", "dataset_experiment_config.json"):
         (root / "specs" / name).write_text((specs / name).read_text())
     (root / "specs/landmark_train_spec.json").write_text(json.dumps(spec))

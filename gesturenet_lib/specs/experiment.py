@@ -85,6 +85,14 @@ class HandLandmarks:
         default_factory=lambda: [128, 64], min=1, max=65536,
         help="widths of the head's hidden layers (empty: logistic regression)")
     dropout: float = spec_field(0.2, min=0.0, max=0.9, help="dropout after each hidden layer")
+    augment_rotation: float = spec_field(
+        0.0, min=0.0, max=90.0,
+        help="training: each hand's landmarks turned in the image plane about the wrist by a "
+             "random angle of up to this many degrees either way (0: off)")
+    augment_jitter: float = spec_field(
+        0.0, min=0.0, max=0.2,
+        help="training: each landmark moved by Gaussian noise of this fraction of the "
+             "wrist-to-middle-knuckle length (0: off)")
 
 
 @dataclass(frozen=True)

@@ -175,3 +175,28 @@ def test_a_landmark_spec_round_trips_through_dump(write_json):
     text = dumps(spec)
     assert not {"num_layers", "image_height"} & set(json.loads(text)["model"])
     assert load_experiment_spec(write_json(text, "again.json")) == spec
+
+
+def test_landmark_augmentation_turns_the_hand_about_its_wrist_and_keeps_its_shape():
+    """Training augmentation in the landmark space: a turned hand keeps every distance the
+    head reads (fingertips to wrist, between fingertips), its depth, presence and
+    handedness; it really turns (the relative points differ); off, it is the identity."""
+    import tensorflow as tf
+
+    from gesturenet_lib.families.hand_landmarks.inputs import augment_landmarks
+
+    raw = _raw(_hand())[0]
+    tf.random.set_seed(3)
+    turned = augment_landmarks(tf.constant(raw), 30.0, 0.0).numpy()
+    before, after = _features(raw[None]), _features(turned[None])
+    np.testing.assert_allclose(before[0, 63:], after[0, 63:], atol=1e-3)  # distances
+    assert np.abs(before[0, :63] - after[0, :63]).max() > 0.05           # but turned
+    np.testing.assert_allclose(turned[2:63:3], raw[2:63:3])             # depth
+    assert tuple(turned[63:]) == tuple(raw[63:])                          # presence, hand
+    np.testing.assert_allclose(turned[:3], raw[:3], atol=1e-4)            # about the wrist
+    angles = [np.degrees(np.arctan2(*(augment_landmarks(tf.constant(raw), 30.0, 0.0)
+                                      .numpy()[27:29] - raw[:2])[::-1]))
+              - np.degrees(np.arctan2(*(raw[27:29] - raw[:2])[::-1])) for _ in range(50)]
+    assert max(np.abs(angles)) <= 30.01 and np.std(angles) > 5
+    np.testing.assert_allclose(augment_landmarks(tf.constant(raw), 0.0, 0.0).numpy(), raw,
+                               atol=1e-4)

@@ -66,7 +66,9 @@ class HandLandmarks:
             log.info("train: dataset.augmentation is not applied by hand_landmarks (the head "
                      "trains on the frozen network's landmarks)")
         n, batch, seed = spec.dataset.num_classes, spec.batch_size, spec.random_seed
-        train = make_landmark_dataset(hands, n, batch, shuffle=True, seed=seed, repeat=True)
+        train = make_landmark_dataset(hands, n, batch, shuffle=True, seed=seed, repeat=True,
+                                      rotation=settings.augment_rotation,
+                                      jitter=settings.augment_jitter)
         val = make_landmark_dataset(extract_set(val_set, prep, extractor), n, batch,
                                     shuffle=False, seed=seed, repeat=repeat_val) \
             if len(val_set) else None

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from gesturenet_lib.errors import RecordError, UserInputError
-from gesturenet_lib.families.hand_landmarks.extractor import RAW_SIZE, Extractor, hand_found
+from gesturenet_lib.families.hand_landmarks.extractor import (
+    MIDDLE_MCP,
+    RAW_SIZE,
+    WRIST,
+    Extractor,
+    hand_found,
+)
 from gesturenet_lib.models.preprocessing import Preprocessing, load_rgb, to_input
 from gesturenet_lib.training.data import ImageSet
 
@@ -54,14 +60,39 @@ def only_hands(data: LandmarkSet, threshold: float) -> LandmarkSet:
 
 
 def make_landmark_dataset(data: LandmarkSet, num_classes: int, batch_size: int, shuffle: bool,
-                          seed: int, repeat: bool = False):
-    """(raw landmark vector, one-hot label) batches, like ``training.data.make_dataset``."""
+                          seed: int, repeat: bool = False, rotation: float = 0.0,
+                          jitter: float = 0.0):
+    """(raw landmark vector, one-hot label) batches, like ``training.data.make_dataset``;
+    ``rotation`` (degrees) and ``jitter`` augment the landmarks (training only)."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((data.raw.astype(np.float32), data.labels))
     if shuffle:
         ds = ds.shuffle(max(1, len(data)), seed=seed, reshuffle_each_iteration=True)
+    if rotation or jitter:
+        ds = ds.map(lambda x, y: (augment_landmarks(x, rotation, jitter), y),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.map(lambda x, y: (x, tf.one_hot(y, num_classes))).batch(batch_size)
     if repeat:
         ds = ds.repeat()
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def augment_landmarks(raw, rotation: float, jitter: float):
+    """One raw vector with its 21 points turned about the wrist in the image plane by up to
+    ``rotation`` degrees and moved by Gaussian noise of ``jitter`` times the hand's size
+    (wrist to middle knuckle); depth, presence and handedness stay. In the landmark space the
+    head reads, so the frozen network is not run again."""
+    import math
+
+    import tensorflow as tf
+
+    points = tf.reshape(raw[:63], (21, 3))
+    xy = points[:, :2] - points[WRIST:WRIST + 1, :2]
+    angle = tf.random.uniform([], -1.0, 1.0) * (rotation * math.pi / 180.0)
+    c, s = tf.cos(angle), tf.sin(angle)
+    turned = tf.stack([c * xy[:, 0] - s * xy[:, 1], s * xy[:, 0] + c * xy[:, 1]], axis=1)
+    size = tf.norm(xy[MIDDLE_MCP])
+    moved = turned + tf.random.normal((21, 2)) * (jitter * size)
+    points = tf.concat([moved + points[WRIST:WRIST + 1, :2], points[:, 2:]], axis=1)
+    return tf.concat([tf.reshape(points, (63,)), raw[63:]], axis=0)
