@@ -108,11 +108,12 @@ def wait(result, address: str | None) -> None:
                                  "workers that die on start or on the first task)")
     try:
         result.wait_until_finish()  # raises a step's error
-        lost = [f.status for f in futures if f.status != "finished"]
+        unfinished = [f.status for f in futures if f.status != "finished"]
     finally:
         # Beam leaves its client connected; closed here, a scheduler stopped after the run
         # is not met by the client's reconnection tracebacks.
         result.client.close(timeout=CONNECT_TIMEOUT_S)
-    if lost:
+    if unfinished:
         raise UserInputError(f"dataset_convert: the Dask cluster at {where} lost the run "
-                             f"(its result is {lost[0]}); no output was written, run again")
+                             f"(its result is {unfinished[0]}); no output was written, run "
+                             "again")

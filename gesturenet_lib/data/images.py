@@ -29,8 +29,7 @@ _OTHER_FORMATS = {b"#?RADIANCE": "Radiance HDR", b"#?RGBE": "Radiance HDR", b"GI
                   b"qoif": "QOI", b"\x00\x00\x01\x00": "ICO"}
 
 _EXIF_ORIENTATION = 0x0112
-_JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
-_PNG_SIGNATURE, _PNG_IEND = b"\x89PNG\r\n\x1a\n", b"IEND"
+_JPEG_EOI, _PNG_IEND = b"\xff\xd9", b"IEND"
 
 
 def image_format(data: bytes) -> str | None:
@@ -54,10 +53,11 @@ def check_format(data: bytes) -> str:
 
 def check_complete(data: bytes) -> None:
     """Raise RecordError when a JPEG or PNG file is cut short (OpenCV would decode it anyway)."""
-    if data.startswith(_JPEG_SOI):
+    kind = image_format(data)
+    if kind == "JPEG":
         if _JPEG_EOI not in data[-64:]:
             raise RecordError("truncated image (JPEG end marker missing)")
-    elif data.startswith(_PNG_SIGNATURE):
+    elif kind == "PNG":
         if _PNG_IEND not in data[-32:]:
             raise RecordError("truncated image (PNG IEND chunk missing)")
 
@@ -81,11 +81,18 @@ def _header(data: bytes):
 def check_pixels(data: bytes, max_pixels: int) -> tuple[int, int]:
     """(width, height) as stored, read by Pillow from the header alone (no decode);
     RecordError when the header is unreadable or the image is over ``max_pixels``."""
+    return _checked_header(data, max_pixels)[:2]
+
+
+def _checked_header(data: bytes, max_pixels: int) -> tuple[int, int, int]:
+    """(width, height as stored, EXIF orientation 1-8) from one read of the header; the
+    RecordErrors of ``check_pixels``."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with _header(data) as header:
             width, height = header.size
+            turned = _orientation_of(header) if width * height <= max_pixels else 1
     except Image.DecompressionBombError as err:  # Pillow's own hard limit (about 179 M)
         raise RecordError(f"image is over the pixel limit ({err})"[:200]) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
@@ -93,7 +100,19 @@ def check_pixels(data: bytes, max_pixels: int) -> tuple[int, int]:
     if width * height > max_pixels:
         raise RecordError(f"image of {width}x{height} pixels is over the pixel limit of "
                           f"{max_pixels:,} (--max_image_pixels)")
-    return width, height
+    return width, height, turned
+
+
+def _orientation_of(header) -> int:
+    """The EXIF orientation of an opened header (1 when it has none or it cannot be read:
+    a PNG's EXIF may sit after its pixels, which the header read does not reach)."""
+    from PIL import Image
+
+    try:
+        value = header.getexif().get(_EXIF_ORIENTATION, 1)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def orientation(data: bytes) -> int:
@@ -102,19 +121,18 @@ def orientation(data: bytes) -> int:
 
     try:
         with _header(data) as header:
-            value = header.getexif().get(_EXIF_ORIENTATION, 1)
+            return _orientation_of(header)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
             Image.DecompressionBombError):
         return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def displayed_size(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
     """(width, height) as displayed (EXIF 5-8 swap the axes), from the header alone; or
     RecordError for a format not accepted or an unreadable header."""
     check_format(data)
-    width, height = check_pixels(data, max_pixels)
-    return (height, width) if orientation(data) in (5, 6, 7, 8) else (width, height)
+    width, height, turned = _checked_header(data, max_pixels)
+    return (height, width) if turned in (5, 6, 7, 8) else (width, height)
 
 
 def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, rgb: bool = False
@@ -128,11 +146,11 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, rgb: bool = False
         raise RecordError("unreadable image (empty file)")
     kind = check_format(data)
     check_complete(data)
-    check_pixels(data, max_pixels)
+    turned = _checked_header(data, max_pixels)[2]
     if kind == "JPEG":
         image = _decode_jpeg(data, rgb)
         if image is not None:
-            return _displayed(image, orientation(data))
+            return _displayed(image, turned)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise RecordError(f"unreadable image (a {kind} file OpenCV cannot decode)")

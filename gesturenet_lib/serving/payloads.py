@@ -108,9 +108,10 @@ V2_ITEM_BYTES = {"BOOL": 1, "UINT8": 1, "UINT16": 2, "UINT32": 4, "UINT64": 8, "
                  "INT16": 2, "INT32": 4, "INT64": 8, "FP16": 2, "BF16": 2, "FP32": 4, "FP64": 8}
 
 
-def check_v2_binary(body: bytes, header_length: str) -> None:
-    """A v2 REST request with binary tensors (``Inference-Header-Content-Length``) whose
-    sizes all agree with its data, or BadRequest: the JSON header fits the body, every
+def check_v2_binary(body: bytes, header_length: str) -> dict:
+    """The JSON header of a v2 REST request with binary tensors
+    (``Inference-Header-Content-Length``) whose sizes all agree with its data, or
+    BadRequest: the JSON header fits the body, every
     ``binary_data_size`` is a count of bytes, the parts add up to the body exactly, a
     fixed-size tensor's part is its shape's elements times their size, and a BYTES tensor's
     length prefixes stay inside its part and give its shape's element count. Checked before
@@ -157,6 +158,7 @@ def check_v2_binary(body: bytes, header_length: str) -> None:
     if start != len(body):
         raise BadRequest(f"{len(body) - start} bytes after the last binary tensor; the "
                          "binary_data_size values must add up to the body")
+    return header
 
 
 def _elements(shape: object, where: str) -> int:
@@ -183,15 +185,16 @@ def _check_bytes_elements(data: bytes, elements: int, where: str) -> None:
         raise BadRequest(f"{where}: {count} BYTES elements, but its shape holds {elements}")
 
 
-def v2_binary_bytes_as_base64(body: bytes, header_length: int) -> tuple[bytes, int] | None:
-    """A checked v2 binary request (``check_v2_binary``) whose BYTES tensors are binary ->
+def v2_binary_bytes_as_base64(body: bytes, header: dict, header_length: int
+                              ) -> tuple[bytes, int] | None:
+    """A checked v2 binary request (``header``, as ``check_v2_binary`` returned it) whose
+    BYTES tensors are binary ->
     the same request with those tensors as base64 strings in the JSON (the other binary
     tensors stay binary): (body, new header length; 0 when nothing binary is left). None when
     it has no binary BYTES tensor. KServe decodes a binary BYTES element as UTF-8 text, which
     an encoded image is not (a 500); tritonclient's HTTP client sends binary by default."""
     import orjson
 
-    header = orjson.loads(body[:header_length])
     start, parts, changed = header_length, [], False
     for tensor in header["inputs"]:
         size = (tensor.get("parameters") or {}).get("binary_data_size")

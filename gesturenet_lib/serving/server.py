@@ -156,10 +156,10 @@ class RequestGate:
 
             body = b"".join(c.get("body", b"") for c in chunks)
             try:
-                check_v2_binary(body, binary.decode("latin-1"))
+                header = check_v2_binary(body, binary.decode("latin-1"))
             except BadRequest as err:
                 return await self._refuse(scope, send, 400, str(err))
-            rewritten = v2_binary_bytes_as_base64(body, int(binary))
+            rewritten = v2_binary_bytes_as_base64(body, header, int(binary))
             if rewritten:
                 scope, chunks = _with_body(scope, *rewritten), [
                     {"type": "http.request", "body": rewritten[0], "more_body": False}]
@@ -305,7 +305,9 @@ def check_server_args(args: dict) -> None:
 
 def serve(req: ServeRequest, on_error: Callable[[Exception], None] = exit_on_error) -> None:
     """Serve until SIGTERM/SIGINT (KServe's graceful shutdown: requests in flight finish)."""
-    if req.max_batch < 1 or req.max_request_bytes < 1 or (req.max_concurrent_requests or 1) < 1:
+    concurrent = req.max_concurrent_requests
+    if req.max_batch < 1 or req.max_request_bytes < 1 or (concurrent is not None
+                                                            and concurrent < 1):
         raise UserInputError("--max_batch, --max_request_bytes and --max_concurrent_requests "
                              "must be >= 1")
     check_server_args(req.server_args)
@@ -325,7 +327,8 @@ def serve(req: ServeRequest, on_error: Callable[[Exception], None] = exit_on_err
     server = kserve.ModelServer(**req.server_args)
     for m in models:
         server.register_model(m)   # registered while not ready: readiness says 503 until loaded
-    inflight = req.max_concurrent_requests or default_max_inflight(req.max_request_bytes)
+    inflight = concurrent if concurrent is not None else \
+        default_max_inflight(req.max_request_bytes)
     model_server.app.add_middleware(
         RequestGate, max_bytes=req.max_request_bytes, max_inflight=inflight,
         ready=lambda: all(m.ready for m in models), repository_writes=req.repository_writes)

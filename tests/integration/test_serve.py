@@ -544,3 +544,9 @@ def test_a_model_that_differs_from_its_export_manifest_is_not_served(exported, t
     assert done.returncode == 2, done.stderr[-2000:]
     last = done.stderr.strip().splitlines()[-1]
     assert "model.onnx: SHA-256" in last and "model.export.json" in last
+
+
+def test_zero_concurrent_requests_is_refused_not_taken_as_the_default(tmp_path):
+    done = _serve("-m", str(tmp_path / "model.onnx"), "--max_concurrent_requests", "0")
+    assert done.returncode == 2, done.stderr
+    assert "--max_concurrent_requests" in done.stderr and "must be >= 1" in done.stderr
