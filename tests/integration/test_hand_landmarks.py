@@ -135,8 +135,11 @@ def test_a_resnet_key_in_a_landmark_spec_exits_2(trained, tmp_path, capsys):
 def test_rotated_views_find_more_hands_and_map_landmarks_back(converted):
     """The extractor also tries the crop turned 90 degrees each way; a crop turned
     counter-clockwise is found through its clockwise view, with the landmarks of the upright
-    crop expressed in the turned crop's frame."""
-    from gesturenet_lib.families.hand_landmarks.assets import landmark_onnx_bytes
+    crop expressed in the turned crop's frame, and its world landmarks turned with it."""
+    from gesturenet_lib.families.hand_landmarks.assets import (
+        embedder_onnx_bytes,
+        landmark_onnx_bytes,
+    )
     from gesturenet_lib.families.hand_landmarks.extractor import Extractor, build_extractor
     from gesturenet_lib.models.preprocessing import Preprocessing, load_rgb, to_input
     from gesturenet_lib.specs.experiment import HandLandmarks
@@ -145,11 +148,11 @@ def test_rotated_views_find_more_hands_and_map_landmarks_back(converted):
     prep = Preprocessing(224, 224, 3, "channels_first")
     crops = np.stack([to_input(load_rgb(str(converted / "workspace" / e["bbox_path"])), prep)
                       for e in doc["train_set"]["images"][:60]])
-    network = landmark_onnx_bytes()
+    network, embedder = landmark_onnx_bytes(), embedder_onnx_bytes()
     upright = Extractor(build_extractor(network, HandLandmarks(localization="none"),
-                                        "channels_first"))(crops)
+                                        "channels_first", embedder_onnx=embedder))(crops)
     rotated = Extractor(build_extractor(network, HandLandmarks(localization="views"),
-                                        "channels_first"))
+                                        "channels_first", embedder_onnx=embedder))
     best = rotated(crops)
     assert (best[:, 63] >= upright[:, 63] - 1e-6).all()
     assert (best[:, 63] >= 0.5).sum() > (upright[:, 63] >= 0.5).sum()
@@ -160,6 +163,12 @@ def test_rotated_views_find_more_hands_and_map_landmarks_back(converted):
     points = upright[hands, :63].reshape(-1, 21, 3)
     expected = np.stack([points[..., 1], 224 - points[..., 0], points[..., 2]], axis=-1)
     np.testing.assert_allclose(turned[hands, :63].reshape(-1, 21, 3), expected, atol=1e-3)
+    world = upright[hands, 65:128].reshape(-1, 21, 3)
+    world = world - world[:, :1]
+    turned_world = turned[hands, 65:128].reshape(-1, 21, 3)
+    turned_world = turned_world - turned_world[:, :1]
+    expected = np.stack([world[..., 1], -world[..., 0], world[..., 2]], axis=-1)
+    np.testing.assert_allclose(turned_world, expected, atol=1e-4)
 
 
 def test_int8_export_of_the_merged_graph(trained, tmp_path):

@@ -13,7 +13,11 @@ import pytest
 
 from gesturenet_lib import cli
 from gesturenet_lib.data.dataset_file import read_dataset_file
-from gesturenet_lib.families.hand_landmarks.assets import landmark_onnx_bytes, palm_onnx_bytes
+from gesturenet_lib.families.hand_landmarks.assets import (
+    embedder_onnx_bytes,
+    landmark_onnx_bytes,
+    palm_onnx_bytes,
+)
 from gesturenet_lib.families.hand_landmarks.extractor import Extractor, build_extractor
 from gesturenet_lib.inference.full_frame import CropRule, cut, hand_finder
 from gesturenet_lib.models.preprocessing import Preprocessing, load_rgb, to_input
@@ -62,7 +66,8 @@ def trained(converted):
 
 def _extractor(localization: str) -> Extractor:
     return Extractor(build_extractor(landmark_onnx_bytes(), HandLandmarks(
-        localization=localization), "channels_last", palm_onnx_bytes()))
+        localization=localization), "channels_last", palm_onnx_bytes(),
+        embedder_onnx=embedder_onnx_bytes()))
 
 
 def _crops(frames, ratio: float) -> np.ndarray:

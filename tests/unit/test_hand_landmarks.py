@@ -13,13 +13,13 @@ import pytest
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.evaluation.metrics import classification_metrics
 from gesturenet_lib.families.hand_landmarks import assets as landmark_assets
-from gesturenet_lib.families.hand_landmarks.extractor import (
+from gesturenet_lib.families.hand_landmarks.extractor import fallback_probabilities
+from gesturenet_lib.families.hand_landmarks.layout import (
     FEATURE_SIZE,
     FINGERTIPS,
     HANDEDNESS,
     PRESENCE,
     RAW_SIZE,
-    fallback_probabilities,
 )
 from gesturenet_lib.specs import load_experiment_spec
 from gesturenet_lib.specs.base import SpecError

@@ -3,9 +3,13 @@
     crop (input_1, the ResNet family's convention: N,C,H,W or N,H,W,C at 224x224, RGB in [0,1])
       -> border of ``padding`` x side on each side, resized back to 224     } the *extractor*,
       -> MediaPipe's hand-landmark network                                  } one ONNX graph run
-      -> raw landmark vector [N, 65]: 21 x (x, y, z), presence, handedness  } by ONNX Runtime
-      -> LandmarkFeatures: wrist-relative, scaled by hand size, one handedness mirrored,
-         fingertip distances (orientation kept: stop vs stop_inverted)      } the *head*, a
+      -> 21 landmarks, presence, handedness, 21 world landmarks             } by ONNX Runtime
+      -> MediaPipe's gesture embedder on them (normalised as MediaPipe's
+         gesture graph does): a 128-d hand embedding
+      -> raw vector [N, 256]: the network's row [128] and the embedding     }
+      -> EmbeddingFeatures (the embedding) or LandmarkFeatures (wrist-relative
+         landmarks, scaled by hand size, one handedness mirrored, fingertip
+         distances; orientation kept: stop vs stop_inverted)                } the *head*, a
       -> MLP -> softmax                                                     } Keras model that
       -> NoHandFallback: presence < threshold -> "random" (or uniform)      } trains
       -> predictions
@@ -23,25 +27,27 @@ from __future__ import annotations
 import numpy as np
 
 from gesturenet_lib.export.onnx_export import HAND_FOUND
+from gesturenet_lib.families.hand_landmarks.layout import (
+    NET_ROW,
+    PRESENCE,
+    RAW_SIZE,
+    WORLD_START,
+)
 from gesturenet_lib.specs.experiment import LANDMARK_INPUT_SIZE, HandLandmarks
 
-RAW_SIZE = 65            # 63 landmark coordinates, hand presence, handedness
-PRESENCE, HANDEDNESS = 63, 64
-WRIST, MIDDLE_MCP = 0, 9
-FINGERTIPS = (4, 8, 12, 16, 20)
-TIP_PAIRS = tuple((a, b) for i, a in enumerate(FINGERTIPS) for b in FINGERTIPS[i + 1:])
-FEATURE_SIZE = 63 + len(FINGERTIPS) + len(TIP_PAIRS)
 EXTRACTOR_OUTPUT = "landmark_features"
+ROWS = "landmark_rows"   # the network's rows [N, NET_ROW] for the crops, before the embedder
 
 
 # ------------------------------------------------------------------- the extractor (ONNX graph)
 
 def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: str,
-                    palm_onnx: bytes | None = None) -> bytes:
+                    palm_onnx: bytes | None = None, *, embedder_onnx: bytes) -> bytes:
     """``input_1`` (crop at 224x224, RGB in [0,1], declared layout, dynamic batch) -> border ->
-    the hand found (``settings.localization``) -> the landmark network -> ``landmark_features``
-    [N, 65], landmarks in the bordered crop's pixels. The world-landmark output, unused, is
-    pruned. ``palm_onnx``: the palm detector, needed by ``palm_detector``."""
+    the hand found (``settings.localization``) -> the landmark network -> the gesture
+    embedder -> ``landmark_features`` [N, 256]: landmarks in the bordered crop's pixels,
+    presence, handedness, world landmarks, embedding. ``palm_onnx``: the palm detector, needed
+    by ``palm_detector``; ``embedder_onnx``: MediaPipe's gesture embedder."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -68,7 +74,7 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
                                                 "views_best")
         found, found_inits = palm_graph.localised_nodes(
             x, size, palm_onnx, net_nodes, (front, kinds, back), settings.presence_threshold,
-            EXTRACTOR_OUTPUT)
+            ROWS)
         nodes += found
         inits += view_inits + found_inits
         for opset in model.opset_import:
@@ -79,6 +85,11 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
         views, view_inits = _views_alone(x, size, net_nodes, rotations)
         nodes += views
         inits += view_inits
+    from gesturenet_lib.families.hand_landmarks.embedding_graph import embedding_nodes
+
+    embedding, embedding_inits = embedding_nodes(ROWS, size, embedder_onnx, EXTRACTOR_OUTPUT)
+    nodes += embedding
+    inits += embedding_inits
     del graph.node[:]
     graph.node.extend(palm_graph.reachable(nodes, EXTRACTOR_OUTPUT))
     graph.initializer.extend(inits)
@@ -100,7 +111,7 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
 def _views(x: str, size: int, rotations: bool, out: str) -> tuple[list, int, list, list]:
     """The views of the NHWC crop ``x``: the crop as it is, or with ``rotations`` it and its
     two quarter turns. (front nodes: ``x`` -> ``views_input`` [V*N, ...], V, back nodes:
-    ``views_raw`` [V*N, 65], the network's output on them -> ``out``, the surest view per crop
+    ``views_raw`` [V*N, 128], the network's output on them -> ``out``, the surest view per crop
     with its landmarks back in the crop's frame, initializers)"""
     from onnx import helper
 
@@ -112,10 +123,10 @@ def _views(x: str, size: int, rotations: bool, out: str) -> tuple[list, int, lis
 
 
 def _views_alone(x: str, size: int, net_nodes: list, rotations: bool) -> tuple[list, list]:
-    """The views with the network between them, ``x`` -> ``landmark_features``."""
+    """The views with the network between them, ``x`` -> ``ROWS``."""
     from gesturenet_lib.families.hand_landmarks.palm_graph import net_copy
 
-    front, _, back, inits = _views(x, size, rotations, EXTRACTOR_OUTPUT)
+    front, _, back, inits = _views(x, size, rotations, ROWS)
     return front + net_copy(net_nodes, "views_input", "", "views_raw") + back, inits
 
 
@@ -149,26 +160,35 @@ def _border_nodes(x: str, settings: HandLandmarks, size: int) -> tuple[list, lis
 
 
 def _map_back_nodes(kind: str) -> list:
-    """A turned view's raw output -> its 21 landmarks in the crop's own frame, then its
-    scores: ``<kind>_raw`` -> ``<kind>_mapped``."""
+    """A turned view's row -> its 21 landmarks and 21 world landmarks in the crop's own frame
+    (the world landmarks turn with the crop; their offset is removed by the embedder's
+    normalisation), its scores as they are: ``<kind>_raw`` -> ``<kind>_mapped``."""
     from onnx import helper
 
     node = helper.make_node
     return [
         node("Slice", [f"{kind}_raw", "points_start", "points_end", "axis_h"],
              [f"{kind}_flat"], name=f"{kind}_points"),
-        node("Reshape", [f"{kind}_flat", "points_shape"], [f"{kind}_points"],
+        node("Slice", [f"{kind}_raw", "world_start", "raw_end", "axis_h"],
+             [f"{kind}_world_flat"], name=f"{kind}_world"),
+        node("Concat", [f"{kind}_flat", f"{kind}_world_flat"], [f"{kind}_both_flat"], axis=1,
+             name=f"{kind}_both"),
+        node("Reshape", [f"{kind}_both_flat", "points_shape"], [f"{kind}_points"],
              name=f"{kind}_points_3d"),
         node("MatMul", [f"{kind}_points", f"{kind}_matrix"], [f"{kind}_turned"],
              name=f"{kind}_turn"),
         node("Add", [f"{kind}_turned", f"{kind}_offset"], [f"{kind}_placed"],
              name=f"{kind}_place"),
-        node("Reshape", [f"{kind}_placed", "flat_shape"], [f"{kind}_mapped_points"],
+        node("Reshape", [f"{kind}_placed", "flat_shape"], [f"{kind}_mapped_both"],
              name=f"{kind}_flat_again"),
-        node("Slice", [f"{kind}_raw", "points_end", "raw_end", "axis_h"],
+        node("Slice", [f"{kind}_mapped_both", "points_start", "points_end", "axis_h"],
+             [f"{kind}_mapped_points"], name=f"{kind}_mapped_points"),
+        node("Slice", [f"{kind}_mapped_both", "points_end", "both_end", "axis_h"],
+             [f"{kind}_mapped_world"], name=f"{kind}_mapped_world"),
+        node("Slice", [f"{kind}_raw", "points_end", "world_start", "axis_h"],
              [f"{kind}_scores"], name=f"{kind}_scores"),
-        node("Concat", [f"{kind}_mapped_points", f"{kind}_scores"], [f"{kind}_mapped"],
-             axis=1, name=f"{kind}_mapped"),
+        node("Concat", [f"{kind}_mapped_points", f"{kind}_scores", f"{kind}_mapped_world"],
+             [f"{kind}_mapped"], axis=1, name=f"{kind}_mapped"),
     ]
 
 
@@ -183,7 +203,7 @@ def _rotation_inits(size: int) -> list:
         helper.make_tensor("flip_step", TensorProto.INT64, [1], [-1]),
         helper.make_tensor("axis_h", TensorProto.INT64, [1], [1]),
         helper.make_tensor("axis_w", TensorProto.INT64, [1], [2]),
-        helper.make_tensor("views_shape", TensorProto.INT64, [3], [3, -1, RAW_SIZE]),
+        helper.make_tensor("views_shape", TensorProto.INT64, [3], [3, -1, NET_ROW]),
         helper.make_tensor("presence_shape", TensorProto.INT64, [2], [3, -1]),
         helper.make_tensor("onehot_depth", TensorProto.INT64, [], [3]),
         helper.make_tensor("onehot_values", TensorProto.FLOAT, [2], [0.0, 1.0]),
@@ -197,8 +217,10 @@ def _rotation_inits(size: int) -> list:
         helper.make_tensor("ccw_matrix", TensorProto.FLOAT, [3, 3],
                            [0, 1, 0, -1, 0, 0, 0, 0, 1]),
         helper.make_tensor("ccw_offset", TensorProto.FLOAT, [3], [size, 0, 0]),
-        helper.make_tensor("points_shape", TensorProto.INT64, [3], [-1, 21, 3]),
-        helper.make_tensor("flat_shape", TensorProto.INT64, [2], [-1, 63]),
+        helper.make_tensor("points_shape", TensorProto.INT64, [3], [-1, 42, 3]),
+        helper.make_tensor("flat_shape", TensorProto.INT64, [2], [-1, 126]),
+        helper.make_tensor("world_start", TensorProto.INT64, [1], [WORLD_START]),
+        helper.make_tensor("both_end", TensorProto.INT64, [1], [126]),
     ]
 
 
@@ -238,7 +260,7 @@ def _rotation_views(x: str, size: int, out: str):
         mapped.append(f"{kind}_mapped")
     inits += [helper.make_tensor("points_start", TensorProto.INT64, [1], [0]),
               helper.make_tensor("points_end", TensorProto.INT64, [1], [63]),
-              helper.make_tensor("raw_end", TensorProto.INT64, [1], [RAW_SIZE]),
+              helper.make_tensor("raw_end", TensorProto.INT64, [1], [NET_ROW]),
               helper.make_tensor("presence_end", TensorProto.INT64, [1], [PRESENCE + 1]),
               helper.make_tensor("unsqueeze_last", TensorProto.INT64, [1], [2])]
     back += [
@@ -256,8 +278,7 @@ def _rotation_views(x: str, size: int, out: str):
              name="views_mapped"),
         # the one-hot weights keep the best view's row and zero the other two
         node("Mul", ["views_mapped", "best_weights"], ["views_weighted"], name="views_weighted"),
-        node("ReduceSum", ["views_weighted", "axis0"], [out], keepdims=0,
-             name="landmark_features"),
+        node("ReduceSum", ["views_weighted", "axis0"], [out], keepdims=0, name=out),
     ]
     return front, back, inits
 

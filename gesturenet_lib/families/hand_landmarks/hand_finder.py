@@ -15,7 +15,7 @@ from gesturenet_lib.families.hand_landmarks.assets import (
     NET_LANDMARKS,
     NET_PRESENCE,
 )
-from gesturenet_lib.families.hand_landmarks.extractor import HANDEDNESS, PRESENCE, RAW_SIZE
+from gesturenet_lib.families.hand_landmarks.layout import HANDEDNESS, PRESENCE
 
 SAME_HAND_IOU = 0.5   # two boxes overlapping this much are one hand (the surer one is kept)
 # Landmarks sit at the joints' centres, inside the hand's outline. On the bundled sample's
@@ -110,7 +110,7 @@ class HandFinder:
     def read(self, rgb: np.ndarray, rects: list[pd.HandRect]) -> np.ndarray:
         """The landmark network on each rect: [len(rects), 65], landmarks in image pixels."""
         if not rects:
-            return np.zeros((0, RAW_SIZE), np.float32)
+            return np.zeros((0, HANDEDNESS + 1), np.float32)
         batch = np.stack([pd.warp_hand(rgb, r) for r in rects])
         points, presence, handedness = self.landmarks.run(
             [NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS], {NET_INPUT: batch})

@@ -1,6 +1,7 @@
-"""The trainable head of the hand_landmarks family (Keras): raw landmark vector [N, 65] ->
-normalised features -> MLP -> softmax -> no-hand fallback. The feature normalisation is Keras
-ops, so the same code runs in training and, converted by tf2onnx, in the exported graph."""
+"""The trainable head of the hand_landmarks family (Keras): the extractor's raw vector
+[N, RAW_SIZE] -> features (MediaPipe's hand embedding, or features of the landmarks) -> MLP ->
+softmax -> no-hand fallback. The feature steps are Keras ops, so the same code runs in
+training and, converted by tf2onnx, in the exported graph."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from gesturenet_lib.families.hand_landmarks.extractor import (
+from gesturenet_lib.families.hand_landmarks.extractor import fallback_probabilities
+from gesturenet_lib.families.hand_landmarks.layout import (
+    EMBEDDING_SIZE,
+    EMBEDDING_START,
     FEATURE_SIZE,
     FINGERTIPS,
     HANDEDNESS,
@@ -17,14 +21,13 @@ from gesturenet_lib.families.hand_landmarks.extractor import (
     RAW_SIZE,
     TIP_PAIRS,
     WRIST,
-    fallback_probabilities,
 )
 from gesturenet_lib.specs.experiment import HandLandmarks
 
 
 @keras.saving.register_keras_serializable(package="gesturenet")
 class LandmarkFeatures(layers.Layer):
-    """Raw [N, 65] -> features [N, FEATURE_SIZE]: the 21 points relative to the wrist, divided
+    """Raw [N, RAW_SIZE] -> features [N, FEATURE_SIZE]: the 21 points relative to the wrist, divided
     by the wrist-to-middle-knuckle length (x, y), x negated for hands whose handedness score
     is below 0.5 (a left and a right hand making one gesture give the same features), then the
     fingertip-to-wrist and fingertip-to-fingertip distances. Orientation is kept on purpose:
@@ -47,6 +50,18 @@ class LandmarkFeatures(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], FEATURE_SIZE)
+
+
+@keras.saving.register_keras_serializable(package="gesturenet")
+class EmbeddingFeatures(layers.Layer):
+    """Raw [N, RAW_SIZE] -> MediaPipe's 128-d hand embedding [N, EMBEDDING_SIZE], computed by
+    the frozen extractor from the landmarks, the world landmarks and the handedness."""
+
+    def call(self, raw):
+        return raw[:, EMBEDDING_START:EMBEDDING_START + EMBEDDING_SIZE]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], EMBEDDING_SIZE)
 
 
 @keras.saving.register_keras_serializable(package="gesturenet")
@@ -76,7 +91,14 @@ def build_head(settings: HandLandmarks, classes: dict[str, int], regularizer=Non
     """Raw landmark vector -> class probabilities. Layer names are fixed (``head_dense_<i>``,
     ``predictions_dense``, ``predictions``), as in the ResNet family."""
     raw = keras.Input(shape=(RAW_SIZE,), name="input_1")
-    x = LandmarkFeatures(name="landmark_features")(raw)
+    if settings.features == "embedding":
+        # as MediaPipe Model Maker's gesture head (and Google's canned classifier) reads it:
+        # batch normalisation and ReLU on the embedding
+        x = EmbeddingFeatures(name="embedding_features")(raw)
+        x = layers.BatchNormalization(name="embedding_norm")(x)
+        x = layers.ReLU(name="embedding_relu")(x)
+    else:
+        x = LandmarkFeatures(name="landmark_features")(raw)
     for i, units in enumerate(settings.hidden_units, start=1):
         x = layers.Dense(units, activation="relu", kernel_regularizer=regularizer,
                          name=f"head_dense_{i}")(x)

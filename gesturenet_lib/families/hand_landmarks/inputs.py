@@ -13,13 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from gesturenet_lib.errors import RecordError, UserInputError
-from gesturenet_lib.families.hand_landmarks.extractor import (
-    MIDDLE_MCP,
-    RAW_SIZE,
-    WRIST,
-    Extractor,
-    hand_found,
-)
+from gesturenet_lib.families.hand_landmarks.extractor import Extractor, hand_found
+from gesturenet_lib.families.hand_landmarks.layout import MIDDLE_MCP, RAW_SIZE, WRIST
 from gesturenet_lib.models.preprocessing import Preprocessing, load_rgb, to_input
 from gesturenet_lib.training.data import ImageSet
 
@@ -29,7 +24,7 @@ READ_CHUNK = 256
 
 @dataclass(frozen=True)
 class LandmarkSet:
-    raw: np.ndarray            # [N, 65] extractor output
+    raw: np.ndarray            # [N, RAW_SIZE] extractor output
     labels: np.ndarray         # [N] class indices
 
     def __len__(self) -> int:

@@ -12,6 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from gesturenet_lib.families.hand_landmarks import palm_detection as pd
+from gesturenet_lib.families.hand_landmarks.layout import (
+    NET_ROW,
+    POINTS_END,
+    PRESENCE,
+    WORLD_START,
+)
 
 OPSET = 16           # GridSample
 IR_VERSION = 8       # what opset 16 needs (and what tf2onnx writes at it)
@@ -208,14 +214,18 @@ def index_inits() -> list:
 
 
 def map_back_nodes(raw: str, out: str, size: int) -> list:
-    """The landmark network's raw output on the palm view ``raw`` [N, 65] -> ``out`` [N, 65],
-    landmarks in the crop's pixels (side ``size``), z scaled like x and y."""
+    """The landmark network's row on the palm view ``raw`` [N, NET_ROW] -> ``out``: landmarks in
+    the crop's pixels (side ``size``), z scaled like x and y; the world landmarks through the
+    same map (turned like the crop; the scale and offset it adds are removed by the
+    embedder's normalisation); the scores as they are."""
     from onnx import helper
 
     node = helper.make_node
     return [
         node("Slice", [raw, "palm_i0", "palm_lm_end", "palm_c1"], ["palm_lm_flat"]),
-        node("Reshape", ["palm_lm_flat", "palm_lm_shape"], ["palm_lm"]),
+        node("Slice", [raw, "palm_world_start", "palm_raw_end", "palm_c1"], ["palm_world_flat"]),
+        node("Concat", ["palm_lm_flat", "palm_world_flat"], ["palm_both_flat"], axis=1),
+        node("Reshape", ["palm_both_flat", "palm_lm_shape"], ["palm_lm"]),
         node("Slice", ["palm_lm", "palm_i0", "palm_i2", "palm_axis2"], ["palm_lm_xy"]),
         node("Slice", ["palm_lm", "palm_i2", "palm_i3", "palm_axis2"], ["palm_lm_z"]),
         node("Div", ["palm_lm_xy", "palm_f_lm_size"], ["palm_lm_unit"]),
@@ -226,9 +236,14 @@ def map_back_nodes(raw: str, out: str, size: int) -> list:
         node("Unsqueeze", ["palm_side", "palm_axis2"], ["palm_side_3d"]),
         node("Mul", ["palm_lm_z", "palm_side_3d"], ["palm_lm_crop_z"]),
         node("Concat", ["palm_lm_crop_xy", "palm_lm_crop_z"], ["palm_lm_crop"], axis=2),
-        node("Reshape", ["palm_lm_crop", "palm_flat_shape"], ["palm_lm_crop_flat"]),
-        node("Slice", [raw, "palm_lm_end", "palm_raw_end", "palm_c1"], ["palm_scores_pair"]),
-        node("Concat", ["palm_lm_crop_flat", "palm_scores_pair"], [out], axis=1),
+        node("Reshape", ["palm_lm_crop", "palm_flat_shape"], ["palm_both_crop_flat"]),
+        node("Slice", ["palm_both_crop_flat", "palm_i0", "palm_lm_end", "palm_c1"],
+             ["palm_lm_crop_flat"]),
+        node("Slice", ["palm_both_crop_flat", "palm_lm_end", "palm_both_end", "palm_c1"],
+             ["palm_world_crop_flat"]),
+        node("Slice", [raw, "palm_lm_end", "palm_world_start", "palm_c1"], ["palm_scores_pair"]),
+        node("Concat", ["palm_lm_crop_flat", "palm_scores_pair", "palm_world_crop_flat"], [out],
+             axis=1),
     ], map_back_inits(size)
 
 
@@ -236,10 +251,12 @@ def map_back_inits(size: int) -> list:
     from onnx import TensorProto, helper
 
     return [
-        helper.make_tensor("palm_lm_end", TensorProto.INT64, [1], [63]),
-        helper.make_tensor("palm_raw_end", TensorProto.INT64, [1], [65]),
-        helper.make_tensor("palm_lm_shape", TensorProto.INT64, [3], [-1, 21, 3]),
-        helper.make_tensor("palm_flat_shape", TensorProto.INT64, [2], [-1, 63]),
+        helper.make_tensor("palm_lm_end", TensorProto.INT64, [1], [POINTS_END]),
+        helper.make_tensor("palm_world_start", TensorProto.INT64, [1], [WORLD_START]),
+        helper.make_tensor("palm_raw_end", TensorProto.INT64, [1], [NET_ROW]),
+        helper.make_tensor("palm_both_end", TensorProto.INT64, [1], [2 * POINTS_END]),
+        helper.make_tensor("palm_lm_shape", TensorProto.INT64, [3], [-1, 42, 3]),
+        helper.make_tensor("palm_flat_shape", TensorProto.INT64, [2], [-1, 2 * POINTS_END]),
         helper.make_tensor("palm_f_lm_size", TensorProto.FLOAT, [], [float(pd.LANDMARK_SIZE)]),
         helper.make_tensor("palm_f_crop_size", TensorProto.FLOAT, [], [float(size)]),
     ]
@@ -248,7 +265,7 @@ def map_back_inits(size: int) -> list:
 def localised_nodes(x: str, size: int, palm_onnx: bytes, net_nodes: list,
                     views: tuple[list, int, list], threshold: float, output: str
                     ) -> tuple[list, list]:
-    """The whole palm_detector localisation, from the NHWC crop ``x`` to ``output`` [N, 65].
+    """The whole palm_detector localisation, from the NHWC crop ``x`` to ``output`` [N, NET_ROW].
 
     ``views`` is the fallback (front nodes ``views_crops`` -> ``views_input``, V, back nodes
     ``views_raw`` -> ``views_best``): today's views of the crop itself. The landmark network
@@ -269,9 +286,9 @@ def localised_nodes(x: str, size: int, palm_onnx: bytes, net_nodes: list,
     inits += index_inits() + back_inits + [
         helper.make_tensor("palm_threshold", TensorProto.FLOAT, [], [threshold]),
         helper.make_tensor("palm_kinds", TensorProto.INT64, [1], [kinds]),
-        helper.make_tensor("palm_i_presence_end", TensorProto.INT64, [1], [64]),
-        helper.make_tensor("palm_zero_row", TensorProto.FLOAT, [1, 65], [0.0] * 65),
-        helper.make_tensor("palm_width", TensorProto.INT64, [1], [65])]
+        helper.make_tensor("palm_i_presence_end", TensorProto.INT64, [1], [PRESENCE + 1]),
+        helper.make_tensor("palm_zero_row", TensorProto.FLOAT, [1, NET_ROW], [0.0] * NET_ROW),
+        helper.make_tensor("palm_width", TensorProto.INT64, [1], [NET_ROW])]
     return [
         *front,
         *net_copy(net_nodes, VIEW, "palm_net/", "palm_view_raw"),
@@ -322,7 +339,7 @@ def _fallback_nodes(x: str, net_nodes: list, view_front: list, view_back: list) 
 def net_copy(net_nodes: list, input_name: str, prefix: str, output: str) -> list:
     """The landmark network's nodes reading ``input_name``, every tensor they make renamed
     ``<prefix><name>`` (the weights are shared), then its three outputs joined into
-    ``output`` [N, 65] (landmarks, presence, handedness)."""
+    ``output`` [N, NET_ROW] (landmarks, presence, handedness, world landmarks)."""
     from onnx import helper
 
     from gesturenet_lib.families.hand_landmarks.assets import (
@@ -330,6 +347,7 @@ def net_copy(net_nodes: list, input_name: str, prefix: str, output: str) -> list
         NET_INPUT,
         NET_LANDMARKS,
         NET_PRESENCE,
+        NET_WORLD,
     )
 
     copies = []
@@ -340,7 +358,8 @@ def net_copy(net_nodes: list, input_name: str, prefix: str, output: str) -> list
             if name == NET_INPUT:
                 copy.input[k] = input_name
         copies.append(copy)
-    outputs = [prefix + name for name in (NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS)]
+    outputs = [prefix + name for name in (NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS,
+                                          NET_WORLD)]
     return prefixed(copies, prefix) + [
         helper.make_node("Concat", outputs, [output], axis=1, name=output)]
 
