@@ -10,7 +10,8 @@ WORKSPACE := workspace
 # Where the hand-landmark network is put (gesturenet_lib.families.hand_landmarks.assets reads the same).
 export GESTURENET_MODELS_DIR ?= $(HOME)/.cache/gesturenet-kfp/models
 
-.PHONY: setup models browser test lint demo demo-resnet demo-cli compile submit images docs clean
+.PHONY: setup models browser containers test lint demo demo-containers demo-resnet demo-cli \
+	compile submit images docs clean
 
 setup: $(STAMP) models
 
@@ -31,7 +32,14 @@ browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: setup browser
+# Debian's podman (with runc and the network plugins) and mmdebstrap, for the container image
+# and the tests that build and run it; nothing when a Docker daemon answers.
+containers:
+	@docker info >/dev/null 2>&1 || { command -v podman >/dev/null && command -v mmdebstrap \
+		>/dev/null; } || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install \
+		-y -qq podman runc mmdebstrap containernetworking-plugins iptables >/dev/null; }
+
+test: setup browser containers
 	$(BIN)/ruff check gesturenet_lib components pipelines tests bench
 	$(BIN)/python -m pytest -n 2 -q tests
 
@@ -47,6 +55,12 @@ docs: setup
 demo: setup
 	GESTURENET_KEY=$${GESTURENET_KEY:-demo-key} $(BIN)/python -m pipelines.run_local \
 		--root $(WORKSPACE)/kfp-landmarks --train_spec specs/landmark_train_spec.json \
+		--dataset_spec specs/landmark_dataset_config.json --export_data_type fp32 --full_frame_eval
+
+# The demo pipeline with every task in the project's image (KFP's DockerRunner, no network).
+demo-containers: images
+	GESTURENET_KEY=$${GESTURENET_KEY:-demo-key} $(BIN)/python -m pipelines.run_local --containers \
+		--root $(WORKSPACE)/kfp-containers --train_spec specs/landmark_train_spec.json \
 		--dataset_spec specs/landmark_dataset_config.json --export_data_type fp32 --full_frame_eval
 
 # The same pipeline with a ResNet trained from scratch, 3-fold cross-validation and INT8.
@@ -74,12 +88,12 @@ submit: setup
 	$(BIN)/gesturenet pipeline submit --host $(HOST) --experiment $(EXPERIMENT) --params $(PARAMS) \
 		$(if $(NAMESPACE),--namespace $(NAMESPACE),)
 
-# Container images (needs a Docker engine; none runs on the CI machines).
-VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-REGISTRY ?= ghcr.io/gesturenet-kfp
-images:
-	docker build -f docker/Dockerfile -t $(REGISTRY)/gesturenet:$(VERSION) .
-	docker build -f docker/Dockerfile.gpu -t $(REGISTRY)/gesturenet:$(VERSION)-gpu .
+# The CPU image, tagged $GESTURENET_IMAGE or <registry>/gesturenet:<version>, with a Docker
+# daemon or podman (its Debian base made from Debian's archive where no registry answers);
+# rebuilt only when its inputs changed. GPU=1 also builds the GPU image where its base can be
+# pulled.
+images: setup containers
+	$(BIN)/python -m pipelines.image_build $(if $(GPU),--gpu,)
 
 clean:
 	rm -rf $(WORKSPACE) .pytest_cache .ruff_cache

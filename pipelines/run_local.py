@@ -1,9 +1,13 @@
 """Run the whole pipeline on this machine with KFP's local runner (what `make demo` does):
-`python -m pipelines.run_local [--source data/hagrid-sample] [--root workspace/kfp]`.
-The key comes from GESTURENET_KEY (the local runner hands the environment to every task).
-Prints where every artifact is, the evaluation table and the export files."""
+`python -m pipelines.run_local [--source data/hagrid-sample] [--root workspace/kfp]
+[--containers]`. The key comes from GESTURENET_KEY. In-process (KFP's SubprocessRunner) every
+task gets this environment; with --containers (what `make demo-containers` does) every task
+runs in the project's image (GESTURENET_IMAGE, else the version tag) through KFP's
+DockerRunner, on a Docker daemon or podman, with no network. Prints where every artifact is,
+the evaluation table and the export files; exits 1 when a task failed."""
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -31,11 +35,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--full_frame_eval", action="store_true",
                         help="also evaluate on the kpi set's whole images (hands found, then "
                              "classified)")
+    parser.add_argument("--containers", action="store_true",
+                        help="every task in the project's image (KFP's DockerRunner), no "
+                             "network inside the tasks")
     args = parser.parse_args(argv)
     if not os.environ.get("GESTURENET_KEY"):
         print("set GESTURENET_KEY (the key that encrypts the model)", file=sys.stderr)
         return 2
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=args.root)
     params = {"source_uri": os.path.abspath(args.source), "source_format": args.source_format,
               "k_folds": args.k_folds, "cross_validate": args.cross_validate,
               "fold_indices": list(range(max(args.k_folds, 1))),
@@ -46,7 +52,27 @@ def main(argv: list[str]) -> int:
     if args.dataset_spec:
         params["dataset_spec"] = json.loads(Path(args.dataset_spec).read_text())
     start = time.perf_counter()
-    gesturenet_pipeline(**params)
+    with contextlib.ExitStack() as stack:
+        if args.containers:
+            from gesturenet_lib.container_image import project_image
+            from pipelines.container_engine import EngineError, docker_runner
+
+            Path(args.root).mkdir(parents=True, exist_ok=True)
+            try:
+                runner = stack.enter_context(docker_runner(
+                    project_image(), os.environ["GESTURENET_KEY"],
+                    [os.path.abspath(args.source)]))
+            except EngineError as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 2
+        else:
+            runner = local.SubprocessRunner(use_venv=False)
+        local.init(runner=runner, pipeline_root=os.path.abspath(args.root))
+        try:
+            gesturenet_pipeline(**params)
+        except RuntimeError as err:  # KFP's local runner: a task failed
+            print(f"error: the pipeline failed: {str(err).splitlines()[0]}", file=sys.stderr)
+            return 1
     print(f"\npipeline finished in {time.perf_counter() - start:.0f} s; artifacts:")
     runs = sorted(Path(args.root).glob("gesturenet-*"), key=lambda p: p.stat().st_mtime)
     run = runs[-1]
