@@ -81,10 +81,9 @@ def cut(image: np.ndarray, box: list[float], sx: float, sy: float, square: bool)
 
 
 def google_predictions(crops: list[np.ndarray], classes: dict[str, int]) -> np.ndarray:
-    """Google's canned classifier on the hand embedding of each crop (the extractor of the
-    spec's settings: the same frozen networks as the trained model), mapped to our classes."""
-    import onnxruntime as ort
-
+    """Google's canned classifier on the hand embedding of each crop (its scores, part of the
+    extractor's output: the same frozen networks as the trained model), mapped to our
+    classes."""
     from gesturenet_lib.families.hand_landmarks.assets import (
         CANNED_GESTURES,
         canned_onnx_bytes,
@@ -93,18 +92,22 @@ def google_predictions(crops: list[np.ndarray], classes: dict[str, int]) -> np.n
         palm_onnx_bytes,
     )
     from gesturenet_lib.families.hand_landmarks.extractor import Extractor, build_extractor
-    from gesturenet_lib.families.hand_landmarks.layout import EMBEDDING_START, PRESENCE
+    from gesturenet_lib.families.hand_landmarks.layout import (
+        CANNED_SIZE,
+        CANNED_START,
+        PRESENCE,
+    )
     from gesturenet_lib.models.preprocessing import Preprocessing, to_input
     from gesturenet_lib.specs.experiment import LANDMARK_INPUT_SIZE, HandLandmarks
 
     size = LANDMARK_INPUT_SIZE
     extractor = Extractor(build_extractor(landmark_onnx_bytes(), HandLandmarks(),
                                           "channels_last", palm_onnx_bytes(),
-                                          embedder_onnx=embedder_onnx_bytes()))
+                                          embedder_onnx=embedder_onnx_bytes(),
+                                          canned_onnx=canned_onnx_bytes()))
     prep = Preprocessing(size, size, 3, "channels_last", fit="letterbox")
     raw = extractor(np.stack([to_input(c, prep) for c in crops]))
-    canned = ort.InferenceSession(canned_onnx_bytes(), providers=["CPUExecutionProvider"])
-    scores = canned.run(None, {canned.get_inputs()[0].name: raw[:, EMBEDDING_START:]})[0]
+    scores = raw[:, CANNED_START:CANNED_START + CANNED_SIZE]
     ours = [classes[GOOGLE_TO_OURS.get(CANNED_GESTURES[k], "random")]
             for k in np.argmax(scores, axis=1)]
     ours = np.where(raw[:, PRESENCE] >= 0.5, ours, classes["random"])

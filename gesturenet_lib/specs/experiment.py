@@ -81,11 +81,14 @@ class HandLandmarks:
     presence_threshold: float = spec_field(
         0.5, min=0.0, max=1.0, min_exclusive=True,
         help="a crop whose hand-presence score is below this counts as 'no hand found'")
-    features: Literal["embedding", "landmarks"] = spec_field(
-        "embedding",
-        help="what the head reads: MediaPipe's pretrained 128-d hand embedding (its gesture "
-             "embedder on the landmarks, world landmarks and handedness), or features of the "
-             "raw landmarks (wrist-relative, one handedness mirrored, fingertip distances)")
+    features: Literal["embedding+landmarks+canned", "embedding+landmarks", "embedding",
+                      "landmarks"] = spec_field(
+        "embedding+landmarks+canned",
+        help="what the head reads, side by side: \"embedding\", MediaPipe's pretrained 128-d "
+             "hand embedding (its gesture embedder on the landmarks, world landmarks and "
+             "handedness); \"landmarks\", features of the raw landmarks (wrist-relative, one "
+             "handedness mirrored, fingertip distances); \"canned\", the 8 scores of "
+             "Google's pretrained canned gesture classifier on that embedding")
     hidden_units: list[int] = spec_field(
         default_factory=lambda: [128, 64], min=1, max=65536,
         help="widths of the head's hidden layers (empty: logistic regression)")

@@ -120,7 +120,9 @@ with docker_runner({IMAGE!r}, "k", []) as runner:
         except Exception as err:
             print("unexpected", type(err).__name__, err)
 """
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+    script = tmp_path / "failing_tasks.py"  # KFP reads a component's source from its file
+    script.write_text(code)
+    done = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True,
                           text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
     log = done.stdout + done.stderr
     assert "fine 2" in log, log[-3000:]
@@ -193,3 +195,69 @@ def test_serve_answers_an_image_request_as_the_images_user(engine, pipeline_run)
         assert user.stdout.strip() == "1000"
     finally:
         subprocess.run([engine.name, "rm", "-f", name], env=engine.env, capture_output=True)
+
+
+def _tree(root: Path):
+    """Five people (two kpi), one corrupt image: a reject both runs must report the same."""
+    from tests.tao_tree import TaoTree
+
+    tree = TaoTree(root)
+    for u in range(5):
+        for f in range(3):
+            tree.hand(f"u{u}", "s1", f"f{f}.png", ["fist", "stop", "two"][f])
+    bad = tree.image("u1", "s2", "corrupt.png")
+    (tree.root / bad).write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    tree.annotate(bad, "fist")
+    tree.write_set_file()
+    return tree.specs(kpi_users=["u3", "u4"])
+
+
+def test_dataset_convert_on_a_dask_cluster_made_of_the_image(engine, tmp_path):
+    """A scheduler and two workers, each a container of the image on a network of their own;
+    dataset_convert from a third container gives the in-process run's bytes."""
+    from gesturenet_lib import cli
+
+    local_ds, local_exp = _tree(tmp_path / "local")
+    assert cli.main(["dataset_convert", "--dataset_spec", local_ds, "--experiment_spec",
+                     local_exp, "--output_filename", str(tmp_path / "local/out/data.json"),
+                     "--experiment_name", "v1"]) == 0
+    ds, exp = _tree(tmp_path / "dask")
+    network, names = f"gesturenet-dask-test-{os.getpid()}", []
+    data = ["-v", f"{tmp_path / 'dask'}:{tmp_path / 'dask'}", "--user",
+            f"{os.getuid()}:{os.getgid()}"]
+
+    def container(name: str, *args: str) -> None:
+        done = subprocess.run([engine.name, "run", "-d", "--rm", "--network", network,
+                               "--name", name, *args], env=engine.env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        names.append(name)
+
+    created = subprocess.run([engine.name, "network", "create", network], env=engine.env,
+                             capture_output=True, text=True)
+    assert created.returncode == 0, created.stderr
+    try:
+        container(f"{network}-scheduler", "--entrypoint", "dask", IMAGE, "scheduler",
+                  "--port", "8786", "--no-dashboard")
+        address = subprocess.run(
+            [engine.name, "inspect", "-f",
+             "{{(index .NetworkSettings.Networks \"" + network + "\").IPAddress}}",
+             f"{network}-scheduler"], env=engine.env, capture_output=True, text=True
+        ).stdout.strip()
+        for k in range(2):
+            container(f"{network}-worker{k}", *data, "--entrypoint", "dask", IMAGE, "worker",
+                      f"tcp://{address}:8786", "--nthreads", "1", "--no-dashboard")
+        done = subprocess.run(
+            [engine.name, "run", "--rm", "--network", network, *data, IMAGE, "dataset_convert",
+             "--dataset_spec", ds, "--experiment_spec", exp, "--output_filename",
+             str(tmp_path / "dask/out/data.json"), "--experiment_name", "v1", "--runner",
+             "DaskRunner", "--dask_client_address", f"tcp://{address}:8786"],
+            env=engine.env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    finally:
+        subprocess.run([engine.name, "rm", "-f", *names], env=engine.env, capture_output=True)
+        subprocess.run([engine.name, "network", "rm", network], env=engine.env,
+                       capture_output=True)
+    for name in ("data.json", "data_rejects.jsonl", "data_stats.json"):
+        assert (tmp_path / "dask/out" / name).read_bytes() == \
+            (tmp_path / "local/out" / name).read_bytes(), name

@@ -137,6 +137,7 @@ def test_rotated_views_find_more_hands_and_map_landmarks_back(converted):
     counter-clockwise is found through its clockwise view, with the landmarks of the upright
     crop expressed in the turned crop's frame, and its world landmarks turned with it."""
     from gesturenet_lib.families.hand_landmarks.assets import (
+        canned_onnx_bytes,
         embedder_onnx_bytes,
         landmark_onnx_bytes,
     )
@@ -148,11 +149,12 @@ def test_rotated_views_find_more_hands_and_map_landmarks_back(converted):
     prep = Preprocessing(224, 224, 3, "channels_first")
     crops = np.stack([to_input(load_rgb(str(converted / "workspace" / e["bbox_path"])), prep)
                       for e in doc["train_set"]["images"][:60]])
-    network, embedder = landmark_onnx_bytes(), embedder_onnx_bytes()
+    network = landmark_onnx_bytes()
+    gesture = {"embedder_onnx": embedder_onnx_bytes(), "canned_onnx": canned_onnx_bytes()}
     upright = Extractor(build_extractor(network, HandLandmarks(localization="none"),
-                                        "channels_first", embedder_onnx=embedder))(crops)
+                                        "channels_first", **gesture))(crops)
     rotated = Extractor(build_extractor(network, HandLandmarks(localization="views"),
-                                        "channels_first", embedder_onnx=embedder))
+                                        "channels_first", **gesture))
     best = rotated(crops)
     assert (best[:, 63] >= upright[:, 63] - 1e-6).all()
     assert (best[:, 63] >= 0.5).sum() > (upright[:, 63] >= 0.5).sum()

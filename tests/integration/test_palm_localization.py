@@ -14,6 +14,7 @@ import pytest
 from gesturenet_lib import cli
 from gesturenet_lib.data.dataset_file import read_dataset_file
 from gesturenet_lib.families.hand_landmarks.assets import (
+    canned_onnx_bytes,
     embedder_onnx_bytes,
     landmark_onnx_bytes,
     palm_onnx_bytes,
@@ -67,7 +68,7 @@ def trained(converted):
 def _extractor(localization: str) -> Extractor:
     return Extractor(build_extractor(landmark_onnx_bytes(), HandLandmarks(
         localization=localization), "channels_last", palm_onnx_bytes(),
-        embedder_onnx=embedder_onnx_bytes()))
+        embedder_onnx=embedder_onnx_bytes(), canned_onnx=canned_onnx_bytes()))
 
 
 def _crops(frames, ratio: float) -> np.ndarray:

@@ -16,6 +16,8 @@ import pytest
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.families.hand_landmarks import assets
 from gesturenet_lib.families.hand_landmarks.layout import (
+    CANNED_SIZE,
+    CANNED_START,
     EMBEDDING_START,
     HANDEDNESS,
     MEDIAPIPE_NORMALIZE_Z,
@@ -37,7 +39,8 @@ def _embedding_session():
 
     from gesturenet_lib.families.hand_landmarks.embedding_graph import embedding_nodes
 
-    nodes, inits = embedding_nodes("rows", SIDE, assets.embedder_onnx_bytes(), "out")
+    nodes, inits = embedding_nodes("rows", SIDE, assets.embedder_onnx_bytes(),
+                                   assets.canned_onnx_bytes(), "out")
     graph = helper.make_graph(
         nodes, "embedding", [helper.make_tensor_value_info("rows", TensorProto.FLOAT,
                                                            ["N", NET_ROW])],
@@ -80,13 +83,16 @@ def test_our_graph_gives_mediapipes_own_canned_scores_on_its_landmarks():
     rows = np.stack([_row_from_mediapipe(h) for h in hands])
     out = _embedding_session().run(None, {"rows": rows})[0]
     np.testing.assert_array_equal(out[:, :NET_ROW], rows)  # the row is carried through
-    scores = _canned(out[:, EMBEDDING_START:])
+    scores = _canned(out[:, EMBEDDING_START:CANNED_START])
     np.testing.assert_allclose(scores.max(axis=1), [h["canned_top_score"] for h in hands],
                                atol=1e-4)
+    # the graph's own canned scores are the classifier's on its embedding
+    np.testing.assert_allclose(out[:, CANNED_START:CANNED_START + CANNED_SIZE], scores,
+                               atol=1e-6)
     # the handedness matters: its complement is far from MediaPipe's scores
     flipped = rows.copy()
     flipped[:, HANDEDNESS] = 1.0 - flipped[:, HANDEDNESS]
-    wrong = _canned(_embedding_session().run(None, {"rows": flipped})[0][:, EMBEDDING_START:])
+    wrong = _embedding_session().run(None, {"rows": flipped})[0][:, CANNED_START:]
     assert np.abs(wrong.max(axis=1) - scores.max(axis=1)).max() > 0.01
 
 
@@ -106,8 +112,7 @@ def test_canned_gestures_are_in_the_classifiers_order():
     hands = {h["gesture_folder"]: h for h in json.loads(REFERENCE.read_text())["hands"]}
     rows = np.stack([_row_from_mediapipe(hands["palm"])])
     out = _embedding_session().run(None, {"rows": rows})[0]
-    assert assets.CANNED_GESTURES[int(_canned(out[:, EMBEDDING_START:]).argmax())] == \
-        "Open_Palm"
+    assert assets.CANNED_GESTURES[int(out[0, CANNED_START:].argmax())] == "Open_Palm"
 
 
 def test_the_gesture_models_are_pinned_and_converted():

@@ -39,6 +39,7 @@ class HandLandmarks:
 
     def training_inputs(self, spec, train_set, val_set, prep, repeat_val) -> TrainingInputs:
         from gesturenet_lib.families.hand_landmarks.assets import (
+            canned_onnx_bytes,
             embedder_onnx_bytes,
             landmark_onnx_bytes,
             palm_onnx_bytes,
@@ -53,7 +54,8 @@ class HandLandmarks:
         settings = spec.model.landmarks
         palm = palm_onnx_bytes() if settings.localization == "palm_detector" else None
         extractor_onnx = build_extractor(landmark_onnx_bytes(), settings, spec.model.data_format,
-                                         palm, embedder_onnx=embedder_onnx_bytes())
+                                         palm, embedder_onnx=embedder_onnx_bytes(),
+                                         canned_onnx=canned_onnx_bytes())
         extractor = Extractor(extractor_onnx)
         train_raw = extract_set(train_set, prep, extractor)
         hands = only_hands(train_raw, settings.presence_threshold)
@@ -91,13 +93,14 @@ class HandLandmarks:
         import keras
 
         from gesturenet_lib.families.hand_landmarks.head import (
+            CannedScores,
             EmbeddingFeatures,
             LandmarkFeatures,
             NoHandFallback,
         )
 
         return {keras.saving.get_registered_name(c): c
-                for c in (EmbeddingFeatures, LandmarkFeatures, NoHandFallback)}
+                for c in (CannedScores, EmbeddingFeatures, LandmarkFeatures, NoHandFallback)}
 
     def backend(self, loaded, classes, prep):
         from gesturenet_lib.families.hand_landmarks.backend import LandmarkBackend

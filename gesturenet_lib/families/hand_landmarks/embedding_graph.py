@@ -1,6 +1,7 @@
 """MediaPipe's gesture embedder inside the crop graph (ONNX nodes): the landmark network's rows
 -> the embedder's three inputs, prepared as MediaPipe's gesture graph prepares them -> the
-128-d hand embedding, appended to the rows.
+128-d hand embedding -> Google's canned gesture classifier on it (8 scores); the embedding and
+the scores are appended to the rows.
 
 MediaPipe's SingleHandGestureRecognizerGraph feeds the embedder (read in its source:
 hand_gesture_recognizer_graph.cc, landmarks_to_matrix_calculator.cc,
@@ -18,6 +19,7 @@ Our rows are in a square crop of side ``size``, so the aspect step is a division
 from __future__ import annotations
 
 from gesturenet_lib.families.hand_landmarks.layout import (
+    CANNED_SIZE,
     EMBEDDING_SIZE,
     HANDEDNESS,
     MEDIAPIPE_NORMALIZE_Z,
@@ -28,11 +30,13 @@ from gesturenet_lib.families.hand_landmarks.layout import (
 )
 
 PREFIX = "embedder/"
+CANNED_PREFIX = "canned/"
 
 
-def embedding_nodes(rows: str, size: int, embedder_onnx: bytes, out: str) -> tuple[list, list]:
+def embedding_nodes(rows: str, size: int, embedder_onnx: bytes, canned_onnx: bytes,
+                    out: str) -> tuple[list, list]:
     """Nodes from ``rows`` [N, NET_ROW] (landmarks in a square frame of side ``size``) to
-    ``out`` [N, NET_ROW + EMBEDDING_SIZE]. (nodes, initializers)"""
+    ``out`` [N, NET_ROW + EMBEDDING_SIZE + CANNED_SIZE]. (nodes, initializers)"""
     import numpy as np
     import onnx
     from onnx import TensorProto, compose, helper, numpy_helper
@@ -45,6 +49,8 @@ def embedding_nodes(rows: str, size: int, embedder_onnx: bytes, out: str) -> tup
     )
 
     net = compose.add_prefix(onnx.load_from_string(embedder_onnx), PREFIX)
+    canned = compose.add_prefix(onnx.load_from_string(canned_onnx), CANNED_PREFIX)
+    canned_input = canned.graph.input[0].name
     node = helper.make_node
     unit = np.array([1.0 / size, 1.0 / size, 1.0 / (size * MEDIAPIPE_NORMALIZE_Z)], np.float32)
     inits = [
@@ -54,6 +60,7 @@ def embedding_nodes(rows: str, size: int, embedder_onnx: bytes, out: str) -> tup
         *[helper.make_tensor(f"emb_i{k}", TensorProto.INT64, [1], [k])
           for k in (0, 1, 2, POINTS_END, HANDEDNESS, WORLD_START, NET_ROW)],
         *net.graph.initializer,
+        *canned.graph.initializer,
     ]
     nodes = [
         node("Slice", [rows, "emb_i0", f"emb_i{POINTS_END}", "emb_i1"], ["emb_screen_flat"]),
@@ -67,9 +74,12 @@ def embedding_nodes(rows: str, size: int, embedder_onnx: bytes, out: str) -> tup
         node("Slice", [rows, f"emb_i{HANDEDNESS}", f"emb_i{WORLD_START}", "emb_i1"],
              [PREFIX + EMBEDDER_HANDEDNESS]),
         *net.graph.node,
-        node("Concat", [rows, PREFIX + EMBEDDER_OUTPUT], [out], axis=1, name=out),
+        node("Identity", [PREFIX + EMBEDDER_OUTPUT], [canned_input]),
+        *canned.graph.node,
+        node("Concat", [rows, PREFIX + EMBEDDER_OUTPUT, canned.graph.output[0].name], [out],
+             axis=1, name=out),
     ]
-    assert EMBEDDING_SIZE == 128  # the embedder's output width
+    assert (EMBEDDING_SIZE, CANNED_SIZE) == (128, 8)  # the two networks' output widths
     return nodes, inits
 
 

@@ -5,11 +5,12 @@
       -> MediaPipe's hand-landmark network                                  } one ONNX graph run
       -> 21 landmarks, presence, handedness, 21 world landmarks             } by ONNX Runtime
       -> MediaPipe's gesture embedder on them (normalised as MediaPipe's
-         gesture graph does): a 128-d hand embedding
-      -> raw vector [N, 256]: the network's row [128] and the embedding     }
-      -> EmbeddingFeatures (the embedding) or LandmarkFeatures (wrist-relative
-         landmarks, scaled by hand size, one handedness mirrored, fingertip
-         distances; orientation kept: stop vs stop_inverted)                } the *head*, a
+         gesture graph does): a 128-d hand embedding; Google's canned
+         gesture classifier on it: 8 scores
+      -> raw vector [N, 264]: the network's row [128], embedding, scores    }
+      -> features: the embedding, the canned scores, LandmarkFeatures (wrist-
+         relative landmarks, scaled by hand size, one handedness mirrored,
+         fingertip distances; orientation kept: stop vs stop_inverted)      } the *head*, a
       -> MLP -> softmax                                                     } Keras model that
       -> NoHandFallback: presence < threshold -> "random" (or uniform)      } trains
       -> predictions
@@ -42,12 +43,14 @@ ROWS = "landmark_rows"   # the network's rows [N, NET_ROW] for the crops, before
 # ------------------------------------------------------------------- the extractor (ONNX graph)
 
 def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: str,
-                    palm_onnx: bytes | None = None, *, embedder_onnx: bytes) -> bytes:
+                    palm_onnx: bytes | None = None, *, embedder_onnx: bytes,
+                    canned_onnx: bytes) -> bytes:
     """``input_1`` (crop at 224x224, RGB in [0,1], declared layout, dynamic batch) -> border ->
     the hand found (``settings.localization``) -> the landmark network -> the gesture
-    embedder -> ``landmark_features`` [N, 256]: landmarks in the bordered crop's pixels,
-    presence, handedness, world landmarks, embedding. ``palm_onnx``: the palm detector, needed
-    by ``palm_detector``; ``embedder_onnx``: MediaPipe's gesture embedder."""
+    embedder -> Google's canned classifier -> ``landmark_features`` [N, RAW_SIZE]: landmarks
+    in the bordered crop's pixels, presence, handedness, world landmarks, embedding, canned
+    scores. ``palm_onnx``: the palm detector, needed by ``palm_detector``; ``embedder_onnx``,
+    ``canned_onnx``: MediaPipe's gesture embedder and Google's canned gesture classifier."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -87,7 +90,8 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
         inits += view_inits
     from gesturenet_lib.families.hand_landmarks.embedding_graph import embedding_nodes
 
-    embedding, embedding_inits = embedding_nodes(ROWS, size, embedder_onnx, EXTRACTOR_OUTPUT)
+    embedding, embedding_inits = embedding_nodes(ROWS, size, embedder_onnx, canned_onnx,
+                                                 EXTRACTOR_OUTPUT)
     nodes += embedding
     inits += embedding_inits
     del graph.node[:]

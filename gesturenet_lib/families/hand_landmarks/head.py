@@ -11,6 +11,8 @@ from keras import layers, ops
 
 from gesturenet_lib.families.hand_landmarks.extractor import fallback_probabilities
 from gesturenet_lib.families.hand_landmarks.layout import (
+    CANNED_SIZE,
+    CANNED_START,
     EMBEDDING_SIZE,
     EMBEDDING_START,
     FEATURE_SIZE,
@@ -65,6 +67,19 @@ class EmbeddingFeatures(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="gesturenet")
+class CannedScores(layers.Layer):
+    """Raw [N, RAW_SIZE] -> Google's canned gesture scores [N, CANNED_SIZE] (its pretrained
+    classifier on the embedding: None, Closed_Fist, Open_Palm, Pointing_Up, Thumb_Down,
+    Thumb_Up, Victory, ILoveYou)."""
+
+    def call(self, raw):
+        return raw[:, CANNED_START:CANNED_START + CANNED_SIZE]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], CANNED_SIZE)
+
+
+@keras.saving.register_keras_serializable(package="gesturenet")
 class NoHandFallback(layers.Layer):
     """Where the presence score is below ``threshold``, the head's probabilities are replaced
     by ``fallback``."""
@@ -91,14 +106,18 @@ def build_head(settings: HandLandmarks, classes: dict[str, int], regularizer=Non
     """Raw landmark vector -> class probabilities. Layer names are fixed (``head_dense_<i>``,
     ``predictions_dense``, ``predictions``), as in the ResNet family."""
     raw = keras.Input(shape=(RAW_SIZE,), name="input_1")
-    if settings.features == "embedding":
+    parts = []
+    if "embedding" in settings.features:
         # as MediaPipe Model Maker's gesture head (and Google's canned classifier) reads it:
         # batch normalisation and ReLU on the embedding
-        x = EmbeddingFeatures(name="embedding_features")(raw)
-        x = layers.BatchNormalization(name="embedding_norm")(x)
-        x = layers.ReLU(name="embedding_relu")(x)
-    else:
-        x = LandmarkFeatures(name="landmark_features")(raw)
+        embedding = EmbeddingFeatures(name="embedding_features")(raw)
+        embedding = layers.BatchNormalization(name="embedding_norm")(embedding)
+        parts.append(layers.ReLU(name="embedding_relu")(embedding))
+    if "landmarks" in settings.features:
+        parts.append(LandmarkFeatures(name="landmark_features")(raw))
+    if "canned" in settings.features:
+        parts.append(CannedScores(name="canned_scores")(raw))
+    x = parts[0] if len(parts) == 1 else layers.Concatenate(name="features")(parts)
     for i, units in enumerate(settings.hidden_units, start=1):
         x = layers.Dense(units, activation="relu", kernel_regularizer=regularizer,
                          name=f"head_dense_{i}")(x)

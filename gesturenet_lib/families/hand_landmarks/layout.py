@@ -6,7 +6,8 @@ head and the full-frame hand finder."""
 POINTS_END, PRESENCE, HANDEDNESS = 63, 63, 64
 WORLD_START, NET_ROW = 65, 128
 EMBEDDING_START, EMBEDDING_SIZE = 128, 128   # MediaPipe's hand embedding, after the row
-RAW_SIZE = NET_ROW + EMBEDDING_SIZE          # the extractor's output
+CANNED_START, CANNED_SIZE = 256, 8           # Google's canned gesture scores on the embedding
+RAW_SIZE = CANNED_START + CANNED_SIZE        # the extractor's output
 # MediaPipe's landmark z is divided by the input width and by this (its TensorsToLandmarks
 # normalize_z), so z has the embedder's scale only after the same division.
 MEDIAPIPE_NORMALIZE_Z = 0.4
