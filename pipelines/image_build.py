@@ -96,6 +96,7 @@ def build_cpu(engine: Engine, tag: str, force: bool = False) -> str:
     if not force and image_label(engine, tag) == wanted:
         return f"{tag}: up to date (inputs {wanted[:12]})"
     base = ensure_base(engine)
+    superseded = _image_id(engine, tag)
     args = ["build", "-f", str(REPO / "docker" / "Dockerfile"), "-t", tag,
             "--label", f"{INPUTS_LABEL}={wanted}"]
     bundle = os.environ.get("GESTURENET_CA_BUNDLE", HOST_CA_BUNDLE)
@@ -106,7 +107,15 @@ def build_cpu(engine: Engine, tag: str, force: bool = False) -> str:
     if done.returncode != 0:
         raise EngineError(f"{engine.name} build of {tag} failed (exit {done.returncode}); "
                           "its output is above")
+    if superseded and superseded != _image_id(engine, tag):
+        # the image this tag named before (3 GB): nothing else refers to it
+        _run(engine, "rmi", superseded, check=False)
     return f"{tag}: built (base {base}, inputs {wanted[:12]})"
+
+
+def _image_id(engine: Engine, image: str) -> str | None:
+    done = _run(engine, "image", "inspect", "--format", "{{.Id}}", image, check=False)
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def build_gpu(engine: Engine, tag: str) -> str:

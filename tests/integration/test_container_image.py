@@ -131,41 +131,35 @@ with docker_runner({IMAGE!r}, "k", []) as runner:
     assert "'exits-three'\x1b[0m finished with status \x1b[91mFAILURE" in log, log[-3000:]
 
 
-@pytest.fixture(scope="module")
-def pipeline_run(engine, tmp_path_factory):
-    """The landmark pipeline on the bundled sample, every task in the image (few epochs)."""
-    root = tmp_path_factory.mktemp("kfp-containers")
-    spec = json.loads((REPO / "specs" / "landmark_train_spec.json").read_text())
-    spec["trainer"]["finetuning"]["train_epochs"] = 3
-    spec_path = root / "train_spec.json"
-    spec_path.write_text(json.dumps(spec))
-    done = subprocess.run(
-        [sys.executable, "-m", "pipelines.run_local", "--containers", "--root",
-         str(root / "pipeline"), "--train_spec", str(spec_path), "--dataset_spec",
-         str(REPO / "specs" / "landmark_dataset_config.json"), "--export_data_type", "fp32"],
-        cwd=REPO, capture_output=True, text=True, timeout=1200,
-        env={**os.environ, "GESTURENET_KEY": KEY, "GESTURENET_IMAGE": IMAGE})
-    return done, root / "pipeline"
-
-
-def test_the_pipeline_runs_with_every_task_in_the_image(pipeline_run):
-    done, root = pipeline_run
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    assert "evaluation of the kpi set:" in done.stdout
-    assert "FAILURE" not in done.stdout + done.stderr
-    assert list(root.glob("gesturenet-*/export*/exported/model.onnx"))
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def test_serve_answers_an_image_request_as_the_images_user(engine, pipeline_run):
-    done, root = pipeline_run
-    assert done.returncode == 0, "the pipeline did not run"
-    model = next(root.glob("gesturenet-*/export*/exported/model.onnx"))
+def test_the_pipeline_runs_in_the_image_and_serve_answers_for_its_model(engine, tmp_path):
+    """The landmark pipeline on the bundled sample with every task in the image (few epochs);
+    then `gesturenet serve` in the image, as its user, answers an image request on
+    127.0.0.1 with the model the pipeline exported. One test, so that the pipeline runs once
+    whichever test worker takes it."""
+    spec = json.loads((REPO / "specs" / "landmark_train_spec.json").read_text())
+    spec["trainer"]["finetuning"]["train_epochs"] = 3
+    spec_path = tmp_path / "train_spec.json"
+    spec_path.write_text(json.dumps(spec))
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.run_local", "--containers", "--root",
+         str(tmp_path / "pipeline"), "--train_spec", str(spec_path), "--dataset_spec",
+         str(REPO / "specs" / "landmark_dataset_config.json"), "--export_data_type", "fp32"],
+        cwd=REPO, capture_output=True, text=True, timeout=1200,
+        env={**os.environ, "GESTURENET_KEY": KEY, "GESTURENET_IMAGE": IMAGE})
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert "evaluation of the kpi set:" in done.stdout
+    assert "FAILURE" not in done.stdout + done.stderr
+    model = next((tmp_path / "pipeline").glob("gesturenet-*/export*/exported/model.onnx"))
+    _serve_answers(engine, model)
+
+
+def _serve_answers(engine, model: Path) -> None:
     crop = next((REPO / "data" / "hagrid-sample" / "dataset").rglob("*.jpg"))
     port = _free_port()
     name = f"gesturenet-serve-test-{port}"

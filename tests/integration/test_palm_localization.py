@@ -37,7 +37,7 @@ TENSORRT_OPS = {
     "ReduceMin", "ReduceProd", "ReduceSum", "Relu", "Reshape", "Resize", "Shape", "Sigmoid",
     "Slice", "Softmax", "Sqrt", "Squeeze", "Sub", "Transpose", "Unsqueeze", "Where", "Gemm",
     "Flatten", "Sum", "Abs", "Exp", "Log", "Pow", "Equal", "Tanh", "Or", "ConstantOfShape",
-    "GlobalAveragePool",
+    "GlobalAveragePool", "ReduceMean", "Split", "BatchNormalization",
 }
 
 
