@@ -75,3 +75,19 @@ class TaoTree:
         a.write_text(json.dumps(dataset_config))
         b.write_text(json.dumps(exp))
         return str(a), str(b)
+
+
+def tree_with_rejects(root: Path) -> TaoTree:
+    """Six people, two of them kpi (u4, u5); one corrupt image, one box outside its image, one
+    malformed annotation file: rejects that every run of it must report the same."""
+    tree = TaoTree(root)
+    for u in range(6):
+        for f in range(3):
+            tree.hand(f"u{u}", "s1", f"f{f}.png", ["fist", "stop", "two"][f])
+    bad = tree.image("u1", "s2", "corrupt.png")
+    (tree.root / bad).write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    tree.annotate(bad, "fist")
+    tree.annotate(tree.image("u2", "s2", "wide.png"), "fist", box=(80.0, 80.0, 50.0, 50.0))
+    tree.annotate("", "fist", raw="{ not json")
+    tree.write_set_file()
+    return tree

@@ -191,19 +191,10 @@ def _serve_answers(engine, model: Path) -> None:
         subprocess.run([engine.name, "rm", "-f", name], env=engine.env, capture_output=True)
 
 
-def _tree(root: Path):
-    """Five people (two kpi), one corrupt image: a reject both runs must report the same."""
-    from tests.tao_tree import TaoTree
+def _tree(root: Path) -> tuple[str, str]:
+    from tests.tao_tree import tree_with_rejects
 
-    tree = TaoTree(root)
-    for u in range(5):
-        for f in range(3):
-            tree.hand(f"u{u}", "s1", f"f{f}.png", ["fist", "stop", "two"][f])
-    bad = tree.image("u1", "s2", "corrupt.png")
-    (tree.root / bad).write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    tree.annotate(bad, "fist")
-    tree.write_set_file()
-    return tree.specs(kpi_users=["u3", "u4"])
+    return tree_with_rejects(root).specs(kpi_users=["u4", "u5"])
 
 
 def test_dataset_convert_on_a_dask_cluster_made_of_the_image(engine, tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gesturenet_lib import cli
-from tests.tao_tree import TaoTree
+from tests.tao_tree import tree_with_rejects as _tree
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -86,22 +86,6 @@ def dask_cluster(tmp_path_factory):
         yield cluster.address
     finally:
         cluster.stop()
-
-
-def _tree(root: Path) -> TaoTree:
-    """Six people, two of them kpi; one corrupt image, one box outside its image, one
-    malformed annotation file: rejects that both runs must report the same."""
-    tree = TaoTree(root)
-    for u in range(6):
-        for f in range(3):
-            tree.hand(f"u{u}", "s1", f"f{f}.png", ["fist", "stop", "two"][f])
-    bad = tree.image("u1", "s2", "corrupt.png")
-    (tree.root / bad).write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    tree.annotate(bad, "fist")
-    tree.annotate(tree.image("u2", "s2", "wide.png"), "fist", box=(80.0, 80.0, 50.0, 50.0))
-    tree.annotate("", "fist", raw="{ not json")
-    tree.write_set_file()
-    return tree
 
 
 def _convert(root: Path, *extra: str) -> Path:

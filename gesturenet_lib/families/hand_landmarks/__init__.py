@@ -93,14 +93,13 @@ class HandLandmarks:
         import keras
 
         from gesturenet_lib.families.hand_landmarks.head import (
-            CannedScores,
-            EmbeddingFeatures,
             LandmarkFeatures,
             NoHandFallback,
+            RawSection,
         )
 
         return {keras.saving.get_registered_name(c): c
-                for c in (CannedScores, EmbeddingFeatures, LandmarkFeatures, NoHandFallback)}
+                for c in (LandmarkFeatures, NoHandFallback, RawSection)}
 
     def backend(self, loaded, classes, prep):
         from gesturenet_lib.families.hand_landmarks.backend import LandmarkBackend

@@ -55,28 +55,22 @@ class LandmarkFeatures(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="gesturenet")
-class EmbeddingFeatures(layers.Layer):
-    """Raw [N, RAW_SIZE] -> MediaPipe's 128-d hand embedding [N, EMBEDDING_SIZE], computed by
-    the frozen extractor from the landmarks, the world landmarks and the handedness."""
+class RawSection(layers.Layer):
+    """Raw [N, RAW_SIZE] -> the ``size`` numbers from ``start``: a section the frozen
+    extractor computed (MediaPipe's hand embedding, Google's canned gesture scores)."""
+
+    def __init__(self, start: int, size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.size = int(start), int(size)
 
     def call(self, raw):
-        return raw[:, EMBEDDING_START:EMBEDDING_START + EMBEDDING_SIZE]
+        return raw[:, self.start:self.start + self.size]
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], EMBEDDING_SIZE)
+        return (input_shape[0], self.size)
 
-
-@keras.saving.register_keras_serializable(package="gesturenet")
-class CannedScores(layers.Layer):
-    """Raw [N, RAW_SIZE] -> Google's canned gesture scores [N, CANNED_SIZE] (its pretrained
-    classifier on the embedding: None, Closed_Fist, Open_Palm, Pointing_Up, Thumb_Down,
-    Thumb_Up, Victory, ILoveYou)."""
-
-    def call(self, raw):
-        return raw[:, CANNED_START:CANNED_START + CANNED_SIZE]
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], CANNED_SIZE)
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "size": self.size}
 
 
 @keras.saving.register_keras_serializable(package="gesturenet")
@@ -110,13 +104,15 @@ def build_head(settings: HandLandmarks, classes: dict[str, int], regularizer=Non
     if "embedding" in settings.features:
         # as MediaPipe Model Maker's gesture head (and Google's canned classifier) reads it:
         # batch normalisation and ReLU on the embedding
-        embedding = EmbeddingFeatures(name="embedding_features")(raw)
+        embedding = RawSection(EMBEDDING_START, EMBEDDING_SIZE, name="embedding")(raw)
         embedding = layers.BatchNormalization(name="embedding_norm")(embedding)
         parts.append(layers.ReLU(name="embedding_relu")(embedding))
     if "landmarks" in settings.features:
         parts.append(LandmarkFeatures(name="landmark_features")(raw))
     if "canned" in settings.features:
-        parts.append(CannedScores(name="canned_scores")(raw))
+        # Google's 8 scores: None, Closed_Fist, Open_Palm, Pointing_Up, Thumb_Down, Thumb_Up,
+        # Victory, ILoveYou
+        parts.append(RawSection(CANNED_START, CANNED_SIZE, name="canned_scores")(raw))
     x = parts[0] if len(parts) == 1 else layers.Concatenate(name="features")(parts)
     for i, units in enumerate(settings.hidden_units, start=1):
         x = layers.Dense(units, activation="relu", kernel_regularizer=regularizer,
