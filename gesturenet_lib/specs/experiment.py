@@ -96,11 +96,13 @@ class HandLandmarks:
     augment_rotation: float = spec_field(
         0.0, min=0.0, max=90.0,
         help="training: each hand's landmarks turned in the image plane about the wrist by a "
-             "random angle of up to this many degrees either way (0: off)")
+             "random angle of up to this many degrees either way (0: off); it changes the "
+             "landmark features only, not the embedding or the canned scores")
     augment_jitter: float = spec_field(
         0.0, min=0.0, max=0.2,
         help="training: each landmark moved by Gaussian noise of this fraction of the "
-             "wrist-to-middle-knuckle length (0: off)")
+             "wrist-to-middle-knuckle length (0: off); landmark features only, like "
+             "augment_rotation")
 
 
 @dataclass(frozen=True)

