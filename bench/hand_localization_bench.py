@@ -200,11 +200,10 @@ def robustness(root: Path, python: Path) -> dict:
     return figures
 
 
-def full_frames(root: Path, python: Path) -> dict:
-    """The sample's kpi people as whole frames, a palm_detector model trained on the rest."""
+def kpi_model(root: Path):
+    """A palm_detector model trained on everyone but the sample's kpi people: (experiment,
+    model path, dataset_convert's crop rule, classes)."""
     import gesturenet_lib as gn
-    from gesturenet_lib.evaluation.full_frame import annotated_frames, match
-    from gesturenet_lib.families.hand_landmarks.hand_finder import BOX_MARGIN
 
     workspace, specs = root / "kpi" / "workspace", root / "kpi" / "specs"
     specs.mkdir(parents=True)
@@ -223,17 +222,34 @@ def full_frames(root: Path, python: Path) -> dict:
     exp = gn.load_experiment(str(spec))
     model = gn.run(gn.TrainRequest(exp, KEY)).model_path
     rule = gn.CropRule(ds_spec["convert_bbox_square"], ds_spec["bbox_enlarge_ratio"])
+    return exp, model, rule, classes
+
+
+def mediapipe_boxes(answer: dict) -> list[tuple[int, int, int, int]]:
+    """MediaPipe's hands as boxes by our rule (landmarks' extent and BOX_MARGIN)."""
+    from gesturenet_lib.families.hand_landmarks.hand_finder import BOX_MARGIN
+
+    boxes = []
+    for hand in answer["hands"]:
+        xy = np.array(hand)[:, :2]
+        margin = BOX_MARGIN * float((xy.max(axis=0) - xy.min(axis=0)).max())
+        boxes.append(tuple(int(v) for v in (*(xy.min(axis=0) - margin),
+                                            *(xy.max(axis=0) + margin))))
+    return boxes
+
+
+def full_frames(root: Path, python: Path) -> dict:
+    """The sample's kpi people as whole frames, a palm_detector model trained on the rest."""
+    import gesturenet_lib as gn
+    from gesturenet_lib.evaluation.full_frame import annotated_frames, match
+
+    exp, model, rule, classes = kpi_model(root)
     metrics = gn.run(gn.EvaluateRequest(exp, model, KEY, "kpi_set", rule)).metrics
     frames = annotated_frames(exp, "kpi_set", classes)
-    answers = run_mediapipe(python, [str(workspace / p) for p in frames], 4)
+    answers = run_mediapipe(python, [str(Path(exp.eval_image_root) / p) for p in frames], 4)
     matched = annotated = found_total = 0
     for wanted, answer in zip(frames.values(), answers, strict=True):
-        boxes = []
-        for hand in answer["hands"]:
-            xy = np.array(hand)[:, :2]
-            margin = BOX_MARGIN * float((xy.max(axis=0) - xy.min(axis=0)).max())
-            boxes.append(tuple(int(v) for v in (*(xy.min(axis=0) - margin),
-                                                *(xy.max(axis=0) + margin))))
+        boxes = mediapipe_boxes(answer)
         matched += len(match([a.box for a in wanted], boxes))
         annotated += len(wanted)
         found_total += len(boxes)

@@ -135,20 +135,23 @@ def displayed_size(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[i
     return (height, width) if turned in (5, 6, 7, 8) else (width, height)
 
 
-def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, rgb: bool = False
-           ) -> np.ndarray:
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, rgb: bool = False,
+           long_side: int = 0) -> np.ndarray:
     """BGR (or RGB) uint8 image from encoded bytes, as displayed (the EXIF orientation applied,
     as browsers, OpenCV and Label Studio do), or RecordError. One decode, after the format,
-    the completeness and the pixel count are checked from the bytes and the header."""
+    the completeness and the pixel count are checked from the bytes and the header.
+    ``long_side``: a JPEG at least twice that long is decoded reduced (libjpeg's DCT scaling,
+    by 1/2, 1/4 or 1/8: a fraction of the work) to the smallest size whose long side still
+    reaches it; other images come at full size."""
     import cv2
 
     if not data:
         raise RecordError("unreadable image (empty file)")
     kind = check_format(data)
     check_complete(data)
-    turned = _checked_header(data, max_pixels)[2]
+    width, height, turned = _checked_header(data, max_pixels)
     if kind == "JPEG":
-        image = _decode_jpeg(data, rgb)
+        image = _decode_jpeg(data, rgb, _reduced_to(width, height, long_side))
         if image is not None:
             return _displayed(image, turned)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
@@ -157,9 +160,20 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, rgb: bool = False
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb else image
 
 
-def _decode_jpeg(data: bytes, rgb: bool) -> np.ndarray | None:
-    """A JPEG decoded strictly (RecordError on libjpeg's corrupt-data warnings), stored grid;
-    None for a colour space simplejpeg does not convert (CMYK, YCCK): OpenCV does."""
+def _reduced_to(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """(min width, min height) of a reduced decode that keeps the long side at ``long_side``
+    or more; (0, 0), full size, when the image is less than twice that long."""
+    longest = max(width, height)
+    if long_side <= 0 or longest < 2 * long_side:
+        return 0, 0
+    return -(-width * long_side // longest), -(-height * long_side // longest)
+
+
+def _decode_jpeg(data: bytes, rgb: bool, at_least: tuple[int, int] = (0, 0)
+                 ) -> np.ndarray | None:
+    """A JPEG decoded strictly (RecordError on libjpeg's corrupt-data warnings), stored grid,
+    reduced as far as ``at_least`` (width, height) allows; None for a colour space simplejpeg
+    does not convert (CMYK, YCCK): OpenCV does."""
     import simplejpeg
 
     try:
@@ -169,7 +183,8 @@ def _decode_jpeg(data: bytes, rgb: bool) -> np.ndarray | None:
     if colorspace not in ("Gray", "YCbCr", "RGB"):
         return None
     try:
-        return simplejpeg.decode_jpeg(data, colorspace="RGB" if rgb else "BGR", strict=True)
+        return simplejpeg.decode_jpeg(data, colorspace="RGB" if rgb else "BGR", strict=True,
+                                      min_width=at_least[0], min_height=at_least[1])
     except ValueError as err:  # libjpeg's own words: "Corrupt JPEG data: ...", "Premature end"
         raise RecordError(f"corrupt image ({str(err)[:100]})") from None
 

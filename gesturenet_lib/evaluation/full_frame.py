@@ -131,13 +131,13 @@ def _score(results, frames: dict[str, list[Annotated]], classes: dict[str, int],
             if k != y and len(scored.wrong) < GALLERY_LIMIT:
                 scored.wrong.append(Misclassified(
                     result.source.shown_as, wanted[a].label, counted_name(hand, classes, names),
-                    hand.confidence, _thumbnail(result.image, hand.crop_box)))
+                    hand.confidence, _thumbnail(result, hand.crop_box)))
         matched = {a for a, _ in pairs}
         for a, hand in enumerate(wanted):
             if a not in matched and len(scored.missed) < GALLERY_LIMIT:
                 scored.missed.append(Misclassified(result.source.shown_as, hand.label,
                                                    "no hand found", 0.0,
-                                                   _thumbnail(result.image, hand.box)))
+                                                   _thumbnail(result, hand.box)))
     return scored
 
 
@@ -159,7 +159,9 @@ def detection_table(metrics: dict) -> str:
             f"{d['hand_precision']:.4f}; gestures on the matched hands:")
 
 
-def _thumbnail(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    x0, y0, x1, y1 = box
+def _thumbnail(result, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The part of ``result``'s kept image under ``box`` (in the full image's pixels)."""
+    rgb = result.image
+    x0, y0, x1, y1 = (int(round(v * result.image_scale)) for v in box)
     crop = rgb[max(0, y0):max(y0 + 1, y1), max(0, x0):max(x0 + 1, x1)]
     return crop if crop.size else rgb

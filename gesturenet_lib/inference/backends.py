@@ -68,6 +68,7 @@ class OnnxBackend(Backend):
                                  f"corrupted?): {str(err).splitlines()[0][:120]}") from None
         output = self.session.get_outputs()[0]
         super().__init__("onnxruntime", classes, preprocessing, int(output.shape[-1]))
+        self.onnx_bytes = onnx_bytes   # for a part of the graph (a family's landmark path)
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
 

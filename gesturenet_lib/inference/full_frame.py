@@ -1,6 +1,9 @@
-"""Whole images: find every hand (``HandFinder``), cut each one's crop from its found box the
-way dataset_convert cuts an annotated box, and classify the crops with the model's backend
-(any family, any format). One ``FrameResult`` per image; an image without a hand has none."""
+"""Whole images: find every hand (``HandFinder``) and classify it. A model that reads
+landmarks (hand_landmarks, as .tlt, .keras, .onnx or .etlt) classifies the landmarks the
+finder already read; any other (a ResNet, a TensorRT engine) classifies each hand's crop, cut
+from its found box the way dataset_convert cuts an annotated box. A large JPEG is decoded
+reduced (``FRAME_LONG_SIDE``); boxes and landmarks are reported in the full image's pixels.
+One ``FrameResult`` per image; an image without a hand has none."""
 
 from __future__ import annotations
 
@@ -10,13 +13,18 @@ import numpy as np
 
 from gesturenet_lib.data.geometry import PercentBox, crop_box
 from gesturenet_lib.errors import RecordError
+from gesturenet_lib.families.hand_landmarks.backend import LandmarkReader, landmark_reader
 from gesturenet_lib.families.hand_landmarks.hand_finder import FoundHand, HandFinder
 from gesturenet_lib.inference.backends import Backend
 from gesturenet_lib.inference.run import Probabilities, Source
-from gesturenet_lib.models.preprocessing import load_rgb, to_input
+from gesturenet_lib.models.preprocessing import load_frame, to_input
 from gesturenet_lib.specs.dataset_config import DatasetConfig
 
 _FIELDS = DatasetConfig.__dataclass_fields__   # dataset_convert's defaults, read from its spec
+# The landmark network reads a hand's rotated box at 224x224, and the palm detector the whole
+# image at 192x192: a photo's long side beyond this buys nothing but decoding time for hands
+# down to 12 % of it (a 12-megapixel photo is decoded at half size, 2856 px long).
+FRAME_LONG_SIDE = 1920
 
 
 @dataclass(frozen=True)
@@ -35,9 +43,20 @@ ENLARGE_RANGE = (_FIELDS["bbox_enlarge_ratio"].metadata["min"],
 class FrameHand(Probabilities):
     hand: FoundHand
     box: tuple[int, int, int, int]        # the hand's box in the image (x0, y0, x1, y1)
-    crop_box: tuple[int, int, int, int]   # what was cut and classified
+    crop_box: tuple[int, int, int, int]   # dataset_convert's cut of the box (a crop model
+                                          # classifies it; reports show it)
     probabilities: np.ndarray
     hand_found: bool | None               # the classifier's own check (hand_landmarks)
+
+    def scaled(self, factor: float, size: tuple[int, int]) -> FrameHand:
+        """The same hand in an image ``factor`` times as large, of ``size`` (width, height):
+        the hand box read again from the scaled landmarks."""
+        if factor == 1:
+            return self
+        hand = self.hand.scaled(factor)
+        x0, y0, x1, y1 = (round(v * factor) for v in self.crop_box)
+        crop = (max(0, x0), max(0, y0), min(size[0], x1), min(size[1], y1))
+        return FrameHand(hand, hand.box(*size), crop, self.probabilities, self.hand_found)
 
 
 @dataclass(frozen=True)
@@ -46,7 +65,13 @@ class FrameResult:
     size: tuple[int, int] | None          # width, height
     hands: list[FrameHand]
     error: str | None = None
-    image: np.ndarray | None = None       # RGB, kept when asked (previews, galleries)
+    image: np.ndarray | None = None       # RGB, kept when asked (previews, galleries),
+    image_scale: float = 1.0              # as decoded: its pixels per pixel of ``size``
+
+    def hands_on_image(self) -> list[FrameHand]:
+        """``hands`` in the pixels of ``image`` (a reduced decode's)."""
+        size = (self.image.shape[1], self.image.shape[0])
+        return [h.scaled(self.image_scale, size) for h in self.hands]
 
 
 def cut(rgb: np.ndarray, box: tuple[int, int, int, int], rule: CropRule
@@ -61,35 +86,50 @@ def cut(rgb: np.ndarray, box: tuple[int, int, int, int], rule: CropRule
             (pixels.x0, pixels.y0, pixels.x1, pixels.y1))
 
 
-def classify_frame(rgb: np.ndarray, finder: HandFinder, backend: Backend,
-                   rule: CropRule) -> list[FrameHand]:
-    h, w = rgb.shape[:2]
-    hands = finder.find(rgb)
+def classify_frame(rgb: np.ndarray, finder: HandFinder, backend: Backend, rule: CropRule,
+                   reader: LandmarkReader | None = None) -> list[FrameHand]:
+    """The hands of one image, in its pixels."""
+    return classify_hands(rgb, finder.find(rgb), backend, rule, reader)
+
+
+def classify_hands(rgb: np.ndarray, hands: list[FoundHand], backend: Backend, rule: CropRule,
+                   reader: LandmarkReader | None) -> list[FrameHand]:
+    """Found hands of ``rgb``, classified: by ``reader``, the model's landmark path
+    (``landmark_reader``), else each hand's crop through ``backend``."""
     if not hands:
         return []
+    h, w = rgb.shape[:2]
     boxes = [hand.box(w, h) for hand in hands]
     cuts = [cut(rgb, box, rule) for box in boxes]
-    batch = np.stack([to_input(crop, backend.preprocessing) for crop, _ in cuts])
-    probs, found = backend.predict_with_hands(batch)
+    if reader is not None:
+        probs, found = reader(np.stack([hand.raw for hand in hands]))
+    else:
+        batch = np.stack([to_input(crop, backend.preprocessing) for crop, _ in cuts])
+        probs, found = backend.predict_with_hands(batch)
     return [FrameHand(hand, box, cut_box, p, None if found is None else bool(found[k]))
             for k, (hand, box, (_, cut_box), p) in enumerate(
                 zip(hands, boxes, cuts, probs, strict=True))]
 
 
 def classify_frames(sources: list[Source], finder: HandFinder, backend: Backend,
-                    rule: CropRule, keep_images: bool = False, progress=None
-                    ) -> list[FrameResult]:
-    """Each image once (a data.json lists an image once per hand; pass it once)."""
+                    rule: CropRule, keep_images: bool = False, progress=None,
+                    from_landmarks: bool = True) -> list[FrameResult]:
+    """Each image once (a data.json lists an image once per hand; pass it once).
+    ``from_landmarks=False`` sends every hand's crop through the model even where it could
+    read the landmarks (the path of a ResNet or a TensorRT engine; benchmarks compare both)."""
+    reader = landmark_reader(backend) if from_landmarks else None
     results = []
     for n, source in enumerate(sources, 1):
         try:
-            rgb = load_rgb(source.path)
+            rgb, size = load_frame(source.path, FRAME_LONG_SIDE)
         except RecordError as err:
             results.append(FrameResult(source, None, [], str(err)))
         else:
-            hands = classify_frame(rgb, finder, backend, rule)
-            results.append(FrameResult(source, (rgb.shape[1], rgb.shape[0]), hands, None,
-                                       rgb if keep_images else None))
+            scale = size[0] / rgb.shape[1]
+            hands = [h.scaled(scale, size)
+                     for h in classify_frame(rgb, finder, backend, rule, reader)]
+            results.append(FrameResult(source, size, hands, None,
+                                       rgb if keep_images else None, 1 / scale))
         if progress is not None:  # unreadable images count as done too
             progress(n, len(sources))
     return results

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gesturenet_lib import io
-from gesturenet_lib.data.images import decode
+from gesturenet_lib.data.images import decode, displayed_size
 from gesturenet_lib.errors import RecordError
 
 FITS = ("stretch", "letterbox")
@@ -95,6 +95,16 @@ def load_rgb(path: str) -> np.ndarray:
     except FileNotFoundError:
         raise RecordError("missing image") from None
     return decode_rgb(data)
+
+
+def load_frame(path: str, long_side: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """A whole image for finding hands in: (RGB uint8, reduced as ``decode`` does for
+    ``long_side``; its full (width, height) as displayed), or RecordError."""
+    try:
+        data = io.read_bytes(path)
+    except FileNotFoundError:
+        raise RecordError("missing image") from None
+    return decode(data, rgb=True, long_side=long_side), displayed_size(data)
 
 
 def decode_rgb(data: bytes) -> np.ndarray:

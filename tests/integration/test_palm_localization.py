@@ -19,8 +19,13 @@ from gesturenet_lib.families.hand_landmarks.assets import (
     landmark_onnx_bytes,
     palm_onnx_bytes,
 )
+from gesturenet_lib.families.hand_landmarks.backend import landmark_reader
 from gesturenet_lib.families.hand_landmarks.extractor import Extractor, build_extractor
-from gesturenet_lib.inference.full_frame import CropRule, cut, hand_finder
+from gesturenet_lib.families.hand_landmarks.palm_detection import iou
+from gesturenet_lib.inference.backends import OnnxBackend
+from gesturenet_lib.inference.full_frame import CropRule, classify_frames, cut, hand_finder
+from gesturenet_lib.inference.loading import load_backend
+from gesturenet_lib.inference.run import Source
 from gesturenet_lib.models.preprocessing import Preprocessing, load_rgb, to_input
 from gesturenet_lib.specs.experiment import HandLandmarks
 from tests.conftest import SPECS
@@ -174,6 +179,52 @@ def test_inference_full_frame_one_record_per_hand(trained, frames, tmp_path, cap
     preview = cv2.imread(str(previews / "frame0.jpg"))
     assert preview.shape[:2] == load_rgb(str(images / "frame0.jpg")).shape[:2]
     assert (previews / "wall.jpg").exists() and not (previews / "broken.jpg").exists()
+
+
+def test_a_whole_photo_is_classified_from_the_landmarks_the_finder_read(trained, frames,
+                                                                          tmp_path):
+    """The single pass (the head on the finder's landmarks) calls each hand as the crop path
+    does, from the .tlt and from the exported .onnx alike; a phone-sized version of a photo,
+    decoded reduced, gives the same hands in its own pixels. A model without the landmark
+    rows has no landmark path."""
+    root, spec, model = trained
+    exported = tmp_path / "model.onnx"
+    assert cli.main(["export", "-m", model, "-k", KEY, "-o", str(exported)]) == 0
+    sources = [Source(path, path) for path, _ in dict(frames).items()][:8]
+    finder, rule = hand_finder(), CropRule(True, 1.3)
+    tlt, onnx_model = load_backend(model, KEY, None), load_backend(str(exported), KEY, None)
+    single = classify_frames(sources, finder, tlt, rule)
+    crops = classify_frames(sources, finder, tlt, rule, from_landmarks=False)
+    from_onnx = classify_frames(sources, finder, onnx_model, rule)
+    hands = [(a, b, c) for ra, rb, rc in zip(single, crops, from_onnx, strict=True)
+             for a, b, c in zip(ra.hands, rb.hands, rc.hands, strict=True)]
+    assert len(hands) >= 8
+    assert all(a.box == b.box == c.box for a, b, c in hands)
+    np.testing.assert_allclose([a.probabilities for a, _, _ in hands],
+                               [c.probabilities for _, _, c in hands], atol=2e-3)
+    same = sum(a.index == b.index for a, b, _ in hands)
+    assert same >= 0.85 * len(hands), (same, len(hands))
+
+    big = cv2.resize(cv2.imread(sources[0].path), None, fx=5, fy=5)   # 14-18 megapixels
+    cv2.imwrite(str(tmp_path / "phone.jpg"), big, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    phone = classify_frames([Source(str(tmp_path / "phone.jpg"), "phone.jpg")], finder, tlt,
+                            rule, keep_images=True)[0]
+    assert phone.size == (big.shape[1], big.shape[0])
+    assert max(phone.image.shape[:2]) < max(big.shape[:2])   # decoded reduced
+    assert [h.index for h in phone.hands] == [h.index for h in single[0].hands]
+    for mine, native in zip(phone.hands, single[0].hands, strict=True):
+        scaled = np.array(native.box, np.float64) * 5
+        assert iou(scaled, np.array([mine.box], np.float64))[0] > 0.8
+    on_image = phone.hands_on_image()
+    assert all(h.box[2] <= phone.image.shape[1] for h in on_image)
+
+    identity = onnx.helper.make_model(onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["x"], ["y"])], "plain",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 2])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 2])]))
+    plain = OnnxBackend(identity.SerializeToString(), {"a": 0, "b": 1},
+                        Preprocessing(224, 224, 3, "channels_last"), "plain.onnx")
+    assert landmark_reader(plain) is None and landmark_reader(tlt) is not None
 
 
 def test_evaluate_full_frame_scores_hands_and_gestures(trained, capsys):

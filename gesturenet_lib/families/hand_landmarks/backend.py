@@ -1,12 +1,24 @@
-"""A hand_landmarks .tlt in inference: the stored extractor (ONNX Runtime), then the Keras
-head."""
+"""A hand_landmarks model in inference: the crop path (the stored extractor, then the Keras
+head) and the landmark path (the head on landmarks a hand finder already read)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from gesturenet_lib.families.hand_landmarks.extractor import Extractor, hand_found
-from gesturenet_lib.inference.backends import Backend, KerasBackend
+from gesturenet_lib.export.onnx_export import HAND_FOUND
+from gesturenet_lib.families.hand_landmarks.extractor import (
+    EXTRACTOR_OUTPUT,
+    ROWS,
+    Extractor,
+    hand_found,
+)
+from gesturenet_lib.families.hand_landmarks.layout import NET_ROW
+from gesturenet_lib.inference.backends import Backend, KerasBackend, OnnxBackend
+
+# rows [N, NET_ROW] (landmarks in any square-pixel frame) -> (probabilities, hand found)
+LandmarkReader = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 class LandmarkBackend(Backend):
@@ -14,6 +26,7 @@ class LandmarkBackend(Backend):
     two-step path that export joins into one graph."""
 
     def __init__(self, extractor_onnx: bytes, head, classes, preprocessing, threshold: float):
+        self.extractor_onnx = extractor_onnx
         self.extractor = Extractor(extractor_onnx)
         self.head = KerasBackend(head, classes, preprocessing)
         self.threshold = threshold
@@ -25,3 +38,68 @@ class LandmarkBackend(Backend):
     def predict_with_hands(self, batch):
         raw = self.extractor(np.ascontiguousarray(batch, dtype=np.float32))
         return np.asarray(self.head.run(raw)), hand_found(raw, self.threshold)
+
+
+def landmark_reader(backend: Backend) -> LandmarkReader | None:
+    """The model's classifier from the landmark network's rows, when the model is one that
+    reads landmarks (a hand_landmarks .tlt/.keras, or its exported .onnx/.etlt): the part of
+    its own graph after the rows (embedder, canned scores, head), so a hand found in a whole
+    image is classified without the networks run again on its crop. The head and the embedder
+    are invariant to the landmarks' position and scale (both normalise by the hand's own size),
+    so image pixels serve as well as the crop's. None for any other model (a ResNet, a TensorRT
+    engine): those classify the crop."""
+    if isinstance(backend, LandmarkBackend):
+        after_rows = _session(from_rows(backend.extractor_onnx, [EXTRACTOR_OUTPUT]))
+        head, threshold = backend.head, backend.threshold
+
+        def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            raw = after_rows.run(None, {ROWS: np.ascontiguousarray(rows, np.float32)})[0]
+            return np.asarray(head.run(raw)), hand_found(raw, threshold)
+        return read
+    if isinstance(backend, OnnxBackend) and ROWS in _tensor_names(backend.onnx_bytes):
+        graph = _session(from_rows(backend.onnx_bytes, [backend.output_names[0], HAND_FOUND]))
+
+        def read_exported(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            probs, found = graph.run(None, {ROWS: np.ascontiguousarray(rows, np.float32)})
+            return probs, found[:, 0] >= 0.5
+        return read_exported
+    return None
+
+
+def from_rows(onnx_bytes: bytes, outputs: list[str]) -> bytes:
+    """The part of a hand_landmarks graph (the extractor or the exported model) from the rows
+    tensor [N, NET_ROW] to ``outputs``."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from gesturenet_lib.families.hand_landmarks.palm_graph import reachable, used_names
+
+    model = onnx.load_from_string(onnx_bytes)
+    graph = model.graph
+    nodes = reachable(list(graph.node), outputs, frozenset([ROWS]))
+    used = used_names(nodes)
+    if graph.input[0].name in used:
+        raise ValueError(f"{outputs} do not depend on the crop through {ROWS} alone")
+    initializers = [t for t in graph.initializer if t.name in used]
+    rows = helper.make_tensor_value_info(ROWS, TensorProto.FLOAT, ["N", NET_ROW])
+    kept_outputs = [o for name in outputs for o in graph.output if o.name == name]
+    part = helper.make_graph(nodes, "from_rows", [rows], kept_outputs, initializers)
+    return helper.make_model(part, opset_imports=list(model.opset_import),
+                             ir_version=model.ir_version).SerializeToString()
+
+
+def _tensor_names(onnx_bytes: bytes) -> set[str]:
+    import onnx
+
+    graph = onnx.load_from_string(onnx_bytes).graph
+    return {name for node in graph.node for name in node.output}
+
+
+def _session(onnx_bytes: bytes):
+    import onnxruntime as ort
+
+    from gesturenet_lib.families.hand_landmarks.hand_finder import quiet_between_runs
+
+    # it takes turns with the hand finder's two sessions
+    return ort.InferenceSession(onnx_bytes, quiet_between_runs(),
+                                providers=["CPUExecutionProvider"])

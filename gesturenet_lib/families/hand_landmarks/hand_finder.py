@@ -1,10 +1,12 @@
 """Every hand in a whole image: palm detector -> rotated hand boxes -> landmark network on
 each box, warped upright -> landmarks back in the image's pixels (MediaPipe's two stages, in
-static-image mode: no tracking between frames)."""
+static-image mode: no tracking between frames). Each found hand carries the landmark
+network's whole row (the layout of ``layout.py``), so a model that reads landmarks classifies
+it without running the networks again."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -14,21 +16,34 @@ from gesturenet_lib.families.hand_landmarks.assets import (
     NET_INPUT,
     NET_LANDMARKS,
     NET_PRESENCE,
+    NET_WORLD,
 )
-from gesturenet_lib.families.hand_landmarks.layout import HANDEDNESS, PRESENCE
+from gesturenet_lib.families.hand_landmarks.layout import (
+    HANDEDNESS,
+    NET_ROW,
+    POINTS_END,
+    PRESENCE,
+)
 
 SAME_HAND_IOU = 0.5   # two boxes overlapping this much are one hand (the surer one is kept)
 # Landmarks sit at the joints' centres, inside the hand's outline. On the bundled sample's
 # train-set frames, annotated boxes were a median 1.33x wider and 1.18x taller than the
 # landmarks' extent: growing each side by 0.09 of the extent's long side gives both.
 BOX_MARGIN = 0.09
+WINDOW_ASPECT = 1.2   # an image longer than this (long side / short side) gets square windows
+# A hand whose box is under this fraction of the image's long side is about 23 px in the
+# detector's 192x192 letterbox, near the smallest it finds. On the sample's kpi photos,
+# windows on every photo found 4 more of 89 hands than the letterbox alone; windows only
+# after no hand or a hand this small found the same 4, on 19 of 77 photos.
+SMALL_HAND = 0.12
 
 
 @dataclass(frozen=True)
 class FoundHand:
     rect: pd.HandRect     # the rotated box the landmarks were read in
     palm_score: float
-    raw: np.ndarray       # [65]: 21 x (x, y, z) in image pixels, presence, handedness
+    raw: np.ndarray       # [NET_ROW]: 21 x (x, y, z) in image pixels, presence, handedness,
+                          # 21 world landmarks turned like the image
 
     @property
     def presence(self) -> float:
@@ -40,7 +55,16 @@ class FoundHand:
 
     @property
     def landmarks(self) -> np.ndarray:
-        return self.raw[:63].reshape(21, 3)
+        return self.raw[:POINTS_END].reshape(21, 3)
+
+    def scaled(self, factor: float) -> FoundHand:
+        """The same hand in an image ``factor`` times as large (a reduced decode's hand in the
+        full image's pixels; world landmarks are in metres and stay)."""
+        raw = self.raw.copy()
+        raw[:POINTS_END] *= factor
+        rect = replace(self.rect, cx=self.rect.cx * factor, cy=self.rect.cy * factor,
+                       side=self.rect.side * factor)
+        return FoundHand(rect, self.palm_score, raw)
 
     def box(self, width: int, height: int) -> tuple[int, int, int, int]:
         """The hand's axis-aligned box as hands are annotated (its landmarks' extent and a
@@ -54,12 +78,14 @@ class FoundHand:
         return (int(max(0, x0)), int(max(0, y0)), int(min(width, x1)), int(min(height, y1)))
 
 
-def square_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
-    """(x, y, width, height): the whole image, then, for an image more than 1.2x longer than
-    wide (or the reverse), squares of its short side spaced evenly from end to end."""
+def square_windows(width: int, height: int, aspect: float = WINDOW_ASPECT
+                   ) -> list[tuple[int, int, int, int]]:
+    """(x, y, width, height): the whole image, then, for an image more than ``aspect`` times
+    longer than wide (or the reverse), squares of its short side spaced evenly from end to
+    end."""
     long, short = max(width, height), min(width, height)
     windows = [(0, 0, width, height)]
-    if long <= 1.2 * short:
+    if long <= aspect * short:
         return windows
     count = int(np.ceil(long / short))
     for k in range(count + (count == 1)):
@@ -68,29 +94,43 @@ def square_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
     return windows
 
 
+def quiet_between_runs():
+    """ONNX Runtime session options for sessions that take turns (the detector, the landmark
+    network, the classifier after them): by default a session's threads spin for a while
+    after each run, taking the cores from the next session; on 2 cores that made finding the
+    hands of a photo 1.7x slower (91 vs 53 ms). This session's own setting only."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class HandFinder:
     """Runs both networks with ONNX Runtime on CPU."""
 
     def __init__(self, detector_onnx: bytes, landmark_onnx: bytes,
-                 presence_threshold: float = 0.5, max_hands: int = 8):
+                 presence_threshold: float = 0.5, max_hands: int = 8,
+                 window_aspect: float = WINDOW_ASPECT):
         import onnxruntime as ort
 
         def session(data: bytes):
-            return ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(data, quiet_between_runs(),
+                                        providers=["CPUExecutionProvider"])
 
         self.detector = session(detector_onnx)
         self.landmarks = session(landmark_onnx)
         self.anchors = pd.anchor_centres()
         self.threshold = presence_threshold
         self.max_hands = max_hands
+        self.window_aspect = window_aspect
 
-    def palms(self, rgb: np.ndarray) -> list[pd.Palm]:
-        """The palms in an RGB uint8 image, in [0, 1] of the image, surest first. The
-        detector sees the whole image letterboxed (as MediaPipe does) and, when the image is
-        not square, also square windows along its long side (a hand there is seen at up to
-        its aspect ratio more pixels); one weighted suppression merges them."""
+    def palms(self, rgb: np.ndarray, windows: list[tuple[int, int, int, int]]
+              ) -> list[pd.Palm]:
+        """The palms the detector finds in ``windows`` (x, y, width, height) of an RGB uint8
+        image, each letterboxed to its input, in [0, 1] of the image, surest first; one
+        weighted suppression merges the windows'."""
         h, w = rgb.shape[:2]
-        windows = square_windows(w, h)
         batch = np.stack([pd.detector_input(rgb[y:y + wh, x:x + ww])
                           for x, y, ww, wh in windows])
         boxes, scores = self.detector.run([pd.NET_BOXES, pd.NET_SCORES], {pd.NET_INPUT: batch})
@@ -108,33 +148,73 @@ class HandFinder:
         return found[:self.max_hands]
 
     def read(self, rgb: np.ndarray, rects: list[pd.HandRect]) -> np.ndarray:
-        """The landmark network on each rect: [len(rects), 65], landmarks in image pixels."""
+        """The landmark network on each rect: rows [len(rects), NET_ROW], landmarks in image
+        pixels; the world landmarks through the same map, as the crop graph carries them
+        (turned like the image; the embedder's normalisation removes the scale and offset)."""
         if not rects:
-            return np.zeros((0, HANDEDNESS + 1), np.float32)
+            return np.zeros((0, NET_ROW), np.float32)
         batch = np.stack([pd.warp_hand(rgb, r) for r in rects])
-        points, presence, handedness = self.landmarks.run(
-            [NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS], {NET_INPUT: batch})
+        points, presence, handedness, world = self.landmarks.run(
+            [NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS, NET_WORLD], {NET_INPUT: batch})
         mapped = [pd.landmarks_to_image(p.reshape(21, 3), r).reshape(-1)
                   for p, r in zip(points, rects, strict=True)]
-        return np.concatenate([np.stack(mapped), presence, handedness], axis=1).astype(
-            np.float32)
+        world_mapped = [pd.landmarks_to_image(p.reshape(21, 3), r).reshape(-1)
+                        for p, r in zip(world, rects, strict=True)]
+        return np.concatenate([np.stack(mapped), presence, handedness, np.stack(world_mapped)],
+                              axis=1).astype(np.float32)
 
     def find(self, rgb: np.ndarray) -> list[FoundHand]:
         """Every hand whose presence score reaches the threshold, surest first; where two
-        found hands are the same hand, only the surer one."""
+        found hands are the same hand, only the surer one. The detector sees the whole image
+        letterboxed (as MediaPipe does); an image longer than ``window_aspect`` is also seen
+        in square windows along its long side (a hand there gets up to that ratio more
+        pixels), but only where they can find what the letterbox missed: when it found no
+        hand, or a hand as small as ``SMALL_HAND`` (its neighbours may be smaller still)."""
         h, w = rgb.shape[:2]
-        palms = self.palms(rgb)
-        rects = [pd.hand_rect(p, w, h) for p in palms]
+        hands = self._hands(rgb, self.palms(rgb, [(0, 0, w, h)]))
+        windows = square_windows(w, h, self.window_aspect)[1:]
+        if windows and (not hands or min(_long_side(f.box(w, h)) for f in hands)
+                        < SMALL_HAND * max(w, h)):
+            boxes = [f.box(w, h) for f in hands]
+            new = [p for p in self.palms(rgb, windows)
+                   if not any(_inside(p.box * (w, h, w, h), b) for b in boxes)]
+            hands += self._hands(rgb, new)
+        return self.distinct(hands, w, h)
+
+    def _hands(self, rgb: np.ndarray, palms: list[pd.Palm]) -> list[FoundHand]:
+        """The landmark network on each palm's hand box; the hands present."""
+        h, w = rgb.shape[:2]
+        found = self.hands_at(rgb, [pd.hand_rect(p, w, h) for p in palms],
+                              [p.score for p in palms])
+        return [hand for hand in found if hand is not None]
+
+    def hands_at(self, rgb: np.ndarray, rects: list[pd.HandRect], palm_scores: list[float]
+                 ) -> list[FoundHand | None]:
+        """The hand in each rect, None where the presence score is below the threshold (a
+        tracked hand lost)."""
         raws = self.read(rgb, rects)
-        found = (FoundHand(r, p.score, raw)
-                 for p, r, raw in zip(palms, rects, raws, strict=True)
-                 if raw[PRESENCE] >= self.threshold)
+        return [FoundHand(r, score, raw) if raw[PRESENCE] >= self.threshold else None
+                for r, score, raw in zip(rects, palm_scores, raws, strict=True)]
+
+    @staticmethod
+    def distinct(hands: list[FoundHand], w: int, h: int) -> list[FoundHand]:
+        """Surest first; a hand whose box overlaps a surer one's by SAME_HAND_IOU is dropped."""
         kept: list[FoundHand] = []
         kept_boxes: list[tuple[int, int, int, int]] = []
-        for hand in sorted(found, key=lambda f: -f.presence):
+        for hand in sorted(hands, key=lambda f: -f.presence):
             box = hand.box(w, h)
             if not kept_boxes or pd.iou(np.array(box, np.float64),
                                         np.array(kept_boxes, np.float64)).max() <= SAME_HAND_IOU:
                 kept.append(hand)
                 kept_boxes.append(box)
         return kept
+
+
+def _long_side(box: tuple[int, int, int, int]) -> int:
+    return max(box[2] - box[0], box[3] - box[1])
+
+
+def _inside(palm_box: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """Whether the palm box's centre lies in ``box`` (a hand already read)."""
+    cx, cy = (palm_box[0] + palm_box[2]) / 2, (palm_box[1] + palm_box[3]) / 2
+    return box[0] <= cx <= box[2] and box[1] <= cy <= box[3]

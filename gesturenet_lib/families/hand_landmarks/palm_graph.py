@@ -381,14 +381,16 @@ def prefixed(nodes: list, prefix: str) -> list:
     return out
 
 
-def reachable(nodes: list, output: str) -> list:
-    """The nodes ``output`` depends on, in their original order."""
+def reachable(nodes: list, output: str | list[str], given: frozenset[str] = frozenset()
+              ) -> list:
+    """The nodes ``output`` (one name or several) depends on, in their original order; the
+    tensors named in ``given`` count as supplied (their producers are not needed)."""
     producer = {name: i for i, node in enumerate(nodes) for name in node.output}
-    needed, stack = set(), [output]
+    needed, stack = set(), [output] if isinstance(output, str) else list(output)
     while stack:
         name = stack.pop()
         i = producer.get(name)
-        if i is None or i in needed:
+        if i is None or i in needed or name in given:
             continue
         needed.add(i)
         stack.extend(used_names([nodes[i]]))

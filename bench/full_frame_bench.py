@@ -1,0 +1,155 @@
+"""Benchmark: whole photos, ours against MediaPipe Hands, in one run.
+
+A hand_landmarks model (palm_detector) is trained on everyone but the bundled sample's kpi
+people; their 77 whole images (89 annotated hands) are the test photos, at their own size
+(512x683 and the like) and upscaled to about 12 megapixels (JPEG quality 92), as phone photos
+are. Per set, wall seconds per photo *with decoding* and hand recall / precision at IoU >= 0.3
+(boxes by the same rule for both), for:
+
+- ours: `inference --full_frame`'s single pass (the classifier reads the landmarks the finder
+  read; a large JPEG decoded reduced);
+- ours, crop path: every found hand's crop through the model again (what a ResNet or a
+  TensorRT engine does; the baseline before the single pass);
+- ours, letterbox only: the palm detector on the letterboxed photo alone, no square windows
+  (how much the windows cost and find);
+- MediaPipe Hands 0.10.21 (static images, up to 4 hands, model_complexity 1; the throwaway
+  venv of hand_localization_bench), its time with `cv2.imread`.
+
+Goal: <= 0.7 of MediaPipe's time at >= its recall.
+
+    .venv/bin/python bench/full_frame_bench.py [--mediapipe_venv DIR]
+
+Writes bench/results/full_frame.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from hand_localization_bench import (
+    KEY,
+    MEDIAPIPE,
+    kpi_model,
+    mediapipe_boxes,
+    mediapipe_venv,
+    run_mediapipe,
+)
+from results_file import write_results
+
+PHONE_PIXELS = 12_000_000
+
+
+def photo_sets(exp, classes: dict[str, int], folder: Path) -> dict[str, list[tuple[str, list]]]:
+    """{set name: [(photo path, annotated boxes)]}: the kpi photos as they are and upscaled."""
+    import cv2
+
+    from gesturenet_lib.evaluation.full_frame import annotated_frames
+
+    frames = annotated_frames(exp, "kpi_set", classes)
+    native, phone = [], []
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, (relative, hands) in enumerate(frames.items()):
+        path = str(Path(exp.eval_image_root) / relative)
+        native.append((path, [(a.box, a.label) for a in hands]))
+        image = cv2.imread(path)
+        factor = (PHONE_PIXELS / (image.shape[0] * image.shape[1])) ** 0.5
+        big = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+        out = str(folder / f"phone_{k:03d}.jpg")
+        cv2.imwrite(out, big, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        sx, sy = big.shape[1] / image.shape[1], big.shape[0] / image.shape[0]
+        phone.append((out, [((round(a.box[0] * sx), round(a.box[1] * sy),
+                              round(a.box[2] * sx), round(a.box[3] * sy)), a.label)
+                            for a in hands]))
+    return {"native": native, "phone_12mp": phone}
+
+
+def detection(wanted: list[list], found: list[list]) -> dict:
+    from gesturenet_lib.evaluation.full_frame import match
+
+    matched = sum(len(match([b for b, _ in w], f)) for w, f in zip(wanted, found, strict=True))
+    annotated, total = sum(len(w) for w in wanted), sum(len(f) for f in found)
+    return {"hand_recall": round(matched / annotated, 4),
+            "hand_precision": round(matched / max(total, 1), 4)}
+
+
+def ours(photos: list, backend, rule, classes: dict[str, int], window_aspect: float | None,
+         from_landmarks: bool) -> dict:
+    """Wall seconds per photo of classify_frames (decoding included) and the figures."""
+    from gesturenet_lib.evaluation.evaluate import counted_index
+    from gesturenet_lib.evaluation.full_frame import match
+    from gesturenet_lib.families.hand_landmarks.assets import landmark_onnx_bytes, palm_onnx_bytes
+    from gesturenet_lib.families.hand_landmarks.hand_finder import HandFinder
+    from gesturenet_lib.inference.full_frame import classify_frames
+    from gesturenet_lib.inference.run import Source
+
+    finder = HandFinder(palm_onnx_bytes(), landmark_onnx_bytes(),
+                        **({} if window_aspect is None else {"window_aspect": window_aspect}))
+    sources = [Source(p, p) for p, _ in photos]
+    classify_frames(sources[:3], finder, backend, rule, from_landmarks=from_landmarks)  # warm
+    start = time.perf_counter()
+    results = classify_frames(sources, finder, backend, rule, from_landmarks=from_landmarks)
+    seconds = (time.perf_counter() - start) / len(photos)
+    right = total = 0
+    for (_, wanted), result in zip(photos, results, strict=True):
+        for a, f in match([b for b, _ in wanted], [h.box for h in result.hands]):
+            total += 1
+            right += counted_index(result.hands[f], classes) == classes[wanted[a][1]]
+    return {"ms_per_photo": round(seconds * 1000, 1),
+            **detection([w for _, w in photos], [[h.box for h in r.hands] for r in results]),
+            "gesture_accuracy_on_matched": round(right / max(total, 1), 4)}
+
+
+def mediapipe(python: Path, photos: list) -> dict:
+    answers = run_mediapipe(python, [p for p, _ in photos], 4)
+    return {"ms_per_photo": round(1000 * float(np.mean([a["wall_seconds"] for a in answers])), 1),
+            **detection([w for _, w in photos], [mediapipe_boxes(a) for a in answers])}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mediapipe_venv", type=Path,
+                        default=Path(tempfile.gettempdir()) / "gesturenet-mediapipe-venv",
+                        help="the throwaway venv MediaPipe is installed into (kept for reruns)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    python = mediapipe_venv(args.mediapipe_venv)
+    root = Path(tempfile.mkdtemp(prefix="gesturenet-full-frame-bench-"))
+    from gesturenet_lib.inference.loading import load_backend
+
+    exp, model, rule, classes = kpi_model(root)
+    backend = load_backend(model, KEY, None)
+    figures: dict = {"cores": os.cpu_count(), "mediapipe": MEDIAPIPE, "model": "hand_landmarks "
+                     "(.tlt), trained on all but the kpi people"}
+    for name, photos in photo_sets(exp, classes, root / "photos").items():
+        figures[name] = {
+            "photos": len(photos), "hands": sum(len(w) for _, w in photos),
+            "ours": ours(photos, backend, rule, classes, None, True),
+            "ours_crop_path": ours(photos, backend, rule, classes, None, False),
+            "ours_letterbox_only": ours(photos, backend, rule, classes, float("inf"), True),
+            "mediapipe": mediapipe(python, photos)}
+        row = figures[name]
+        row["time_ratio_vs_mediapipe"] = round(row["ours"]["ms_per_photo"]
+                                               / row["mediapipe"]["ms_per_photo"], 3)
+        row["time_ratio_vs_crop_path"] = round(row["ours"]["ms_per_photo"]
+                                               / row["ours_crop_path"]["ms_per_photo"], 3)
+        print(name, json.dumps(row), flush=True)
+    figures["targets_met"] = {
+        f"{name}: <= 0.7 of MediaPipe's time at >= its recall":
+            figures[name]["time_ratio_vs_mediapipe"] <= 0.7
+            and figures[name]["ours"]["hand_recall"] >= figures[name]["mediapipe"]["hand_recall"]
+        for name in ("native", "phone_12mp")}
+    print(json.dumps(figures, indent=1))
+    write_results("full_frame", figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
