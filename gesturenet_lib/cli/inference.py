@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gesturenet_lib.cli import full_frame_flags
+from gesturenet_lib.inference.video import Tracking
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -31,7 +32,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                 "cut each as dataset_convert cuts a box, classify it; one line / record per "
                 "hand")
     parser.add_argument("--previews", help="with --full_frame: write each image with its "
-                        "hands drawn into this folder")
+                        "hands drawn into this folder; with --video or --sequence: write "
+                        "<source name>.mp4 there, the annotated video")
+    stream = parser.add_argument_group(
+        "video and image sequences", "every hand tracked from frame to frame (MediaPipe's "
+        "video mode: the palm detector only when no hand is tracked, or every "
+        "--detect_every frames); one line / record per hand per frame")
+    stream.add_argument("--video", help="a video file, or anything OpenCV opens: a camera "
+                        "index (0), an RTSP or HTTP URL")
+    stream.add_argument("--sequence", action="store_true",
+                        help="with --image_dir: its images are the numbered frames of one "
+                             "video (in their numbers' order)")
+    stream.add_argument("--max_frames", type=int,
+                        help="stop after this many frames (a camera or a stream never ends)")
+    stream.add_argument("--fps", type=float, default=Tracking.fps_of_sequences,
+                        help="with --sequence: the frames per second its times and preview "
+                             f"use (default {Tracking.fps_of_sequences:g})")
+    stream.add_argument("--max_hands", type=int, default=Tracking.max_hands,
+                        help=f"hands tracked at once (default {Tracking.max_hands})")
+    stream.add_argument("--detect_every", type=int, default=Tracking.detect_every,
+                        help="run the palm detector at least every N frames while hands are "
+                             f"tracked, to find new ones (default {Tracking.detect_every})")
+    stream.add_argument("--smooth", type=int, default=Tracking.smooth,
+                        help="a hand's class: the mean probabilities over its last N frames "
+                             f"(default {Tracking.smooth}: no smoothing)")
     return parser
 
 
@@ -42,10 +66,12 @@ def run(args: argparse.Namespace) -> int:
 
     key = optional_key(args.key)
     rule = full_frame_flags.crop_rule(args)
+    tracking = Tracking(args.max_hands, args.detect_every, args.smooth, args.fps)
     result = inference.run(inference.InferenceRequest(
         load_experiment(args.experiment_spec), args.model, key, args.results_dir,
         args.image_root_path, args.data_json, args.data_type, args.image_dir, args.full_frame,
-        args.previews, rule))
-    print(f"classified {result.classified} images, {result.failed} failed")
+        args.previews, rule, args.video, args.sequence, args.max_frames, tracking))
+    what = "frames" if args.video or args.sequence else "images"
+    print(f"classified {result.classified} {what}, {result.failed} failed")
     print(f"wrote {result.results_txt} and {result.results_jsonl}")
     return 0

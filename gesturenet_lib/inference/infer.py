@@ -105,10 +105,10 @@ def inference(exp: Experiment, model_path: str, key: str | None, results_dir: st
                 record["hand_found"] = p.hand_found
         jsonl.append(json.dumps(record))
     failed = sum(1 for p in predictions if p.error)
-    return _write_results(results_dir, txt, jsonl, len(predictions) - failed, failed)
+    return write_results(results_dir, txt, jsonl, len(predictions) - failed, failed)
 
 
-def _write_results(results_dir: str, txt: list[str], jsonl: list[str], classified: int,
+def write_results(results_dir: str, txt: list[str], jsonl: list[str], classified: int,
                    failed: int) -> InferenceResult:
     out_txt = io.join(results_dir, "results.txt")
     out_jsonl = io.join(results_dir, "results.jsonl")
@@ -144,6 +144,6 @@ def _full_frames(sources: list[Source], backend, names: list[str], results_dir: 
                        + " ".join(str(v) for v in hand.box))
             jsonl.append(json.dumps(hand_record(result, k, hand, names)))
         if previews:
-            write_preview(previews, shown, result.image, result.hands, names)
+            write_preview(previews, shown, result.image, result.hands_on_image(), names)
     failed = sum(1 for r in results if r.error)
-    return _write_results(results_dir, txt, jsonl, len(results) - failed, failed)
+    return write_results(results_dir, txt, jsonl, len(results) - failed, failed)

@@ -15,13 +15,15 @@ BONES = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9),
          (17, 18), (18, 19), (19, 20))
 
 
-def draw(rgb: np.ndarray, hands, names: list[str]) -> np.ndarray:
-    """A BGR copy of ``rgb`` with ``hands`` (FrameHand) drawn."""
+def draw(rgb: np.ndarray, hands, names: list[str], tags: list[str] | None = None
+         ) -> np.ndarray:
+    """A BGR copy of ``rgb`` with ``hands`` (FrameHand) drawn; ``tags``: a word before each
+    hand's label (a video's track id)."""
     import cv2
 
     out = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     scale = max(1, round(max(rgb.shape[:2]) / 500))
-    for hand in hands:
+    for k, hand in enumerate(hands):
         corners = hand.hand.rect.corners().round().astype(np.int32)
         cv2.polylines(out, [corners], True, (255, 160, 0), scale)
         x0, y0, x1, y1 = hand.box
@@ -31,7 +33,7 @@ def draw(rgb: np.ndarray, hands, names: list[str]) -> np.ndarray:
             cv2.line(out, tuple(points[a]), tuple(points[b]), (255, 255, 255), scale)
         for p in points:
             cv2.circle(out, tuple(p), 2 * scale, (0, 0, 255), -1)
-        label = f"{names[hand.index]} {hand.confidence:.2f}"
+        label = f"{tags[k] + ' ' if tags else ''}{names[hand.index]} {hand.confidence:.2f}"
         origin = (x0, max(12 * scale, y0 - 4 * scale))
         cv2.putText(out, label, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (0, 0, 0),
                     3 * scale, cv2.LINE_AA)

@@ -12,8 +12,10 @@ from dataclasses import dataclass, replace
 
 from gesturenet_lib import io
 from gesturenet_lib.data.dataset_file import dataset_json
+from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.inference.full_frame import CropRule
 from gesturenet_lib.inference.infer import InferenceResult, images_root, inference
+from gesturenet_lib.inference.video import Tracking, video_inference
 from gesturenet_lib.specs import Experiment, located
 from gesturenet_lib.tasks.experiment_copies import pull_set_images
 from gesturenet_lib.tasks.local_copies import LocalCopies, run_staged
@@ -35,6 +37,10 @@ class InferenceRequest:
     full_frame: bool = False
     previews: str | None = None
     crop_rule: CropRule | None = None  # None: the library's default
+    video: str | None = None          # a video file, camera index or stream URL (tracking)
+    sequence: bool = False            # image_dir holds one video's numbered frames
+    max_frames: int | None = None
+    tracking: Tracking = Tracking()
 
     @classmethod
     def on_artifacts(cls, raw_dir: str, dataset_dir: str, model_dir: str, train_spec: dict,
@@ -65,13 +71,27 @@ def run(request: InferenceRequest) -> InferenceResult:
         return replace(req, model=copies.pull(req.model),
                        results_dir=copies.output(req.results_dir),
                        image_root=copies.local(req.root), data_json=local_json,
-                       image_dir=copies.pull(req.image_dir), previews=copies.output(req.previews))
+                       image_dir=copies.pull(req.image_dir), previews=copies.output(req.previews),
+                       video=copies.pull(req.video))
 
     return run_staged(req, (req.model, req.results_dir, req.root, req.data_json,
-                            req.image_dir, req.previews), on_local, _infer)
+                            req.image_dir, req.previews, req.video), on_local, _infer)
 
 
 def _infer(req: InferenceRequest) -> InferenceResult:
+    if req.video or req.sequence:
+        if req.sequence and not req.image_dir:
+            raise UserInputError("--sequence: give the frames' folder as --image_dir")
+        if req.video and (req.image_dir or req.data_json):
+            raise UserInputError(f"--video {req.video}: give it alone, without --image_dir "
+                                 "or --data_json")
+        if req.full_frame:
+            raise UserInputError("--full_frame: a video's frames are always whole frames; "
+                                 "leave it out with --video or --sequence")
+        return video_inference(req.experiment, req.model, req.key, req.results_dir,
+                               video=req.video, image_dir=req.image_dir,
+                               max_frames=req.max_frames, previews=req.previews,
+                               rule=req.crop_rule, tracking=req.tracking)
     return inference(req.experiment, req.model, req.key, req.results_dir, req.image_root,
                      req.data_json, req.data_type, req.image_dir, req.full_frame, req.previews,
                      req.crop_rule)

@@ -1,6 +1,7 @@
 """The palm detector: in the crop graph (against the NumPy path it mirrors), on crops cut
 other ways than dataset_convert's, in the exported graph (opset, TensorRT's operator list,
-the detector file), and on whole frames: inference --full_frame and evaluate --full_frame."""
+the detector file), on whole frames (inference --full_frame and evaluate --full_frame) and on
+video (inference --video and --sequence, with tracking)."""
 
 from __future__ import annotations
 
@@ -21,14 +22,14 @@ from gesturenet_lib.families.hand_landmarks.assets import (
 )
 from gesturenet_lib.families.hand_landmarks.backend import landmark_reader
 from gesturenet_lib.families.hand_landmarks.extractor import Extractor, build_extractor
-from gesturenet_lib.families.hand_landmarks.palm_detection import iou
+from gesturenet_lib.families.hand_landmarks.palm_detection import iou, rect_from_landmarks
 from gesturenet_lib.inference.backends import OnnxBackend
 from gesturenet_lib.inference.full_frame import CropRule, classify_frames, cut, hand_finder
 from gesturenet_lib.inference.loading import load_backend
 from gesturenet_lib.inference.run import Source
 from gesturenet_lib.models.preprocessing import Preprocessing, load_rgb, to_input
 from gesturenet_lib.specs.experiment import HandLandmarks
-from tests.conftest import SPECS
+from tests.conftest import REPO, SPECS
 from tests.landmark_sample import convert_sample_for_landmarks
 
 KEY = "palm-test-key"
@@ -246,3 +247,99 @@ def test_evaluate_full_frame_scores_hands_and_gestures(trained, capsys):
     assert f'data-key="full_frame.hand_recall">{hands["hand_recall"]:.4f}<' in page
     assert page.count("<figure>") >= hands["missed_hands"]
     assert "hands:" in capsys.readouterr().out
+
+
+def _pan_clip(path: str, frame: str, count: int = 40) -> None:
+    """A slow pan over a photo, written with OpenCV (MPEG-4): 480x360 windows moving right."""
+    image = cv2.imread(frame)
+    h, w = image.shape[:2]
+    side_w, side_h = int(w * 0.9), int(h * 0.9)
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (480, 360))
+    for k in range(count):
+        x = round((w - side_w) * k / (count - 1))
+        writer.write(cv2.resize(image[0:side_h, x:x + side_w], (480, 360)))
+    writer.release()
+
+
+def test_video_tracks_each_hand_and_runs_the_detector_rarely(trained, frames, tmp_path):
+    """A clip panned over a kpi photo: a record per hand per frame, one track id held across
+    the frames, the palm detector on few of them, the annotated video beside."""
+    root, spec, model = trained
+    _pan_clip(str(tmp_path / "pan.mp4"), frames[0][0])
+    out, previews = tmp_path / "results", tmp_path / "previews"
+    assert cli.main(["inference", "-e", spec, "-m", model, "-k", KEY, "--video",
+                     str(tmp_path / "pan.mp4"), "--results_dir", str(out), "--previews",
+                     str(previews), "--detect_every", "15"]) == 0
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted({r["frame"] for r in records}) == list(range(40))
+    hands = [r for r in records if "track" in r]
+    assert len({r["frame"] for r in hands}) >= 36
+    tracks = [r["track"] for r in hands]
+    assert max(set(tracks), key=tracks.count) == 0 and tracks.count(0) >= 36
+    assert sum(r["detected"] for r in hands) <= 6   # the first frame and every 15th
+    assert all(r["time_s"] == pytest.approx(r["frame"] / 30, abs=1e-3) for r in hands)
+    video = cv2.VideoCapture(str(previews / "pan.mp4"))
+    assert video.get(cv2.CAP_PROP_FRAME_COUNT) == 40
+    assert (video.get(cv2.CAP_PROP_FRAME_WIDTH), video.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (480, 360)
+    assert not list(previews.glob(".*"))   # no partial file left
+
+
+def test_video_from_a_phone_the_gesture_inside_its_labelled_span(trained, tmp_path):
+    """A real phone clip (HEVC, 720x1280, someone else's camera): in its first 0.9 s, labelled
+    "stop", a hand is found and called stop in most frames."""
+    root, spec, model = trained
+    clip = REPO / "data" / "videos" / "dandan1232_test.mp4"
+    out = tmp_path / "results"
+    assert cli.main(["inference", "-e", spec, "-m", model, "-k", KEY, "--video", str(clip),
+                     "--results_dir", str(out), "--max_frames", "27", "--smooth", "3"]) == 0
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["frame"] for r in records if "track" not in r] == [] and len(records) >= 27
+    assert records[0]["image_size"] == [720, 1280]
+    called = [r["class_name"] for r in records]
+    assert called.count("stop") >= 0.8 * 27, called
+
+
+def test_image_sequence_in_number_order_and_a_broken_frame_goes_on(trained, frames, tmp_path):
+    root, spec, model = trained
+    images = tmp_path / "frames"
+    images.mkdir()
+    data = open(frames[0][0], "rb").read()
+    for n in (1, 2, 3, 10, 11):
+        (images / f"frame{n}.jpg").write_bytes(data)
+    (images / "frame4.jpg").write_bytes(data[:len(data) // 3])   # cut short
+    out = tmp_path / "results"
+    assert cli.main(["inference", "-e", spec, "-m", model, "-k", KEY, "--image_dir",
+                     str(images), "--sequence", "--results_dir", str(out)]) == 0
+    lines = (out / "results.txt").read_text().splitlines()
+    frames_seen = [int(line.split()[1]) for line in lines]
+    assert sorted(set(frames_seen)) == list(range(6))
+    broken = [line for line in lines if " error " in line]
+    assert len(broken) == 1 and broken[0].startswith("frames 3 -1 error frame4.jpg:")
+    assert all(" -1 " not in line for line in lines if " error " not in line)
+
+
+@pytest.mark.parametrize("case", ["missing", "not_a_video", "sequence_without_dir"])
+def test_bad_video_input_is_one_line_with_exit_2(trained, tmp_path, capsys, case):
+    root, spec, model = trained
+    (tmp_path / "notes.mp4").write_text("not a video")
+    extra = {"missing": ["--video", str(tmp_path / "none.mp4")],
+             "not_a_video": ["--video", str(tmp_path / "notes.mp4")],
+             "sequence_without_dir": ["--sequence"]}[case]
+    capsys.readouterr()
+    assert cli.main(["inference", "-e", spec, "-m", model, "-k", KEY, "--results_dir",
+                     str(tmp_path / "out"), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("--video" in err[0] or "--sequence" in err[0]), err
+
+
+def test_the_box_from_landmarks_holds_the_hand_in_the_next_frame(frames):
+    """MediaPipe's tracking step: reading a hand again at the box its own landmarks give
+    finds it again, at nearly the same landmarks."""
+    finder = hand_finder()
+    for path, _ in frames[:6]:
+        rgb = load_rgb(path)
+        for hand in finder.find(rgb):
+            again = finder.hands_at(rgb, [rect_from_landmarks(hand.landmarks)], [1.0])[0]
+            assert again is not None
+            size = np.ptp(hand.landmarks[:, :2], axis=0).max()
+            assert np.abs(again.landmarks[:, :2] - hand.landmarks[:, :2]).mean() < 0.1 * size

@@ -185,6 +185,34 @@ def hand_rect(palm: Palm, width: int, height: int) -> HandRect:
     return HandRect(float(cx), float(cy), float(max(w, h) * HAND_SCALE), rotation)
 
 
+# MediaPipe's video mode: the next frame's hand box from this frame's landmarks
+# (HandLandmarksToRectCalculator on the landmarks below, then RectTransformation).
+TRACK_POINTS = (0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18)   # wrist, palm and lower finger joints
+TRACK_SCALE = 2.0                    # scale_x, scale_y
+TRACK_SHIFT_Y = -0.1                 # shift_y, square_long: true
+
+
+def rect_from_landmarks(points: np.ndarray) -> HandRect:
+    """The hand box to read the next video frame in, from [21, >=2] landmarks in pixels:
+    turned so the wrist is below the knuckles (wrist to the mean of the index and ring
+    knuckles' midpoint and the middle knuckle), the landmarks' extent in that frame, shifted
+    towards the fingers, squared and doubled."""
+    wrist = points[0, :2]
+    knuckles = ((points[5, :2] + points[13, :2]) / 2 + points[9, :2]) / 2
+    rotation = normalise_angle(TARGET_ANGLE - math.atan2(-(knuckles[1] - wrist[1]),
+                                                         knuckles[0] - wrist[0]))
+    xy = points[list(TRACK_POINTS), :2].astype(np.float64)
+    centre = (xy.min(axis=0) + xy.max(axis=0)) / 2
+    c, s = math.cos(rotation), math.sin(rotation)
+    upright = (xy - centre) @ np.array([[c, -s], [s, c]])   # turned by -rotation
+    low, high = upright.min(axis=0), upright.max(axis=0)
+    mid = (low + high) / 2
+    width, height = high - low
+    cx = centre[0] + mid[0] * c - mid[1] * s - height * TRACK_SHIFT_Y * s
+    cy = centre[1] + mid[0] * s + mid[1] * c + height * TRACK_SHIFT_Y * c
+    return HandRect(float(cx), float(cy), float(max(width, height) * TRACK_SCALE), rotation)
+
+
 def normalise_angle(angle: float) -> float:
     return angle - 2 * math.pi * math.floor((angle + math.pi) / (2 * math.pi))
 
