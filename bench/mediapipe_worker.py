@@ -1,8 +1,9 @@
 """Runs inside the benchmark's throwaway venv (mediapipe==0.10.21 pins numpy < 2, so it never
-shares our environment): MediaPipe's own hand solution, in static-image mode, on a list of
-images. Reads a JSON job {"images": [...], "max_hands": n} on stdin; writes, per image, the
-hands found (21 landmarks in pixels each), the seconds ``process`` took and the seconds
-with the image's decoding."""
+shares our environment): MediaPipe's own hand solution on a list of images in static-image
+mode, or on a video in video mode (tracking). Reads a JSON job on stdin:
+{"images": [...], "max_hands": n} or {"video": path, "max_hands": n}; writes, per image or
+frame, the hands found (21 landmarks in pixels each), the seconds ``process`` took and the
+seconds with the decoding."""
 
 import json
 import sys
@@ -12,8 +13,7 @@ import cv2
 import mediapipe as mp
 
 
-def main() -> int:
-    job = json.load(sys.stdin)
+def images(job: dict) -> list:
     out = []
     with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=job["max_hands"],
                                   model_complexity=1, min_detection_confidence=0.5) as hands:
@@ -22,16 +22,44 @@ def main() -> int:
         for path in job["images"]:
             read = time.perf_counter()
             rgb = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
-            h, w = rgb.shape[:2]
             start = time.perf_counter()
             result = hands.process(rgb)
-            seconds = time.perf_counter() - start
-            wall = time.perf_counter() - read
-            found = [[[p.x * w, p.y * h, p.z * w] for p in hand.landmark]
-                     for hand in (result.multi_hand_landmarks or [])]
-            out.append({"path": path, "hands": found, "seconds": seconds,
-                        "wall_seconds": wall})
-    json.dump(out, sys.stdout)
+            done = time.perf_counter()
+            out.append({"path": path, "hands": _hands(result, rgb), "seconds": done - start,
+                        "wall_seconds": done - read})
+    return out
+
+
+def video(job: dict) -> list:
+    out = []
+    with mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=job["max_hands"],
+                                  model_complexity=1, min_detection_confidence=0.5,
+                                  min_tracking_confidence=0.5) as hands:
+        capture = cv2.VideoCapture(job["video"])
+        while True:
+            read = time.perf_counter()
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            start = time.perf_counter()
+            result = hands.process(rgb)
+            done = time.perf_counter()
+            out.append({"hands": _hands(result, rgb), "seconds": done - start,
+                        "wall_seconds": done - read})
+        capture.release()
+    return out
+
+
+def _hands(result, rgb) -> list:
+    h, w = rgb.shape[:2]
+    return [[[p.x * w, p.y * h, p.z * w] for p in hand.landmark]
+            for hand in (result.multi_hand_landmarks or [])]
+
+
+def main() -> int:
+    job = json.load(sys.stdin)
+    json.dump(video(job) if "video" in job else images(job), sys.stdout)
     return 0
 
 

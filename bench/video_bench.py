@@ -1,0 +1,183 @@
+"""Benchmark: video, ours with tracking against MediaPipe Hands' video mode, in one run.
+
+Clips: the two labelled real videos (`../shared/data/videos/`, else the one bundled in
+`data/videos/`) and a clip built here from a bundled kpi photo (a slow pan and zoom, written
+with OpenCV, labelled with the photo's gesture throughout). The model: hand_landmarks
+(palm_detector), trained on everyone but the sample's kpi people.
+
+Per clip, frames per second *with decoding* and frames with a hand for:
+- ours, tracking (`inference --video`: the palm detector only when no hand is tracked, or
+  every 30 frames);
+- ours, static (the palm detector on every frame, as `--full_frame` on each frame; the
+  baseline before tracking);
+- MediaPipe Hands 0.10.21, video mode (`static_image_mode=False`, 2 hands, model_complexity
+  1; the throwaway venv of hand_localization_bench).
+Also the agreement of our landmarks with MediaPipe's on frames where both found a hand (mean
+distance over the diagonal of MediaPipe's landmarks' extent) and, inside the labelled spans,
+the share of frames whose surest hand we call by the span's gesture ("other": called
+random). Goal: >= MediaPipe's fps at its hands-found rate.
+
+    .venv/bin/python bench/video_bench.py [--mediapipe_venv DIR]
+
+Writes bench/results/video.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from hand_localization_bench import (
+    KEY,
+    MEDIAPIPE,
+    REPO,
+    kpi_model,
+    landmark_distance,
+    mediapipe_venv,
+)
+from results_file import write_results
+
+SHARED_VIDEOS = REPO.parent / "shared" / "data" / "videos"
+BUNDLED_VIDEOS = REPO / "data" / "videos"
+
+
+def pan_clip(exp, classes: dict[str, int], out: Path) -> tuple[Path, str]:
+    """A 120-frame 640x480 clip: a slow pan and zoom over the first kpi photo with a gesture;
+    (its path, the gesture)."""
+    import cv2
+
+    from gesturenet_lib.evaluation.full_frame import annotated_frames
+
+    path, hands = next((p, h) for p, h in annotated_frames(exp, "kpi_set", classes).items()
+                       if len(h) == 1 and h[0].label != "random")
+    image = cv2.imread(str(Path(exp.eval_image_root) / path))
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = hands[0].box
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 480))
+    for k in range(120):
+        t = k / 119
+        zoom = 1.0 + 0.6 * t                         # the window shrinks to 1/1.6
+        ww, wh = min(w, h * 4 / 3) / zoom, min(h, w * 3 / 4) / zoom
+        left = np.clip(cx - ww / 2 + (t - 0.5) * 0.3 * ww, 0, w - ww)
+        top = np.clip(cy - wh / 2, 0, h - wh)
+        window = image[int(top):int(top + wh), int(left):int(left + ww)]
+        writer.write(cv2.resize(window, (640, 480), interpolation=cv2.INTER_AREA))
+    writer.release()
+    return out, hands[0].label
+
+
+def ours(clip: Path, backend, rule, detect_every: int) -> list[dict]:
+    """Per frame: the hands (landmarks, class), and the wall seconds with decoding."""
+    from gesturenet_lib.inference.full_frame import hand_finder
+    from gesturenet_lib.inference.video import HandTracker, Tracking, video_frames
+
+    frames, _ = video_frames(str(clip), None)
+    tracker = HandTracker(hand_finder(), backend, rule, Tracking(detect_every=detect_every))
+    out, start = [], time.perf_counter()
+    for frame in frames:
+        result = tracker.step(frame)
+        now = time.perf_counter()
+        out.append({"hands": [(t.hand.hand.landmarks, t.hand.index, t.hand.confidence)
+                              for t in result.hands], "wall_seconds": now - start})
+        start = time.perf_counter()
+    return out
+
+
+def mediapipe(python: Path, clip: Path) -> list[dict]:
+    done = subprocess.run([str(python), str(REPO / "bench" / "mediapipe_worker.py")],
+                          input=json.dumps({"video": str(clip), "max_hands": 2}),
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def summary(frames: list[dict]) -> dict:
+    return {"fps": round(len(frames) / sum(f["wall_seconds"] for f in frames), 1),
+            "frames_with_a_hand": round(float(np.mean([bool(f["hands"]) for f in frames])), 4)}
+
+
+def gesture_share(frames: list[dict], spans: list[dict], fps: float, names: list[str]) -> dict:
+    """Inside each label's spans: frames whose surest hand we call that label ("other" ->
+    random), over the span's frames."""
+    per_label: dict[str, list[bool]] = {}
+    for k, frame in enumerate(frames):
+        t = k / fps
+        span = next((s for s in spans if s["start_s"] <= t <= s["end_s"]), None)
+        if span is None:
+            continue
+        wanted = "random" if span["label"] == "other" else span["label"]
+        if wanted not in names:
+            continue
+        best = max(frame["hands"], key=lambda h: h[2], default=None)
+        per_label.setdefault(span["label"], []).append(best is not None
+                                                       and names[best[1]] == wanted)
+    return {label: {"frames": len(v), "called_right": round(float(np.mean(v)), 4)}
+            for label, v in per_label.items()}
+
+
+def agreement(mine: list[dict], theirs: list[dict]) -> float | None:
+    """Mean landmark distance (over MediaPipe's hand size) of the nearest hands, on frames
+    where both found one."""
+    distances = []
+    for a, b in zip(mine, theirs, strict=True):
+        if a["hands"] and b["hands"]:
+            for hand in b["hands"]:
+                wrist = np.array(hand[0][:2])
+                nearest = min(a["hands"], key=lambda h: np.linalg.norm(h[0][0, :2] - wrist))
+                distances.append(landmark_distance(nearest[0], hand))
+    return round(float(np.mean(distances)), 4) if distances else None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mediapipe_venv", type=Path,
+                        default=Path(tempfile.gettempdir()) / "gesturenet-mediapipe-venv",
+                        help="the throwaway venv MediaPipe is installed into (kept for reruns)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    python = mediapipe_venv(args.mediapipe_venv)
+    root = Path(tempfile.mkdtemp(prefix="gesturenet-video-bench-"))
+    from gesturenet_lib.inference.loading import load_backend
+
+    exp, model, rule, classes = kpi_model(root)
+    backend = load_backend(model, KEY, None)
+    names = sorted(classes, key=classes.get)
+    folder = SHARED_VIDEOS if SHARED_VIDEOS.is_dir() else BUNDLED_VIDEOS
+    labels = json.loads((folder / "labels.json").read_text())
+    clips = [(folder / name, meta["gestures"], meta["fps"]) for name, meta in labels.items()
+             if (folder / name).exists()]
+    pan, gesture = pan_clip(exp, classes, root / "pan_zoom.mp4")
+    clips.append((pan, [{"label": gesture, "start_s": 0.0, "end_s": 4.0}], 30.0))
+    figures: dict = {"cores": os.cpu_count(), "mediapipe": MEDIAPIPE, "clips": {}}
+    for clip, spans, fps in clips:
+        tracked, static = ours(clip, backend, rule, 30), ours(clip, backend, rule, 1)
+        theirs = mediapipe(python, clip)
+        row = {"frames": len(tracked), "ours_tracking": summary(tracked),
+               "ours_static": summary(static), "mediapipe_video_mode": summary(theirs),
+               "landmark_distance_to_mediapipe": agreement(tracked, theirs),
+               "gesture_in_labelled_spans": gesture_share(tracked, spans, fps, names)}
+        row["fps_ratio_vs_mediapipe"] = round(row["ours_tracking"]["fps"]
+                                              / row["mediapipe_video_mode"]["fps"], 3)
+        figures["clips"][clip.name] = row
+        print(clip.name, json.dumps(row), flush=True)
+    figures["targets_met"] = {
+        f"{name}: fps >= MediaPipe's at its hands-found rate":
+            row["fps_ratio_vs_mediapipe"] >= 1.0
+            and row["ours_tracking"]["frames_with_a_hand"]
+            >= row["mediapipe_video_mode"]["frames_with_a_hand"]
+        for name, row in figures["clips"].items()}
+    print(json.dumps(figures, indent=1))
+    write_results("video", figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
