@@ -343,3 +343,47 @@ def test_the_box_from_landmarks_holds_the_hand_in_the_next_frame(frames):
             assert again is not None
             size = np.ptp(hand.landmarks[:, :2], axis=0).max()
             assert np.abs(again.landmarks[:, :2] - hand.landmarks[:, :2]).mean() < 0.1 * size
+
+
+def test_a_left_hand_reads_as_the_mirrored_right_hand(frames):
+    """The head's inputs need no mirroring augmentation: a hand's mirror image (landmarks and
+    world landmarks flipped left to right, handedness flipped) gets the same embedding and
+    canned scores from the frozen part after the landmark network, and the network gives a
+    flipped crop the flipped handedness."""
+    import onnxruntime as ort
+
+    from gesturenet_lib.families.hand_landmarks.extractor import (
+        EXTRACTOR_OUTPUT,
+        ROWS,
+        from_rows,
+    )
+    from gesturenet_lib.families.hand_landmarks.layout import (
+        CANNED_START,
+        EMBEDDING_START,
+        HANDEDNESS,
+        NET_ROW,
+        POINTS_END,
+        PRESENCE,
+        WORLD_START,
+    )
+
+    extractor_onnx = build_extractor(landmark_onnx_bytes(), HandLandmarks(), "channels_last",
+                                     palm_onnx_bytes(), embedder_onnx=embedder_onnx_bytes(),
+                                     canned_onnx=canned_onnx_bytes())
+    crops = _crops(frames[:12], 1.3)
+    raw = Extractor(extractor_onnx)(crops)
+    flipped = Extractor(extractor_onnx)(crops[:, :, ::-1, :])
+    both = (raw[:, PRESENCE] >= 0.5) & (flipped[:, PRESENCE] >= 0.5)
+    assert both.sum() >= 8
+    rows = raw[both, :NET_ROW].copy()
+    for start in (0, WORLD_START):
+        rows[:, start:start + POINTS_END:3] *= -1.0
+    rows[:, HANDEDNESS] = 1.0 - rows[:, HANDEDNESS]
+    after_rows = ort.InferenceSession(from_rows(extractor_onnx, [EXTRACTOR_OUTPUT]),
+                                      providers=["CPUExecutionProvider"])
+    mirrored = after_rows.run(None, {ROWS: rows})[0]
+    np.testing.assert_allclose(mirrored[:, EMBEDDING_START:], raw[both, EMBEDDING_START:],
+                               atol=1e-4)
+    assert (np.round(flipped[both, HANDEDNESS]) != np.round(raw[both, HANDEDNESS])).all()
+    assert (flipped[both, CANNED_START:].argmax(1) == raw[both, CANNED_START:].argmax(1)).mean() \
+        >= 0.9

@@ -12,9 +12,9 @@ from gesturenet_lib.families.hand_landmarks.extractor import (
     EXTRACTOR_OUTPUT,
     ROWS,
     Extractor,
+    from_rows,
     hand_found,
 )
-from gesturenet_lib.families.hand_landmarks.layout import NET_ROW
 from gesturenet_lib.inference.backends import Backend, KerasBackend, OnnxBackend
 
 # rows [N, NET_ROW] (landmarks in any square-pixel frame) -> (probabilities, hand found)
@@ -64,28 +64,6 @@ def landmark_reader(backend: Backend) -> LandmarkReader | None:
             return probs, found[:, 0] >= 0.5
         return read_exported
     return None
-
-
-def from_rows(onnx_bytes: bytes, outputs: list[str]) -> bytes:
-    """The part of a hand_landmarks graph (the extractor or the exported model) from the rows
-    tensor [N, NET_ROW] to ``outputs``."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    from gesturenet_lib.families.hand_landmarks.palm_graph import reachable, used_names
-
-    model = onnx.load_from_string(onnx_bytes)
-    graph = model.graph
-    nodes = reachable(list(graph.node), outputs, frozenset([ROWS]))
-    used = used_names(nodes)
-    if graph.input[0].name in used:
-        raise ValueError(f"{outputs} do not depend on the crop through {ROWS} alone")
-    initializers = [t for t in graph.initializer if t.name in used]
-    rows = helper.make_tensor_value_info(ROWS, TensorProto.FLOAT, ["N", NET_ROW])
-    kept_outputs = [o for name in outputs for o in graph.output if o.name == name]
-    part = helper.make_graph(nodes, "from_rows", [rows], kept_outputs, initializers)
-    return helper.make_model(part, opset_imports=list(model.opset_import),
-                             ir_version=model.ir_version).SerializeToString()
 
 
 def _tensor_names(onnx_bytes: bytes) -> set[str]:

@@ -287,6 +287,28 @@ def _rotation_views(x: str, size: int, out: str):
     return front, back, inits
 
 
+def from_rows(onnx_bytes: bytes, outputs: list[str]) -> bytes:
+    """The part of a hand_landmarks graph (the extractor or the exported model) from the rows
+    tensor [N, NET_ROW] to ``outputs``."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from gesturenet_lib.families.hand_landmarks.palm_graph import reachable, used_names
+
+    model = onnx.load_from_string(onnx_bytes)
+    graph = model.graph
+    nodes = reachable(list(graph.node), outputs, frozenset([ROWS]))
+    used = used_names(nodes)
+    if graph.input[0].name in used:
+        raise ValueError(f"{outputs} do not depend on the crop through {ROWS} alone")
+    initializers = [t for t in graph.initializer if t.name in used]
+    rows = helper.make_tensor_value_info(ROWS, TensorProto.FLOAT, ["N", NET_ROW])
+    kept_outputs = [o for name in outputs for o in graph.output if o.name == name]
+    part = helper.make_graph(nodes, "from_rows", [rows], kept_outputs, initializers)
+    return helper.make_model(part, opset_imports=list(model.opset_import),
+                             ir_version=model.ir_version).SerializeToString()
+
+
 class Extractor:
     """Runs the extractor graph with ONNX Runtime, in batches."""
 
