@@ -24,12 +24,9 @@ Writes bench/results/full_frame.json.
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,8 +36,8 @@ from hand_localization_bench import (
     MEDIAPIPE,
     kpi_model,
     mediapipe_boxes,
-    mediapipe_venv,
     run_mediapipe,
+    start,
 )
 from results_file import write_results
 
@@ -114,14 +111,7 @@ def mediapipe(python: Path, photos: list) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mediapipe_venv", type=Path,
-                        default=Path(tempfile.gettempdir()) / "gesturenet-mediapipe-venv",
-                        help="the throwaway venv MediaPipe is installed into (kept for reruns)")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    python = mediapipe_venv(args.mediapipe_venv)
-    root = Path(tempfile.mkdtemp(prefix="gesturenet-full-frame-bench-"))
+    python, root = start(__doc__, "full-frame")
     from gesturenet_lib.inference.loading import load_backend
 
     exp, model, rule, classes = kpi_model(root)

@@ -262,15 +262,21 @@ def full_frames(root: Path, python: Path) -> dict:
                               a["seconds"] for a in answers) * 1000, 2)}}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def start(doc: str, name: str) -> tuple[Path, Path]:
+    """A benchmark against MediaPipe begins: its one flag read, MediaPipe's venv ready; (the
+    venv's python, a fresh work folder)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--mediapipe_venv", type=Path,
                         default=Path(tempfile.gettempdir()) / "gesturenet-mediapipe-venv",
                         help="the throwaway venv MediaPipe is installed into (kept for reruns)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     python = mediapipe_venv(args.mediapipe_venv)
-    root = Path(tempfile.mkdtemp(prefix="gesturenet-localization-bench-"))
+    return python, Path(tempfile.mkdtemp(prefix=f"gesturenet-{name}-bench-"))
+
+
+def main() -> int:
+    python, root = start(__doc__, "localization")
     figures = {"folds": FOLDS, "cores": os.cpu_count(), "mediapipe": MEDIAPIPE,
                "cuts": robustness(root, python), "full_frames": full_frames(root, python)}
     cuts = figures["cuts"]

@@ -24,13 +24,10 @@ Writes bench/results/video.json.
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,7 +38,7 @@ from hand_localization_bench import (
     REPO,
     kpi_model,
     landmark_distance,
-    mediapipe_venv,
+    start,
 )
 from results_file import write_results
 
@@ -137,14 +134,7 @@ def agreement(mine: list[dict], theirs: list[dict]) -> float | None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mediapipe_venv", type=Path,
-                        default=Path(tempfile.gettempdir()) / "gesturenet-mediapipe-venv",
-                        help="the throwaway venv MediaPipe is installed into (kept for reruns)")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    python = mediapipe_venv(args.mediapipe_venv)
-    root = Path(tempfile.mkdtemp(prefix="gesturenet-video-bench-"))
+    python, root = start(__doc__, "video")
     from gesturenet_lib.inference.loading import load_backend
 
     exp, model, rule, classes = kpi_model(root)

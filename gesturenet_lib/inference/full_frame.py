@@ -150,8 +150,14 @@ def hand_record(result: FrameResult, k: int, hand: FrameHand, names: list[str]) 
                             "side": round(hand.hand.rect.side, 2),
                             "rotation_degrees": round(float(np.degrees(hand.hand.rect.rotation)),
                                                       2)},
-            "landmarks": np.round(hand.hand.landmarks, 2).tolist(),
-            "presence": round(hand.hand.presence, 4), "palm_score": round(hand.hand.palm_score, 4),
+            "palm_score": round(hand.hand.palm_score, 4), **hand_fields(hand, names)}
+
+
+def hand_fields(hand: FrameHand, names: list[str]) -> dict:
+    """What a results.jsonl record says of any found hand (whole photos and video alike):
+    landmarks, scores and the class."""
+    return {"landmarks": np.round(hand.hand.landmarks, 2).tolist(),
+            "presence": round(hand.hand.presence, 4),
             "handedness_score": round(hand.hand.handedness, 4),
             "class_index": hand.index, "class_name": names[hand.index],
             "confidence": hand.confidence,

@@ -30,6 +30,7 @@ from gesturenet_lib.inference.full_frame import (
     CropRule,
     FrameHand,
     classify_hands,
+    hand_fields,
 )
 from gesturenet_lib.models.preprocessing import load_frame
 
@@ -300,13 +301,7 @@ def frame_lines(name: str, result: TrackedFrame, names: list[str]) -> tuple[list
         records.append(json.dumps({
             **head, "track": tracked.track, "detected": tracked.detected,
             "image_size": list(result.size), "box": list(hand.box),
-            "landmarks": np.round(hand.hand.landmarks, 2).tolist(),
-            "presence": round(hand.hand.presence, 4),
-            "handedness_score": round(hand.hand.handedness, 4),
-            "class_index": hand.index, "class_name": names[hand.index],
-            "confidence": hand.confidence,
-            "probabilities": [float(v) for v in hand.probabilities],
-            **({} if hand.hand_found is None else {"hand_found": hand.hand_found})}))
+            **hand_fields(hand, names)}))
     return txt, records
 
 

@@ -79,6 +79,8 @@ def run(request: InferenceRequest) -> InferenceResult:
 
 
 def _infer(req: InferenceRequest) -> InferenceResult:
+    if req.max_frames is not None and not (req.video or req.sequence):
+        raise UserInputError(f"--max_frames {req.max_frames}: only with --video or --sequence")
     if req.video or req.sequence:
         if req.sequence and not req.image_dir:
             raise UserInputError("--sequence: give the frames' folder as --image_dir")
