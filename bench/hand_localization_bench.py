@@ -200,12 +200,17 @@ def robustness(root: Path, python: Path) -> dict:
     return figures
 
 
-def kpi_model(root: Path):
-    """A palm_detector model trained on everyone but the sample's kpi people: (experiment,
-    model path, dataset_convert's crop rule, classes)."""
+def kpi_model(root: Path, localization: str = "palm_detector"):
+    """A hand_landmarks model trained on everyone but the sample's kpi people: (experiment,
+    model path, dataset_convert's crop rule, classes). A second call with another
+    ``localization`` reuses the converted sample."""
     import gesturenet_lib as gn
 
     workspace, specs = root / "kpi" / "workspace", root / "kpi" / "specs"
+    if (workspace / "data.json").exists():
+        ds_spec = json.loads((REPO / "specs" / "landmark_dataset_config.json").read_text())
+        classes = json.loads((workspace / "data.json").read_text())["classes"]
+        return _kpi_trained(workspace, classes, localization, ds_spec)
     specs.mkdir(parents=True)
     sample = REPO / "data" / "hagrid-sample"
     gn.run(gn.ImportRequest("hagrid", str(sample / "dataset"),
@@ -218,7 +223,14 @@ def kpi_model(root: Path):
         str(specs / "dataset_experiment_config.json"),
         str(workspace / "data.json"), "frames", k_folds=0, write_tfds=False))
     classes = json.loads((workspace / "data.json").read_text())["classes"]
-    spec = landmark_spec(workspace, workspace / "data.json", classes, "palm_detector", "model")
+    return _kpi_trained(workspace, classes, localization, ds_spec)
+
+
+def _kpi_trained(workspace: Path, classes: dict, localization: str, ds_spec: dict):
+    import gesturenet_lib as gn
+
+    name = "model" if localization == "palm_detector" else f"model_{localization}"
+    spec = landmark_spec(workspace, workspace / "data.json", classes, localization, name)
     exp = gn.load_experiment(str(spec))
     model = gn.run(gn.TrainRequest(exp, KEY)).model_path
     rule = gn.CropRule(ds_spec["convert_bbox_square"], ds_spec["bbox_enlarge_ratio"])

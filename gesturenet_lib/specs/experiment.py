@@ -69,11 +69,13 @@ class HandLandmarks:
              "landmark network (part of the model and of the exported graph)")
     padding_mode: Literal["edge", "constant"] = spec_field(
         "edge", help="fill of that border: repeat the edge pixels, or black")
-    localization: Literal["palm_detector", "views", "none"] = spec_field(
+    localization: Literal["palm_detector", "upright_first", "views", "none"] = spec_field(
         "palm_detector",
         help="how the hand is found in the crop: MediaPipe's palm detector and its rotated "
-             "hand box (falling back to the views where it finds no palm), the views alone, "
-             "or the crop as it is")
+             "hand box (falling back to the views where it finds no palm); "
+             "\"upright_first\": the crop as it is when the landmark network is sure of an "
+             "upright hand filling it, the palm detector's path only for the batches where a "
+             "crop is not; the views alone; or the crop as it is")
     try_rotations: bool = spec_field(
         True, help="views: also run the network on the crop turned 90 degrees each way and "
                    "keep the view where it is surest of a hand (the network expects an upright "

@@ -387,3 +387,29 @@ def test_a_left_hand_reads_as_the_mirrored_right_hand(frames):
     assert (np.round(flipped[both, HANDEDNESS]) != np.round(raw[both, HANDEDNESS])).all()
     assert (flipped[both, CANNED_START:].argmax(1) == raw[both, CANNED_START:].argmax(1)).mean() \
         >= 0.9
+
+
+def test_upright_first_reads_a_sure_upright_crop_as_it_is_and_any_other_by_the_palm(frames):
+    """``localization: upright_first``: a crop where the network is sure of an upright hand
+    filling it gets the crop's own landmarks, any other the palm detector's path; a crop's
+    result does not depend on the rest of its batch; the graph holds only TensorRT's ops."""
+    def extractor(localization: str) -> bytes:
+        return build_extractor(landmark_onnx_bytes(), HandLandmarks(localization=localization),
+                               "channels_last", palm_onnx_bytes(),
+                               embedder_onnx=embedder_onnx_bytes(),
+                               canned_onnx=canned_onnx_bytes())
+
+    first_onnx = extractor("upright_first")
+    first, palm, plain = (Extractor(first_onnx), Extractor(extractor("palm_detector")),
+                          Extractor(extractor("none")))
+    for ratio, least_upright in ((1.3, 0.4), (3.0, 0.0)):
+        crops = _crops(frames, ratio)
+        got, by_palm, as_is = first(crops), palm(crops), plain(crops)
+        upright = np.all(np.isclose(got, as_is, atol=1e-3), axis=1)
+        palmed = np.all(np.isclose(got, by_palm, atol=1e-3), axis=1)
+        assert (upright | palmed).all()
+        assert upright.mean() >= least_upright
+        one_by_one = np.concatenate([first(crops[i:i + 1]) for i in range(len(crops))])
+        np.testing.assert_allclose(one_by_one, got, atol=2e-3)
+    used = {n.op_type for n in onnx.load_from_string(first_onnx).graph.node}
+    assert not used - TENSORRT_OPS, used - TENSORRT_OPS

@@ -52,7 +52,8 @@ class HandLandmarks:
         )
 
         settings = spec.model.landmarks
-        palm = palm_onnx_bytes() if settings.localization == "palm_detector" else None
+        palm = palm_onnx_bytes() if settings.localization in ("palm_detector", "upright_first") \
+            else None
         extractor_onnx = build_extractor(landmark_onnx_bytes(), settings, spec.model.data_format,
                                          palm, embedder_onnx=embedder_onnx_bytes(),
                                          canned_onnx=canned_onnx_bytes())

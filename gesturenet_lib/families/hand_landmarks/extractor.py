@@ -70,15 +70,23 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
     nodes += border_nodes
     inits += border_inits
     rotations = settings.try_rotations and settings.localization != "none"
-    if settings.localization == "palm_detector":
+    if settings.localization in ("palm_detector", "upright_first"):
         if palm_onnx is None:
-            raise ValueError("localization palm_detector needs the palm detector's ONNX")
+            raise ValueError(f"localization {settings.localization} needs the palm detector's "
+                             "ONNX")
         front, kinds, back, view_inits = _views(palm_graph.VIEWS_CROPS, size, rotations,
                                                 "views_best")
+        palm_input, palm_output, after = x, ROWS, []
+        if settings.localization == "upright_first":
+            before, after, first_inits = palm_graph.upright_first_nodes(
+                x, size, net_nodes, "palm_rows", ROWS)
+            nodes += before
+            inits += first_inits
+            palm_input, palm_output = palm_graph.UPRIGHT_CROPS, "palm_rows"
         found, found_inits = palm_graph.localised_nodes(
-            x, size, palm_onnx, net_nodes, (front, kinds, back), settings.presence_threshold,
-            ROWS)
-        nodes += found
+            palm_input, size, palm_onnx, net_nodes, (front, kinds, back),
+            settings.presence_threshold, palm_output)
+        nodes += found + after
         inits += view_inits + found_inits
         for opset in model.opset_import:
             if opset.domain in ("", "ai.onnx"):
