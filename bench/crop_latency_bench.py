@@ -21,11 +21,17 @@ import json
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-from hand_localization_bench import KEY, MEDIAPIPE, kpi_model, run_mediapipe, start
+from hand_localization_bench import (
+    KEY,
+    MEDIAPIPE,
+    exported_times,
+    kpi_model,
+    run_mediapipe,
+    start,
+)
 from results_file import write_results
 
 CUTS = (1.3, 2.0)
@@ -49,26 +55,6 @@ def cut_crops(exp, classes: dict[str, int], ratio: float, folder: Path) -> list[
                                           cv2.COLOR_RGB2BGR))
             files.append(out)
     return files
-
-
-def exported_times(model_path: str, files: list[str]) -> tuple[list[float], bytes]:
-    """Seconds per crop of the exported graph at batch 1, preprocessing included."""
-    import onnxruntime as ort
-
-    from gesturenet_lib.export.exporter import ExportRequest, source_onnx
-    from gesturenet_lib.models.preprocessing import load_rgb, to_input
-
-    onnx_bytes, _, prep = source_onnx(ExportRequest(model_path, KEY, "unused.onnx"), None)
-    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    images = [load_rgb(f) for f in files]
-    for rgb in images[:10]:
-        session.run(None, {"input_1": to_input(rgb, prep)[None]})
-    times = []
-    for rgb in images:
-        begin = time.perf_counter()
-        session.run(None, {"input_1": to_input(rgb, prep)[None]})
-        times.append(time.perf_counter() - begin)
-    return times, onnx_bytes
 
 
 def upright_share(model_path: str, files: list[str]) -> float:
@@ -106,7 +92,7 @@ def main() -> int:
         files = cut_crops(exp, classes, ratio, root / f"crops_{ratio}")
         row: dict = {"crops": len(files)}
         for localization in LOCALIZATIONS:
-            row[localization] = summary(exported_times(models[localization], files)[0])
+            row[localization] = summary(exported_times(models[localization], files))
         row["upright_first"]["read_as_they_are"] = upright_share(models["upright_first"],
                                                                 files)
         row["mediapipe_hands"] = summary([a["seconds"] for a in run_mediapipe(python, files, 1)])

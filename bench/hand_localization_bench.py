@@ -103,8 +103,8 @@ def predict(model_path: str, files: list[str], classes: dict[str, int]):
             np.array([bool(p.hand_found) for p in predictions]), points)
 
 
-def exported_latency_ms(model_path: str, files: list[str]) -> float:
-    """Median seconds per crop of the exported graph at batch 1, preprocessing included."""
+def exported_times(model_path: str, files: list[str]) -> list[float]:
+    """Seconds per crop of the exported graph at batch 1, preprocessing included."""
     import onnxruntime as ort
 
     from gesturenet_lib.export.exporter import ExportRequest, source_onnx
@@ -120,7 +120,12 @@ def exported_latency_ms(model_path: str, files: list[str]) -> float:
         start = time.perf_counter()
         session.run(None, {"input_1": to_input(rgb, prep)[None]})
         samples.append(time.perf_counter() - start)
-    return round(statistics.median(samples) * 1000, 2)
+    return samples
+
+
+def exported_latency_ms(model_path: str, files: list[str]) -> float:
+    """Median milliseconds per crop of the exported graph at batch 1."""
+    return round(statistics.median(exported_times(model_path, files)) * 1000, 2)
 
 
 def mediapipe_venv(folder: Path) -> Path:
