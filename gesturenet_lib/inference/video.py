@@ -265,9 +265,12 @@ def video_inference(exp, model_path: str, key: str | None, results_dir: str, *,
             failed += result.error is not None
             if writer is not None and frame.rgb is not None:
                 writer.add(frame, result, names)
-    finally:
+    except BaseException:
         if writer is not None:
-            writer.close()
+            writer.discard()
+        raise
+    if writer is not None:
+        writer.close()
     if read == 0:
         raise UserInputError(f"{video or image_dir}: no frame could be read")
     return write_results(results_dir, txt, jsonl, read - failed, failed)
@@ -335,9 +338,17 @@ class _PreviewVideo:
         self.writer.write(picture)
 
     def close(self) -> None:
+        """The video complete: renamed to its own name."""
         if self.writer is not None:
             self.writer.release()
             os.replace(self.partial, self.path)
+
+    def discard(self) -> None:
+        """The run failed: the partial video is removed, never shown as complete."""
+        if self.writer is not None:
+            self.writer.release()
+        if os.path.exists(self.partial):
+            os.remove(self.partial)
 
 
 def _every_100_frames(name: str):

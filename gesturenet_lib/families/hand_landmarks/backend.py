@@ -56,21 +56,16 @@ def landmark_reader(backend: Backend) -> LandmarkReader | None:
             raw = after_rows.run(None, {ROWS: np.ascontiguousarray(rows, np.float32)})[0]
             return np.asarray(head.run(raw)), hand_found(raw, threshold)
         return read
-    if isinstance(backend, OnnxBackend) and ROWS in _tensor_names(backend.onnx_bytes):
-        graph = _session(from_rows(backend.onnx_bytes, [backend.output_names[0], HAND_FOUND]))
+    part = from_rows(backend.onnx_bytes, [backend.output_names[0], HAND_FOUND]) \
+        if isinstance(backend, OnnxBackend) else None
+    if part is not None:
+        graph = _session(part)
 
         def read_exported(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             probs, found = graph.run(None, {ROWS: np.ascontiguousarray(rows, np.float32)})
             return probs, found[:, 0] >= 0.5
         return read_exported
     return None
-
-
-def _tensor_names(onnx_bytes: bytes) -> set[str]:
-    import onnx
-
-    graph = onnx.load_from_string(onnx_bytes).graph
-    return {name for node in graph.node for name in node.output}
 
 
 def _session(onnx_bytes: bytes):

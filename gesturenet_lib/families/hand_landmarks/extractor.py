@@ -295,9 +295,10 @@ def _rotation_views(x: str, size: int, out: str):
     return front, back, inits
 
 
-def from_rows(onnx_bytes: bytes, outputs: list[str]) -> bytes:
+def from_rows(onnx_bytes: bytes, outputs: list[str]) -> bytes | None:
     """The part of a hand_landmarks graph (the extractor or the exported model) from the rows
-    tensor [N, NET_ROW] to ``outputs``."""
+    tensor [N, NET_ROW] to ``outputs``; None for a graph without that tensor (another
+    family's)."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -305,6 +306,8 @@ def from_rows(onnx_bytes: bytes, outputs: list[str]) -> bytes:
 
     model = onnx.load_from_string(onnx_bytes)
     graph = model.graph
+    if not any(ROWS in node.output for node in graph.node):
+        return None
     nodes = reachable(list(graph.node), outputs, frozenset([ROWS]))
     used = used_names(nodes)
     if graph.input[0].name in used:
