@@ -306,3 +306,23 @@ def list_dir(path: str | os.PathLike) -> list[str]:
         names += [p[len(prefix):].rstrip("/") for p in prefixes]
         return sorted(set(names))
     return sorted(os.listdir(path))
+
+
+def list_folder(path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """(sub-folder names, file names) directly inside ``path``, each sorted: one listing of
+    the folder (on GCS, the sub-folders are the prefixes under it). A link to a folder is
+    neither, as ``list_files`` (os.walk) does not follow it."""
+    if is_cloud_uri(path):
+        with gcs.errors(path):
+            _, prefix, objects, prefixes = gcs.list_names(path, delimiter="/")
+        files = [name[len(prefix):] for name in objects
+                 if name != prefix and not name.endswith("/")]
+        return sorted(p[len(prefix):].rstrip("/") for p in prefixes), sorted(files)
+    folders, files = [], []
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(entry.name)
+            elif not entry.is_dir():
+                files.append(entry.name)
+    return sorted(folders), sorted(files)

@@ -2,8 +2,13 @@
 
 Steps, each a named PTransform (tested with Beam's TestPipeline):
 
-  ReadAnnotations -> AssignSplits -> FilterByMetadata -> SampleFrames   (this module)
+  ReadHands -> SampleFrames   (this module)
     -> CropHands (crop_step) -> WriteDatasetJson (write_step) (+ WriteTfdsShards, tfds_writer)
+
+ReadHands reads one listing shard per call: it lists the shard's annotation files, parses each
+(ParseAnnotation), gives it its person's split (AssignSplit) and applies the metadata filters
+(FilterByMetadata), and passes on the boxes of one image together. No step groups by image:
+on a distributed runner a by-image GroupByKey is a full shuffle of every record.
 
 Records that cannot be used go to dead-letter outputs with a reason instead of raising:
 ``rejected`` (bad data), ``filtered`` (excluded by the spec: metadata filter, a user in no set),
@@ -18,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass, replace
 from typing import Any
 
 import apache_beam as beam
@@ -26,6 +32,7 @@ from apache_beam.metrics import Metrics
 from gesturenet_lib import io
 from gesturenet_lib.data.annotations import DatasetLayout, HandRecord, parse_annotation
 from gesturenet_lib.data.dead_letters import (
+    DROPPED,
     FILTERED,
     REJECTED,
     SAMPLED_OUT,
@@ -63,37 +70,105 @@ def split_dead_letters(outputs, main: str, dead: str) -> dict:
             dead: outputs | f"Dead_{dead}" >> beam.ParDo(CountDeadLettersFn())}
 
 
-# ---------------------------------------------------------------- 1. read and validate
+# ---------------------------------------------------------------- 1. listing shards
 
 
-class ParseAnnotationFn(beam.DoFn):
+@dataclass(frozen=True)
+class ListingShard:
+    """A part of the annotation files, listed by the step that reads them (the job graph
+    carries folders, never the file list: a managed runner caps its size). ``recursive``: every
+    file under ``folder``; else only the files directly in it, part ``part`` of ``parts``
+    contiguous parts of their sorted list."""
+    layout: int           # index into the layouts
+    folder: str
+    recursive: bool = True
+    part: int = 0
+    parts: int = 1
+
+
+def whole_trees(layouts: list[DatasetLayout]) -> list[ListingShard]:
+    """One shard per dataset: its whole annotation tree, in sorted order (one worker)."""
+    return [ListingShard(i, layout.annotation_dir) for i, layout in enumerate(layouts)]
+
+
+MAX_LISTING_DEPTH = 4  # folder levels the driver may list to cut the trees into shards
+
+
+def plan_listing(layouts: list[DatasetLayout], wanted: int) -> list[ListingShard]:
+    """Cut the annotation trees into about ``wanted`` shards, by folder: each folder is listed
+    once, by one shard, and the boxes of one image (whose annotation files lie side by side)
+    stay in one shard. The driver lists folders level by level until there are enough; files
+    found on the way are shards of their own folder, and when the folders run out, folders of
+    files are cut into contiguous parts (each part lists its folder)."""
+    shards: list[ListingShard] = []
+    frontier = [(i, layout.annotation_dir) for i, layout in enumerate(layouts)]
+    for _ in range(MAX_LISTING_DEPTH):
+        if not frontier or len(shards) + len(frontier) >= wanted:
+            break
+        deeper = []
+        for index, folder in frontier:
+            subfolders, files = io.list_folder(folder)
+            if any(name.endswith(".json") for name in files):
+                shards.append(ListingShard(index, folder, recursive=False))
+            deeper += [(index, io.join(folder, name)) for name in subfolders]
+        frontier = deeper
+    shards += [ListingShard(index, folder) for index, folder in frontier]
+    flat = [s for s in shards if not s.recursive]
+    if flat and len(shards) < wanted:
+        parts = -(-(wanted - len(shards) + len(flat)) // len(flat))
+        shards = [s for s in shards if s.recursive] + [
+            replace(s, part=k, parts=parts) for s in flat for k in range(parts)]
+    return shards
+
+
+def shard_files(shard: ListingShard):
+    """(layout index, path) of each *.json of the shard, in sorted order. A path that is not
+    UTF-8 text travels as its bytes (Beam's coders carry only UTF-8 text) and the parser
+    rejects it."""
+    if shard.recursive:
+        paths = (p for p in io.list_files(shard.folder) if p.endswith(".json"))
+    else:
+        names = [n for n in io.list_folder(shard.folder)[1] if n.endswith(".json")]
+        size = len(names)
+        block = names[shard.part * size // shard.parts:(shard.part + 1) * size // shard.parts]
+        paths = (io.join(shard.folder, name) for name in block)
+    for path in paths:
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            yield shard.layout, os.fsencode(path)
+            continue
+        yield shard.layout, path
+
+
+# ---------------------------------------------------------------- 2. each hand box
+
+
+class ParseAnnotation:
     """(layout index, annotation path) -> HandRecord, or a reject with the reason."""
 
     def __init__(self, layouts: list[DatasetLayout]):
         self.layouts = layouts
 
-    def process(self, item: tuple[int, str | bytes]):
+    def __call__(self, item: tuple[int, str | bytes]) -> HandRecord | DeadLetter:
         index, path = item
         layout = self.layouts[index]
-        if isinstance(path, bytes):  # a file name that is not UTF-8 (see list_annotation_files)
+        if isinstance(path, bytes):  # a file name that is not UTF-8 (see shard_files)
             source = _relative(path.decode("utf-8", "backslashreplace"), layout.mount_dir)
-            yield DeadLetter(dropped(
-                source, "annotation file name is not UTF-8", REJECTED))
-            return
+            return DeadLetter(dropped(source, "annotation file name is not UTF-8", REJECTED))
         source = _relative(path, layout.mount_dir)
         Metrics.counter(NAMESPACE, "annotation files read").inc()
         try:
             text = io.read_contained(path, layout.dataset_dir).decode("utf-8")
-            yield parse_annotation(text, source, layout)
+            return parse_annotation(text, source, layout)
         except RecordError as err:
-            yield DeadLetter(dropped(source, str(err), REJECTED))
+            return DeadLetter(dropped(source, str(err), REJECTED))
         except io.PathRefused as err:
-            yield DeadLetter(dropped(source, f"annotation file {err}",
-                                                        REJECTED))
+            return DeadLetter(dropped(source, f"annotation file {err}", REJECTED))
         except UnicodeDecodeError:
-            yield DeadLetter(dropped(source, "malformed annotation: not UTF-8 text", REJECTED))
+            return DeadLetter(dropped(source, "malformed annotation: not UTF-8 text", REJECTED))
         except OSError as err:
-            yield DeadLetter(dropped(
+            return DeadLetter(dropped(
                 source, f"unreadable annotation file ({err.strerror or err})", REJECTED))
 
 
@@ -102,65 +177,17 @@ def _relative(path: str, mount_dir: str) -> str:
     return path[len(prefix):] if path.startswith(prefix) else path
 
 
-def list_annotation_files(shard: tuple[int, int], folders: tuple[tuple[int, str], ...]):
-    """(layout index, path) for each *.json under each (layout index, annotation folder), of
-    shard (i, n): every n-th file from the i-th, in sorted order. A path that is not UTF-8
-    text travels as its bytes (Beam's coders carry only UTF-8 text) and the parser rejects
-    it."""
-    index_in_shard, shards = shard
-    for index, folder in folders:
-        files = (p for p in io.list_files(folder) if p.endswith(".json"))
-        for position, path in enumerate(files):
-            if position % shards == index_in_shard:
-                try:
-                    path.encode("utf-8")
-                except UnicodeEncodeError:
-                    yield index, os.fsencode(path)
-                    continue
-                yield index, path
+class AssignSplit:
+    """HandRecord -> (split, record): the split of its person; users in no set are
+    ``filtered``."""
 
-
-class ReadAnnotations(beam.PTransform):
-    """List and parse every annotation file; outputs ``records`` and ``rejected``.
-
-    The files are listed inside the pipeline, so the job graph carries only the folders (a
-    managed runner caps its size; a list of a million paths would not fit). ``spread``
-    redistributes the paths before parsing, for runners with many workers: one worker lists,
-    all parse. The local runner has one worker and skips it (a barrier and a copy of every
-    path for nothing). ``shards`` > 1 lists in that many parts instead, each its own element
-    from the start: for runners whose parallelism comes only from the first step's
-    partitions (Beam's DaskRunner, where a Reshuffle does nothing)."""
-
-    def __init__(self, layouts: list[DatasetLayout], spread: bool = True, shards: int = 1):
-        super().__init__()
-        self.layouts = layouts
-        self.spread = spread
-        self.shards = shards
-
-    def expand(self, pbegin):
-        folders = tuple((i, layout.annotation_dir) for i, layout in enumerate(self.layouts))
-        files = (pbegin
-                 | "Shards" >> beam.Create([(i, self.shards) for i in range(self.shards)])
-                 | "ListFiles" >> beam.FlatMap(list_annotation_files, folders))
-        if self.spread:
-            files = files | "Spread" >> beam.Reshuffle()
-        parsed = files | "Parse" >> beam.ParDo(ParseAnnotationFn(self.layouts))
-        return split_dead_letters(parsed, "records", REJECTED)
-
-
-# ---------------------------------------------------------------- 2. splits by person
-
-
-class AssignSplitFn(beam.DoFn):
-    """HandRecord -> (split, record); users in no set go to ``filtered``."""
-
-    def __init__(self, plan: SplitPlan, kpi_datasets: frozenset[str],
-                 train_val_datasets: frozenset[str]):
+    def __init__(self, plan: SplitPlan, kpi_datasets: list[str],
+                 train_val_datasets: list[str]):
         self.plan = plan
-        self.kpi_datasets = kpi_datasets
-        self.train_val_datasets = train_val_datasets
+        self.kpi_datasets = frozenset(kpi_datasets)
+        self.train_val_datasets = frozenset(train_val_datasets)
 
-    def process(self, record: HandRecord):
+    def __call__(self, record: HandRecord) -> tuple[str, HandRecord] | DeadLetter:
         split = self.plan.split_of(record.user_id)
         if split == KPI and record.dataset not in self.kpi_datasets:
             reason = f"kpi user of dataset {record.dataset!r}, which is not in set_list.kpi"
@@ -169,23 +196,8 @@ class AssignSplitFn(beam.DoFn):
         elif split is None:
             reason = f"user {record.user_id!r} is in no set"
         else:
-            yield split, record
-            return
-        yield DeadLetter(dropped(record.source, reason, FILTERED,
-                                                    record.label))
-
-
-class AssignSplits(beam.PTransform):
-    def __init__(self, plan: SplitPlan, kpi_datasets: list[str], train_val_datasets: list[str]):
-        super().__init__()
-        self.fn = AssignSplitFn(plan, frozenset(kpi_datasets), frozenset(train_val_datasets))
-
-    def expand(self, records):
-        return split_dead_letters(records | "Assign" >> beam.ParDo(self.fn), "assigned",
-                                  FILTERED)
-
-
-# ---------------------------------------------------------------- 3. metadata filters
+            return split, record
+        return DeadLetter(dropped(record.source, reason, FILTERED, record.label))
 
 
 def filter_match(metadata: dict[str, Any], filters: list[dict[str, Any]]) -> dict | None:
@@ -196,75 +208,139 @@ def filter_match(metadata: dict[str, Any], filters: list[dict[str, Any]]) -> dic
     return None
 
 
-class FilterByMetadataFn(beam.DoFn):
+class FilterByMetadata:
+    """(split, record) -> itself, or ``filtered`` when its metadata match a filter of its
+    set (``image_feature_filter``); ``active`` is False when the spec has no filter."""
+
     def __init__(self, train_val: dict[str, list[dict]], kpi: dict[str, list[dict]]):
         self.by_set = {"train_val": train_val, "kpi": kpi}
+        self.active = any(f for filters in (*train_val.values(), *kpi.values())
+                          for f in filters)
 
-    def process(self, item):
+    def __call__(self, item: tuple[str, HandRecord]) -> tuple[str, HandRecord] | DeadLetter:
         split, record = item
         per_dataset = self.by_set["kpi" if split == KPI else "train_val"]
         filters = per_dataset.get("*", []) + per_dataset.get(record.dataset, [])
         match = filter_match(record.metadata, filters)
         if match is None:
-            yield item
-        else:
-            yield DeadLetter(dropped(
-                record.source, f"image_feature_filter {json.dumps(match, sort_keys=True)}",
-                FILTERED, record.label, split))
+            return item
+        return DeadLetter(dropped(
+            record.source, f"image_feature_filter {json.dumps(match, sort_keys=True)}",
+            FILTERED, record.label, split))
 
 
-class FilterByMetadata(beam.PTransform):
-    """Drop images whose metadata match a filter of their set; outputs ``kept`` and, when the
-    spec has any filter, ``filtered``. Without filters the step passes its input through and
-    runs nothing."""
+# ---------------------------------------------------------------- 3. read a shard
 
-    def __init__(self, train_val: dict[str, list[dict]], kpi: dict[str, list[dict]]):
+
+class ReadHandsFn(beam.DoFn):
+    """ListingShard -> image groups ``(image path, [(split, record), ...])`` and dead letters.
+
+    Each listed file is parsed, given its person's split and passed through the metadata
+    filters; consecutive boxes of one image form a group (the crop step decodes each image
+    once per group). Everything happens inside one call per shard, so no output waits for
+    the end of a bundle: Beam's DaskRunner drops what a DoFn emits in finish_bundle."""
+
+    def __init__(self, parse: ParseAnnotation, assign: AssignSplit, keep: FilterByMetadata):
+        self.parse = parse
+        self.assign = assign
+        self.keep = keep
+
+    def _hand(self, item) -> tuple[str, HandRecord] | DeadLetter:
+        record = self.parse(item)
+        if isinstance(record, DeadLetter):
+            return record
+        assigned = self.assign(record)
+        if isinstance(assigned, DeadLetter) or not self.keep.active:
+            return assigned
+        return self.keep(assigned)
+
+    def process(self, shard: ListingShard):
+        path, group = None, []
+        for item in shard_files(shard):
+            hand = self._hand(item)
+            if isinstance(hand, DeadLetter):
+                yield hand
+                continue
+            if hand[1].image_path != path:
+                if group:
+                    yield path, group
+                path, group = hand[1].image_path, []
+            group.append(hand)
+        if group:
+            yield path, group
+
+
+class ReadHands(beam.PTransform):
+    """List and parse the annotation files of each shard, assign splits, apply the metadata
+    filters; outputs ``groups`` (boxes of one image) and ``dropped`` (rejected or filtered).
+
+    ``spread`` redistributes the shards before reading, for runners with many workers (one
+    worker would otherwise read them all); a runner in this process has one worker and skips
+    it. On Beam's DaskRunner, where a Reshuffle does nothing, the parallelism is the shards'
+    partitions."""
+
+    def __init__(self, shards: list[ListingShard], parse: ParseAnnotation, assign: AssignSplit,
+                 keep: FilterByMetadata, spread: bool = True):
         super().__init__()
-        self.fn = FilterByMetadataFn(train_val, kpi)
-        self.active = any(f for filters in (*train_val.values(), *kpi.values()) for f in filters)
+        self.shards = shards
+        self.fn = ReadHandsFn(parse, assign, keep)
+        self.spread = spread
 
-    def expand(self, items):
-        if not self.active:
-            return {"kept": items}
-        return split_dead_letters(items | "Filter" >> beam.ParDo(self.fn), "kept", FILTERED)
+    def expand(self, pbegin):
+        shards = pbegin | "Shards" >> beam.Create(self.shards)
+        if self.spread:
+            shards = shards | "Spread" >> beam.Reshuffle()
+        return split_dead_letters(shards | "Read" >> beam.ParDo(self.fn), "groups", DROPPED)
 
 
 # ---------------------------------------------------------------- 4. frame sampling
 
 
 class KeepEveryNthFrameFn(beam.DoFn):
+    """(session, image groups) -> the groups of every N-th frame, regrouped by image (so the
+    boxes of one image meet even when their files were apart), and the others sampled out."""
+
     def __init__(self, rate: int):
         self.rate = rate
 
-    def process(self, group):
-        _, items = group
+    def process(self, session):
+        _, groups = session
+        items = sorted((item for _, group in groups for item in group),
+                       key=lambda it: it[1].source)
         frames = sorted({record.frame for _, record in items})
         kept = set(frames[::self.rate])
-        for split, record in sorted(items, key=lambda it: it[1].source):
+        by_image: dict[str, list] = {}
+        for split, record in items:
             if record.frame in kept:
-                yield split, record
+                by_image.setdefault(record.image_path, []).append((split, record))
             else:
                 yield DeadLetter(dropped(
                     record.source, f"sampling_rate {self.rate}", SAMPLED_OUT, record.label,
                     split))
+        yield from sorted(by_image.items())
 
 
 class SampleFrames(beam.PTransform):
     """Keep every N-th frame of each user session, in file-name order.
 
-    Outputs ``kept`` and, when N > 1, ``sampled_out``. At N = 1 every frame is kept: the step
-    passes its input through and runs nothing (no grouping, no output of dead letters)."""
+    Image groups in, image groups out (``kept``) and, when N > 1, ``sampled_out``. At N = 1
+    every frame is kept: the step passes its input through and runs nothing (no grouping, no
+    output of dead letters)."""
 
     def __init__(self, rate: int):
         super().__init__()
         self.rate = rate
 
-    def expand(self, items):
+    def expand(self, groups):
         if self.rate == 1:
-            return {"kept": items}
-        out = (items
-               | "BySession" >> beam.Map(lambda it: ((it[1].dataset, it[1].folder,
-                                                       it[1].session), it))
+            return {"kept": groups}
+
+        def session(group):
+            record = group[1][0][1]  # every box of one image lies in one session
+            return (record.dataset, record.folder, record.session), group
+
+        out = (groups
+               | "BySession" >> beam.Map(session)
                | "GroupSessions" >> beam.GroupByKey()
                | "EveryNth" >> beam.ParDo(KeepEveryNthFrameFn(self.rate)))
         return split_dead_letters(out, "kept", SAMPLED_OUT)

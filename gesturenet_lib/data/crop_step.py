@@ -17,6 +17,7 @@ from gesturenet_lib import io, local_files
 from gesturenet_lib.data.convert_pipeline import NAMESPACE, split_dead_letters
 from gesturenet_lib.data.cropping import ChunkResult, CropSettings, crop_chunk
 from gesturenet_lib.data.dead_letters import REJECTED, DeadLetter
+from gesturenet_lib.data.images import DecodeBuffer
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +36,15 @@ def exit_with_parent(parent_pid: int, period_s: float = 1.0) -> None:
 
 
 class CropImageFn(beam.DoFn):
-    """Image groups -> packed batches of data.json entries (see ``cropping``); bad images and
-    boxes go to ``rejected``.
+    """Image groups ``(image path, [(split, record), ...])`` -> packed batches of data.json
+    entries (see ``cropping``); bad images and boxes go to ``rejected``.
 
-    The input is either (image path, [(split, record)]) groups, or, with ``group_adjacent``,
-    (split, record) items whose consecutive boxes of one image are gathered here as they
-    arrive. Groups are cropped in chunks of CHUNK images.
-
-    With ``processes > 1`` the chunks go to a pool of worker processes: decoding and encoding
-    are CPU-bound, and processes (unlike threads, measured) scale with the cores. Each image is
-    decoded once for all its boxes; only paths and small records cross processes. Work is
-    submitted as it arrives and results are emitted as they complete (the rest at the end of
-    the bundle), so the pool never waits for the runner between chunks.
+    With ``processes > 1`` the groups are cropped in chunks of CHUNK images by a pool of
+    worker processes: decoding and encoding are CPU-bound, and processes (unlike threads,
+    measured) scale with the cores. Each image is decoded once for all its boxes; only paths
+    and small records cross processes. Work is submitted as it arrives and results are
+    emitted as they complete (the rest at the end of the bundle), so the pool never waits for
+    the runner between chunks.
     """
 
     IN_FLIGHT_PER_PROCESS = 8    # chunks in flight per process: bounds memory, keeps all busy
@@ -55,14 +53,14 @@ class CropImageFn(beam.DoFn):
     # its last tasks ending less evenly across the workers).
     CHUNK = 16
 
-    def __init__(self, settings: CropSettings, processes: int, group_adjacent: bool = False):
+    def __init__(self, settings: CropSettings, processes: int):
         self.settings = settings
         self.processes = processes
-        self.group_adjacent = group_adjacent
         self.done = 0
 
     def setup(self):
         self.crops = Metrics.counter(NAMESPACE, "crops")
+        self.buffer = DecodeBuffer()  # for the groups cropped here, one after another
         self.pool = None
         self.pending: collections.deque = collections.deque()
         import multiprocessing
@@ -84,33 +82,22 @@ class CropImageFn(beam.DoFn):
             self.pool.shutdown(wait=False)
 
     def start_bundle(self):
-        self.chunk: list[tuple[str, list]] = []  # complete image groups, not yet cropped
-        self.growing: tuple[str, list] | None = None  # group_adjacent: the current image
+        self.chunk: list[tuple[str, list]] = []  # image groups not yet cropped
 
-    def process(self, element):
-        if not self.group_adjacent and self.pool is None:
+    def process(self, group):
+        path, items = group
+        if self.pool is None:
             # Cropped at once, nothing held for finish_bundle: Beam's DaskRunner drops what a
             # DoFn emits there. Chunks and the pool are for the in-process runner.
-            path, items = element
-            yield from self._emit(crop_chunk(self.settings, [(path, list(items))]), False)
+            yield from self._emit(crop_chunk(self.settings, [(path, list(items))], self.buffer),
+                                  False)
             return
-        if not self.group_adjacent:
-            path, items = element
-            self.chunk.append((path, list(items)))  # a grouped iterable, made picklable
-        elif self.growing is not None and self.growing[0] == element[1].image_path:
-            self.growing[1].append(element)
-        else:
-            if self.growing is not None:
-                self.chunk.append(self.growing)
-            self.growing = (element[1].image_path, [element])
+        self.chunk.append((path, list(items)))
         if len(self.chunk) >= self.CHUNK:
             chunk, self.chunk = self.chunk, []
             yield from self._crop(chunk)
 
     def finish_bundle(self):
-        if self.growing is not None:
-            self.chunk.append(self.growing)
-            self.growing = None
         if self.chunk:
             chunk, self.chunk = self.chunk, []
             yield from self._crop(chunk, windowed=True)
@@ -127,7 +114,7 @@ class CropImageFn(beam.DoFn):
     def _crop(self, chunk: list, windowed: bool = False):
         """Crop one chunk here, or submit it to the pool and emit what has completed."""
         if self.pool is None:
-            yield from self._emit(crop_chunk(self.settings, chunk), windowed)
+            yield from self._emit(crop_chunk(self.settings, chunk, self.buffer), windowed)
             return
         self.pending.append(self.pool.submit(crop_chunk, self.settings, chunk))
         limit = self.IN_FLIGHT_PER_PROCESS * self.processes
@@ -149,33 +136,19 @@ class CropImageFn(beam.DoFn):
 
 
 class CropHands(beam.PTransform):
-    """Cut one crop per hand box at native resolution; bad images go to ``rejected``.
+    """Cut one crop per hand box at native resolution, from image groups (each image is
+    decoded once for all of its boxes); bad images go to ``rejected``.
 
     ``entries`` holds the data.json entries in packed batches (``unpack`` gives the dicts):
     they are pickled once where they are made and unpickled once by the write step, instead
     of at every step between (measured: 0.05 s of the runner's CPU at 2,725 crops).
-
-    Each image is decoded once for all of its boxes. By default a GroupByKey gathers them,
-    which is a barrier: no crop starts before every annotation is parsed. With
-    ``group_adjacent``, the crop step gathers consecutive boxes of one image as they arrive
-    instead, so on a runner that keeps the listing order (the local in-process runner, where
-    annotation files of one image sit side by side) cropping starts with the first parsed
-    files. Boxes of one image that are not adjacent are still cropped correctly; that image is
-    just decoded more than once.
     """
 
-    def __init__(self, settings: CropSettings, processes: int = 1, group_adjacent: bool = False):
+    def __init__(self, settings: CropSettings, processes: int = 1):
         super().__init__()
         self.settings = settings
         self.processes = processes
-        self.group_adjacent = group_adjacent
 
-    def expand(self, items):
-        if not self.group_adjacent:
-            items = (items
-                     | "ByImage" >> beam.Map(lambda it: (it[1].image_path, it))
-                     | "GroupImages" >> beam.GroupByKey())
-        crop = CropImageFn(self.settings, self.processes, self.group_adjacent)
-        return split_dead_letters(items | "Crop" >> beam.ParDo(crop), "entries", REJECTED)
-
-
+    def expand(self, groups):
+        crop = CropImageFn(self.settings, self.processes)
+        return split_dead_letters(groups | "Crop" >> beam.ParDo(crop), "entries", REJECTED)

@@ -89,7 +89,8 @@ def already_written(target: str) -> bool:
         return False
 
 
-def crop_image_group(settings: CropSettings, group) -> list[tuple[str, dict]]:
+def crop_image_group(settings: CropSettings, group, buffer: images.DecodeBuffer | None = None
+                     ) -> list[tuple[str, dict]]:
     """(image path, [(split, record)]) -> one result per record."""
     image_path, items = group
     items = sorted(items, key=lambda it: it[1].source)
@@ -103,7 +104,7 @@ def crop_image_group(settings: CropSettings, group) -> list[tuple[str, dict]]:
             raise RecordError(f"image {image_path} {err}") from None
         except OSError as err:
             raise RecordError(f"unreadable image {image_path} ({err.strerror or err})") from None
-        image = images.decode(data, settings.max_pixels)
+        image = images.decode(data, settings.max_pixels, buffer=buffer)
     except RecordError as err:
         return [(REJECTED, dropped(record.source, str(err), REJECTED, record.label, split))
                 for split, record in items]
@@ -142,11 +143,14 @@ class ChunkResult:
     crops: int = 0
 
 
-def crop_chunk(settings: CropSettings, groups) -> ChunkResult:
-    """Several image groups in one call (one task for a worker process)."""
+def crop_chunk(settings: CropSettings, groups, buffer: images.DecodeBuffer | None = None
+               ) -> ChunkResult:
+    """Several image groups in one call (one task for a worker process), decoded one after
+    another into ``buffer`` (a new one for the chunk when None)."""
     entries, rejected = [], []
+    buffer = buffer or images.DecodeBuffer()
     for group in groups:
-        for kind, payload in crop_image_group(settings, group):
+        for kind, payload in crop_image_group(settings, group, buffer):
             (entries if kind == ENTRY else rejected).append(payload)
     return ChunkResult(pack(entries) if entries else None, rejected, len(groups), len(entries))
 

@@ -7,7 +7,8 @@ killed mid-run ends the wait as if the pipeline had finished. So, around Beam's 
 
 - ``check_cluster``, before anything is submitted: the address is ``[tcp://]HOST:PORT``, a
   scheduler answers there, it has workers, and every worker imports the project's
-  ``apache_beam`` and ``gesturenet_lib`` at the driver's versions;
+  ``apache_beam`` and ``gesturenet_lib`` at the driver's versions; it answers the cluster's
+  worker threads, which size the work's partitions;
 - ``wait``, instead of Beam's ``wait_until_finish``: the run's future must end *finished*; a
   lost scheduler, or a cluster with no worker for ``IDLE_DEADLINE_S``, is a one-line
   UserInputError (exit 2), and nothing is half-written since the outputs are renamed into
@@ -42,8 +43,9 @@ def host_and_port(address: str) -> tuple[str, int]:
     return match["host"].strip("[]"), port
 
 
-def check_cluster(address: str) -> None:
-    """A scheduler with workers that can run the pipeline answers at ``address``."""
+def check_cluster(address: str) -> int:
+    """A scheduler with workers that can run the pipeline answers at ``address``; returns
+    the worker threads it has."""
     import apache_beam
     from distributed import Client
 
@@ -63,6 +65,7 @@ def check_cluster(address: str) -> None:
                 raise UserInputError(f"{ADDRESS_FLAG} {address}: the scheduler has no "
                                      f"workers (waited {CONNECT_TIMEOUT_S} s)") from None
             answers = client.run(eval, _WORKER_PROBE, on_error="return")
+            threads = sum(client.nthreads().values())
     except UserInputError:
         raise
     except (OSError, TimeoutError) as err:
@@ -78,6 +81,7 @@ def check_cluster(address: str) -> None:
             raise UserInputError(
                 f"{ADDRESS_FLAG} {address}: worker {worker} has apache_beam {answer[0]} and "
                 f"gesturenet_lib {answer[1]}; this driver has {wanted[0]} and {wanted[1]}")
+    return threads
 
 
 def wait(result, address: str | None) -> None:
@@ -86,8 +90,13 @@ def wait(result, address: str | None) -> None:
     futures = result.futures if isinstance(result.futures, list | tuple) else [result.futures]
     where = address or "the local Dask cluster"
     idle_since = None
+    from distributed import wait as wait_for
+
     while not all(f.done() for f in futures):
-        time.sleep(POLL_S)
+        try:  # returns as soon as the run ends: no sleep added to it
+            wait_for(futures, timeout=POLL_S)
+        except TimeoutError:
+            pass
         # The client leaves "running" the moment its scheduler connection drops; a new
         # scheduler would not know the run's tasks, so that is the end of the run.
         lost = result.client.status != "running"

@@ -100,17 +100,34 @@ def _runner_of(args: list[str]) -> str | None:
     return _flag_value(args, "--runner")
 
 
-DASK_PARTITIONS = 32  # parts of the work on Dask, without --dask_npartitions
+DASK_PARTITIONS = 32  # parts of the work on Dask, without --dask_npartitions nor a known cluster
+# Parts of the work per worker thread of a known cluster: a few, so that the last ones end
+# together. More parts cost more: each is a task of every step, and the write's gathering
+# shuffle grows with their square (measured on 2 threads: 32 parts ran at 0.53 of the
+# in-process rate, 8 and 4 at 0.70).
+DASK_PARTITIONS_PER_THREAD = 4
+# Listing shards per part of the work: a few each, so that parts of unequal size even out.
+SHARDS_PER_PARTITION = 4
+# Listing shards on another distributed runner (Dataflow, Flink), which spreads them over
+# its workers.
+DISTRIBUTED_SHARDS = 256
 
 
 def dask_partitions(beam_args: list[str]) -> int:
-    """On the DaskRunner, the parts the listing (and so all the work) is cut into; 1 elsewhere.
-    Each part is a Dask partition: the only parallelism Beam's DaskRunner has."""
+    """On the DaskRunner, the Dask partitions the listing shards (and so all the work) are cut
+    into: the only parallelism Beam's DaskRunner has. 1 elsewhere."""
     args = default_beam_args(beam_args)
     if _runner_of(args) != DASK_RUNNER:
         return 1
     given = _flag_value(args, "--dask_npartitions")
     return int(given) if given and given.isdigit() else DASK_PARTITIONS
+
+
+def listing_shards(beam_args: list[str]) -> int:
+    """How many listing shards a runner that is not this process should get (about)."""
+    if _runner_of(default_beam_args(beam_args)) == DASK_RUNNER:
+        return SHARDS_PER_PARTITION * dask_partitions(beam_args)
+    return DISTRIBUTED_SHARDS
 
 
 def default_beam_args(beam_args: list[str]) -> list[str]:
@@ -128,7 +145,7 @@ def default_beam_args(beam_args: list[str]) -> list[str]:
                 f"--runner={DASK_RUNNER}" if a == "--runner=DaskRunner" else a
                 for a in beam_args]
         if not any(a.startswith(("--dask_npartitions", "--dask_partition_size")) for a in args):
-            args.append(f"--dask_npartitions={DASK_PARTITIONS}")  # one shard per partition
+            args.append(f"--dask_npartitions={DASK_PARTITIONS}")
         return args
     if runner is not None:
         return list(beam_args)
@@ -310,7 +327,7 @@ def build_pipeline(job: ConvertJob, p) -> None:
     from gesturenet_lib.data import convert_pipeline as cp
     from gesturenet_lib.data import tfds_writer
     from gesturenet_lib.data.crop_step import CropHands
-    from gesturenet_lib.data.dead_letters import FILTERED, REJECTED, SAMPLED_OUT
+    from gesturenet_lib.data.dead_letters import DROPPED, REJECTED, SAMPLED_OUT
     from gesturenet_lib.data.write_step import WriteDatasetJson
 
     exp = job.exp
@@ -319,23 +336,23 @@ def build_pipeline(job: ConvertJob, p) -> None:
     layouts = [replace(lay, users=stored_tables.StoredUsers(job.tables_file,
                                                                         lay.dataset))
                for lay in job.layouts]
-    read = p | "ReadAnnotations" >> cp.ReadAnnotations(
-        layouts, spread=not is_local_runner(job.req.beam_args),
-        shards=dask_partitions(job.req.beam_args))
-    split = read["records"] | "AssignSplits" >> cp.AssignSplits(
-        plan, exp.set_list.kpi, exp.set_list.train_val)
-    kept = split["assigned"] | "FilterByMetadata" >> cp.FilterByMetadata(
-        exp.image_feature_filter.train_val, exp.image_feature_filter.kpi)
-    sampled = kept["kept"] | "SampleFrames" >> cp.SampleFrames(job.ds.sampling_rate)
+    in_process = runs_in_process(job.req)
+    # One worker in this process reads each annotation tree in sorted order, and crops
+    # stream as files are parsed; elsewhere the trees are cut into shards by folder.
+    shards = (cp.whole_trees(job.layouts) if in_process else
+              cp.plan_listing(job.layouts, listing_shards(job.req.beam_args)))
+    read = p | "ReadHands" >> cp.ReadHands(
+        shards, cp.ParseAnnotation(layouts),
+        cp.AssignSplit(plan, exp.set_list.kpi, exp.set_list.train_val),
+        cp.FilterByMetadata(exp.image_feature_filter.train_val, exp.image_feature_filter.kpi),
+        spread=not in_process)
+    sampled = read["groups"] | "SampleFrames" >> cp.SampleFrames(job.ds.sampling_rate)
     # Forked crop processes would share the parent's open GCS connections: gs:// data get one
     # process per Beam worker.
     processes = 1 if io.is_cloud_uri(job.mount) else crop_processes(job.req)
-    # One in-process worker keeps the sorted listing order: crops stream as files are parsed.
-    crops = sampled["kept"] | "CropHands" >> CropHands(
-        job.crop_settings, processes, group_adjacent=runs_in_process(job.req))
-    # Steps with nothing to drop (no metadata filter, sampling rate 1) have no dead letters.
-    dead_letters = (read[REJECTED], split[FILTERED], kept.get(FILTERED),
-                    sampled.get(SAMPLED_OUT), crops[REJECTED])
+    crops = sampled["kept"] | "CropHands" >> CropHands(job.crop_settings, processes)
+    # At sampling rate 1 nothing is sampled out: that step has no dead letters.
+    dead_letters = (read[DROPPED], sampled.get(SAMPLED_OUT), crops[REJECTED])
     dropped = (tuple(d for d in dead_letters if d is not None)
                | "AllDropped" >> beam.Flatten())
     final = (crops["entries"], dropped) | "WriteDatasetJson" >> WriteDatasetJson(
@@ -352,15 +369,20 @@ def dataset_convert(req: ConvertRequest) -> ConvertResult:
 
     from gesturenet_lib.data import dask_cluster, dataset_file, tfds_writer
 
-    job = prepare(req)
-    if job.tfds_dir and io.exists(job.tfds_dir):
-        for stale in io.list_files(job.tfds_dir):  # shard counts may differ from the last run
-            io.delete(stale)
     args = default_beam_args(req.beam_args)
     on_dask = _runner_of(args) == DASK_RUNNER
     address = _flag_value(args, dask_cluster.ADDRESS_FLAG) if on_dask else None
     if address:
-        dask_cluster.check_cluster(address)  # before anything is submitted
+        threads = dask_cluster.check_cluster(address)  # before anything is submitted
+        if _flag_value(req.beam_args, "--dask_npartitions") is None and not any(
+                a.startswith("--dask_partition_size") for a in req.beam_args):
+            req = replace(req, beam_args=[*req.beam_args, "--dask_npartitions="
+                                          f"{DASK_PARTITIONS_PER_THREAD * threads}"])
+            args = default_beam_args(req.beam_args)
+    job = prepare(req)
+    if job.tfds_dir and io.exists(job.tfds_dir):
+        for stale in io.list_files(job.tfds_dir):  # shard counts may differ from the last run
+            io.delete(stale)
     log.info("dataset_convert: running Beam pipeline (%s)", " ".join(args))
     p = beam.Pipeline(options=PipelineOptions(args))
     build_pipeline(job, p)

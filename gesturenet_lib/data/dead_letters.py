@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 # The kinds: bad data, excluded by the spec, dropped by sampling.
 REJECTED, FILTERED, SAMPLED_OUT = "rejected", "filtered", "sampled_out"
+DROPPED = "dropped"  # an output that holds dead letters of any kind
 
 
 class DeadLetter(NamedTuple):

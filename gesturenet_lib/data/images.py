@@ -135,14 +135,31 @@ def displayed_size(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[i
     return (height, width) if turned in (5, 6, 7, 8) else (width, height)
 
 
+class DecodeBuffer:
+    """Memory reused by one caller for the JPEGs it decodes one after another. A fresh array
+    of megabytes per image costs its page faults every time, and an mmap and munmap each
+    where glibc's trim threshold is lowered (Dask's workers set MALLOC_TRIM_THRESHOLD_):
+    measured there, 22 % of the crop step. An image decoded into it is valid until the next
+    decode; one buffer per thread."""
+
+    def __init__(self) -> None:
+        self.memory = np.empty(0, np.uint8)
+
+    def at_least(self, size: int) -> np.ndarray:
+        if self.memory.size < size:
+            self.memory = np.empty(size, np.uint8)
+        return self.memory
+
+
 def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, rgb: bool = False,
-           long_side: int = 0) -> np.ndarray:
+           long_side: int = 0, buffer: DecodeBuffer | None = None) -> np.ndarray:
     """BGR (or RGB) uint8 image from encoded bytes, as displayed (the EXIF orientation applied,
     as browsers, OpenCV and Label Studio do), or RecordError. One decode, after the format,
     the completeness and the pixel count are checked from the bytes and the header.
     ``long_side``: a JPEG at least twice that long is decoded reduced (libjpeg's DCT scaling,
     by 1/2, 1/4 or 1/8: a fraction of the work) to the smallest size whose long side still
-    reaches it; other images come at full size."""
+    reaches it; other images come at full size. With ``buffer``, a JPEG is decoded into it
+    (see DecodeBuffer)."""
     import cv2
 
     if not data:
@@ -151,7 +168,8 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, rgb: bool = False,
     check_complete(data)
     width, height, turned = _checked_header(data, max_pixels)
     if kind == "JPEG":
-        image = _decode_jpeg(data, rgb, _reduced_to(width, height, long_side))
+        image = _decode_jpeg(data, rgb, _reduced_to(width, height, long_side),
+                             buffer.at_least(width * height * 3) if buffer else None)
         if image is not None:
             return _displayed(image, turned)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
@@ -169,8 +187,8 @@ def _reduced_to(width: int, height: int, long_side: int) -> tuple[int, int]:
     return -(-width * long_side // longest), -(-height * long_side // longest)
 
 
-def _decode_jpeg(data: bytes, rgb: bool, at_least: tuple[int, int] = (0, 0)
-                 ) -> np.ndarray | None:
+def _decode_jpeg(data: bytes, rgb: bool, at_least: tuple[int, int] = (0, 0),
+                 into: np.ndarray | None = None) -> np.ndarray | None:
     """A JPEG decoded strictly (RecordError on libjpeg's corrupt-data warnings), stored grid,
     reduced as far as ``at_least`` (width, height) allows; None for a colour space simplejpeg
     does not convert (CMYK, YCCK): OpenCV does."""
@@ -184,7 +202,8 @@ def _decode_jpeg(data: bytes, rgb: bool, at_least: tuple[int, int] = (0, 0)
         return None
     try:
         return simplejpeg.decode_jpeg(data, colorspace="RGB" if rgb else "BGR", strict=True,
-                                      min_width=at_least[0], min_height=at_least[1])
+                                      min_width=at_least[0], min_height=at_least[1],
+                                      buffer=into)
     except ValueError as err:  # libjpeg's own words: "Corrupt JPEG data: ...", "Premature end"
         raise RecordError(f"corrupt image ({str(err)[:100]})") from None
 

@@ -22,11 +22,11 @@ from gesturenet_lib.data.dataset_file import (
     stats_path,
     tfds_split_names,
 )
-from gesturenet_lib.data.dead_letters import REJECTED, SAMPLED_OUT, dropped
+from gesturenet_lib.data.dead_letters import DROPPED, REJECTED, SAMPLED_OUT, dropped
 from gesturenet_lib.data.splits import KPI, SPLITS, TRAIN, SplitPlan, fold_split
 
 log = logging.getLogger(__name__)
-ENTRIES, DROPPED = "entries", "dropped"  # the two kinds of input the write gathers
+ENTRIES = "entries"  # beside DROPPED: the two kinds of input the write gathers
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from gesturenet_lib import io
 from gesturenet_lib.data import convert_pipeline as cp
 from gesturenet_lib.data import crop_step, cropping, dataset_file, dead_letters, write_step
 from gesturenet_lib.data.annotations import DatasetLayout, HandRecord
@@ -34,7 +35,27 @@ def _layout(tree: TaoTree, users=None) -> DatasetLayout:
                          users if users is not None else tree.users)
 
 
-def test_read_annotations_sends_each_bad_record_to_rejected_with_its_reason(tmp_path, pipeline):
+TRAIN_ALL = SplitPlan(frozenset(), frozenset(), frozenset({"u1", "u2"}))
+
+
+def _read_hands(layouts, plan=TRAIN_ALL, filters=None, shards=None):
+    return cp.ReadHands(shards or cp.whole_trees(layouts), cp.ParseAnnotation(layouts),
+                        cp.AssignSplit(plan, ["data"], ["data"]),
+                        cp.FilterByMetadata(filters or {}, {}), spread=False)
+
+
+def _groups(items):
+    """(split, record) items -> image groups of consecutive boxes of one image."""
+    groups: list[tuple[str, list]] = []
+    for item in items:
+        if groups and groups[-1][0] == item[1].image_path:
+            groups[-1][1].append(item)
+        else:
+            groups.append((item[1].image_path, [item]))
+    return groups
+
+
+def test_read_hands_sends_each_bad_record_to_dropped_with_its_reason(tmp_path, pipeline):
     tree = TaoTree(tmp_path)
     good = tree.hand("u1", "s1", "000.png", "fist")
     task = tree.image("u1", "s1", "001.png")
@@ -52,18 +73,20 @@ def test_read_annotations_sends_each_bad_record_to_rejected_with_its_reason(tmp_
     }
     (tree.dataset_dir / "annotation" / "notes.txt").write_text("not an annotation")
     layout = _layout(tree, users={"u1": {"site": "lab"}})
-    out = pipeline | cp.ReadAnnotations([layout])  # lists the annotation folder itself
-    assert_that(out["records"] | beam.Map(lambda r: (r.source, r.label, r.user_id,
-                                                     r.metadata)),
-                equal_to([(good, "fist", "u1", {"site": "lab"})]), label="records")
+    out = pipeline | _read_hands([layout])  # lists the annotation folder itself
+    assert_that(out["groups"] | beam.FlatMap(lambda g: [
+        (g[0], split, r.source, r.label, r.user_id, r.metadata) for split, r in g[1]]),
+                equal_to([("original/data/u1/s1/000.png", TRAIN, good, "fist", "u1",
+                           {"site": "lab"})]), label="groups")
 
     def reasons_match(actual):
         got = {d["source"]: d["reason"] for d in actual}
         assert set(got) == set(bad), got
+        assert {d["kind"] for d in actual} == {dead_letters.REJECTED}
         for source, fragment in bad.items():
             assert fragment in got[source], (source, got[source])
 
-    assert_that(out[dead_letters.REJECTED], reasons_match, label="rejected")
+    assert_that(out[dead_letters.DROPPED], reasons_match, label="dropped")
     result = pipeline.run()
     result.wait_until_finish()
     # Every dead letter is also a Beam counter (what a Dataflow or Dask dashboard shows),
@@ -77,34 +100,93 @@ def test_read_annotations_sends_each_bad_record_to_rejected_with_its_reason(tmp_
     assert counters["annotation files read"] == len(bad) + 1
 
 
-def test_assign_splits_filters_users_in_no_set(pipeline):
-    plan = SplitPlan(frozenset({"k"}), frozenset({"v"}), frozenset({"t"}))
-    records = [_record("1", "k"), _record("2", "v"), _record("3", "t"), _record("4", "nobody"),
-               _record("5", "k", dataset="other")]
-    out = (pipeline | beam.Create(records)
-           | cp.AssignSplits(plan, kpi_datasets=["data"], train_val_datasets=["data", "other"]))
-    assert_that(out["assigned"] | beam.Map(lambda it: (it[0], it[1].source)),
-                equal_to([(KPI, "1"), (VALIDATION, "2"), (TRAIN, "3")]), label="assigned")
-    assert_that(out[dead_letters.FILTERED] | beam.Map(lambda d: d["source"]), equal_to(["4", "5"]),
-                label="filtered")
+def test_read_hands_passes_consecutive_boxes_of_one_image_as_one_group(tmp_path, pipeline):
+    """One group per run of consecutive files naming one image; a box filtered out (its
+    user in no set, its metadata matching a filter) leaves its image's group."""
+    tree = TaoTree(tmp_path)
+    a, b = tree.image("u1", "s1", "a.png"), tree.image("u1", "s1", "b.png")
+    c = tree.image("u3", "s1", "c.png")
+    for name, task, meta in (("1", a, None), ("2", a, None), ("3", a, {"light": "dark"}),
+                             ("4", b, None), ("5", a, None), ("6", c, None)):
+        tree.annotate(task, "fist", name=f"{name}.json", metadata=meta)
+    out = pipeline | _read_hands([_layout(tree)], filters={"*": [{"light": "dark"}]})
+    assert_that(out["groups"] | beam.Map(lambda g: (g[0][-5:], [r.source[-6:] for _, r in g[1]])),
+                equal_to([("a.png", ["1.json", "2.json"]), ("b.png", ["4.json"]),
+                          ("a.png", ["5.json"])]), label="groups")
+    assert_that(out[dead_letters.DROPPED] | beam.Map(lambda d: (d["source"][-6:], d["kind"])),
+                equal_to([("3.json", dead_letters.FILTERED), ("6.json", dead_letters.FILTERED)]),
+                label="dropped")
     pipeline.run()
 
 
-def test_filter_by_metadata_per_set_and_per_dataset(pipeline):
+def _listing_tree(root: Path) -> tuple[TaoTree, list[str]]:
+    """Annotation files at three depths, and a folder of many files."""
+    tree = TaoTree(root)
+    task = tree.image("u1", "s1", "a.png")
+    names = ["top.json"] + [f"u{u}/s{s}/{f}.json" for u in range(3) for s in range(2)
+                            for f in range(3)] + [f"flat/{f:03d}.json" for f in range(10)]
+    for name in names:
+        tree.annotate(task, "fist", name=name)
+    (tree.dataset_dir / "annotation" / "u0" / "notes.txt").write_text("not an annotation")
+    return tree, names
+
+
+def test_listing_shards_cover_every_file_once_in_folders(tmp_path):
+    tree, names = _listing_tree(tmp_path)
+    layout = _layout(tree)
+    root = layout.annotation_dir + "/"
+    expected = sorted(root + n for n in names)
+    for wanted in (1, 3, 8, 40):
+        shards = cp.plan_listing([layout], wanted)
+        listed = [path for shard in shards for _, path in cp.shard_files(shard)]
+        assert sorted(listed) == expected, wanted  # every file, each once
+        assert len(shards) >= min(wanted, 4 + 2), (wanted, shards)
+        for shard in shards:  # a shard is a folder: its files lie in it
+            files = [path for _, path in cp.shard_files(shard)]
+            assert all(f.startswith(shard.folder + "/") for f in files)
+            if not shard.recursive:
+                assert all("/" not in f[len(shard.folder) + 1:] for f in files)
+    # Out of folders, a folder of files is cut into contiguous parts.
+    flat = [s for s in cp.plan_listing([layout], 40) if s.folder.endswith("/flat")]
+    assert len(flat) > 1 and {s.parts for s in flat} == {len(flat)}
+    assert [p for s in flat for _, p in cp.shard_files(s)] == sorted(
+        root + n for n in names if n.startswith("flat/"))
+    # The whole tree as one shard, in the order of io.list_files.
+    assert [p for _, p in cp.shard_files(cp.whole_trees([layout])[0])] == [
+        p for p in io.list_files(layout.annotation_dir) if p.endswith(".json")]
+
+
+def test_assign_split_filters_users_in_no_set():
+    plan = SplitPlan(frozenset({"k"}), frozenset({"v"}), frozenset({"t"}))
+    assign = cp.AssignSplit(plan, kpi_datasets=["data"], train_val_datasets=["data", "other"])
+    records = [_record("1", "k"), _record("2", "v"), _record("3", "t"), _record("4", "nobody"),
+               _record("5", "k", dataset="other")]
+    out = [assign(r) for r in records]
+    assert [(o[0], o[1].source) for o in out if not isinstance(o, dead_letters.DeadLetter)] == [
+        (KPI, "1"), (VALIDATION, "2"), (TRAIN, "3")]
+    assert [(o.record["source"], o.record["kind"]) for o in out
+            if isinstance(o, dead_letters.DeadLetter)] == [("4", dead_letters.FILTERED),
+                                                            ("5", dead_letters.FILTERED)]
+
+
+def test_filter_by_metadata_per_set_and_per_dataset():
     items = [(TRAIN, _record("1", metadata={"light": "dark"})),
              (TRAIN, _record("2", metadata={"light": "day", "site": "b"})),
              (KPI, _record("3", metadata={"light": "dark"})),
              (KPI, _record("4", metadata={"light": "day", "site": "b"}))]
-    out = (pipeline | beam.Create(items)
-           | cp.FilterByMetadata(train_val={"*": [{"light": "dark"}]},
-                                 kpi={"data": [{"light": "day", "site": "b"}]}))
-    assert_that(out["kept"] | beam.Map(lambda it: it[1].source), equal_to(["2", "3"]),
-                label="kept")
-    assert_that(out[dead_letters.FILTERED] | beam.Map(lambda d: (d["source"], d["reason"])),
-                equal_to([("1", 'image_feature_filter {"light": "dark"}'),
-                          ("4", 'image_feature_filter {"light": "day", "site": "b"}')]),
-                label="filtered")
-    pipeline.run()
+    keep = cp.FilterByMetadata(train_val={"*": [{"light": "dark"}]},
+                               kpi={"data": [{"light": "day", "site": "b"}]})
+    out = [keep(item) for item in items]
+    assert [o[1].source for o in out if not isinstance(o, dead_letters.DeadLetter)] == ["2", "3"]
+    assert [(o.record["source"], o.record["reason"]) for o in out
+            if isinstance(o, dead_letters.DeadLetter)] == [
+        ("1", 'image_feature_filter {"light": "dark"}'),
+        ("4", 'image_feature_filter {"light": "day", "site": "b"}')]
+
+
+def test_an_empty_metadata_filter_is_no_filter():
+    assert not cp.FilterByMetadata(train_val={"*": [], "data": [{}]}, kpi={}).active
+    assert cp.FilterByMetadata(train_val={}, kpi={"data": [{"light": "dark"}]}).active
 
 
 def test_sample_frames_keeps_every_nth_frame_per_session(pipeline):
@@ -112,10 +194,11 @@ def test_sample_frames_keeps_every_nth_frame_per_session(pipeline):
     items = [(TRAIN, _record(f"s1-{f}", session="s1", frame=f)) for f in reversed(frames)]
     items += [(TRAIN, _record(f"s2-{f}", session="s2", frame=f)) for f in frames[:2]]
     items.append((TRAIN, _record("s1-000.png-second-box", session="s1", frame="000.png")))
-    out = pipeline | beam.Create(items) | cp.SampleFrames(3)
-    assert_that(out["kept"] | beam.Map(lambda it: it[1].source),
-                equal_to(["s1-000.png", "s1-000.png-second-box", "s1-003.png", "s1-006.png",
-                          "s2-000.png"]), label="kept")
+    out = pipeline | beam.Create(_groups(items)) | cp.SampleFrames(3)
+    # kept boxes of one image come out as one group, wherever their files were
+    assert_that(out["kept"] | beam.Map(lambda g: sorted(r.source for _, r in g[1])),
+                equal_to([["s1-000.png", "s1-000.png-second-box"], ["s1-003.png"],
+                          ["s1-006.png"], ["s2-000.png"]]), label="kept")
     assert_that(out[dead_letters.SAMPLED_OUT] | beam.combiners.Count.Globally(), equal_to([5]),
                 label="sampled")
     pipeline.run()
@@ -140,7 +223,7 @@ def test_crop_hands_writes_crops_and_rejects_bad_images(tmp_path, pipeline):
              rec("trunc", jpeg, (10, 20, 20, 40)), rec("garbage", garbage, (10, 10, 5, 5)),
              rec("missing", "original/data/u1/s1/nope.png", (10, 10, 5, 5))]
     settings = cropping.CropSettings(str(tmp_path), "extracted", "v1", True, 1.0)
-    out = pipeline | beam.Create(items) | crop_step.CropHands(settings)
+    out = pipeline | beam.Create(_groups(items)) | crop_step.CropHands(settings)
 
     def check_entries(entries):
         assert len(entries) == 1
@@ -166,50 +249,19 @@ def test_crop_hands_writes_crops_and_rejects_bad_images(tmp_path, pipeline):
     assert counters["crops"] == 1 and counters["rejected: box has zero area"] == 1
 
 
-def test_no_metadata_filter_keeps_everything_and_runs_no_step(pipeline):
-    items = [(TRAIN, _record("a", metadata={"light": "dark"})), (KPI, _record("b"))]
-    out = pipeline | beam.Create(items) | "Filter" >> cp.FilterByMetadata(
-        train_val={"*": [], "data": [{}]}, kpi={})  # an empty filter matches nothing
-    assert set(out) == {"kept"}
-    assert_that(out["kept"] | beam.Map(lambda it: it[1].source), equal_to(["a", "b"]))
-    pipeline.run()
-    assert not any(t.unique_name.startswith("Filter/") for t in
-                   pipeline.to_runner_api().components.transforms.values())
-
-
 def test_frame_sampling_at_rate_one_keeps_everything_and_runs_no_step(pipeline):
     items = [(TRAIN, _record(f"{i}", frame=f"{i:03d}.png")) for i in range(3)]
-    out = pipeline | beam.Create(items) | "Sample" >> cp.SampleFrames(1)
+    out = pipeline | beam.Create(_groups(items)) | "Sample" >> cp.SampleFrames(1)
     assert set(out) == {"kept"}  # nothing can be sampled out
-    assert_that(out["kept"] | beam.Map(lambda it: it[1].source), equal_to(["0", "1", "2"]))
+    assert_that(out["kept"] | beam.Map(lambda g: g[1][0][1].source), equal_to(["0", "1", "2"]))
     pipeline.run()
     assert not any(t.unique_name.startswith("Sample/") for t in
                    pipeline.to_runner_api().components.transforms.values())
 
 
-def test_the_crop_step_gathers_consecutive_boxes_of_one_image(tmp_path):
-    """group_adjacent: one group per run of consecutive boxes of one image, cropped in chunks
-    of CHUNK images (a group is never split between chunks)."""
-    a1, a2, b1, a3 = (_record(s, frame=f) for s, f in
-                      (("a1", "a.png"), ("a2", "a.png"), ("b1", "b.png"), ("a3", "a.png")))
-    fn = crop_step.CropImageFn(cropping.CropSettings(str(tmp_path), "x", "v1", True, 1.0), 1, True)
-    fn.CHUNK = 2
-    chunks = []
-    fn._crop = lambda chunk, windowed=False: chunks.append(chunk) or iter(())
-    fn.setup()
-    fn.start_bundle()
-    for item in [(TRAIN, a1), (TRAIN, a2), (TRAIN, b1), (VALIDATION, a3)]:
-        list(fn.process(item))
-    list(fn.finish_bundle())
-    assert [[(path.rsplit("/", 1)[1], [r.source for _, r in items]) for path, items in chunk]
-            for chunk in chunks] == [[("a.png", ["a1", "a2"]), ("b.png", ["b1"])],
-                                     [("a.png", ["a3"])]]
-
-
-def test_streamed_grouping_and_the_process_pool_give_the_same_crops(tmp_path, monkeypatch):
-    """group_adjacent (the local runner's streaming mode), the GroupByKey mode and the process
-    pool write the same entries, including for boxes of one image that are not next to each
-    other."""
+def test_the_process_pool_gives_the_same_crops(tmp_path, monkeypatch):
+    """The crop step with a pool of processes (the local runner's) and without (elsewhere)
+    writes the same entries, including for an image whose boxes come in two groups."""
     monkeypatch.setattr(crop_step.CropImageFn, "CHUNK", 2)  # several chunks in flight at once
     tree = TaoTree(tmp_path)
     paths = [tree.image("u1", "s1", f"{i:03d}.png", width=80, height=60) for i in range(3)]
@@ -218,22 +270,20 @@ def test_streamed_grouping_and_the_process_pool_give_the_same_crops(tmp_path, mo
                                 80, 60, {}))
              for j, b in enumerate(boxes) for p in paths]  # one image's boxes are apart
     results = {}  # a pipeline works on copies of its functions: results travel by file
-    for adjacent, processes in ((False, 1), (True, 1), (True, 2)):
-        mode = f"{int(adjacent)}{processes}"
-        settings = cropping.CropSettings(str(tmp_path), "extracted", f"v{mode}", True, 1.2)
+    for processes in (1, 2):
+        settings = cropping.CropSettings(str(tmp_path), "extracted", f"v{processes}", True, 1.2)
         with BeamTestPipeline() as p:
-            out = p | beam.Create(items) | crop_step.CropHands(settings, processes,
-                                                        group_adjacent=adjacent)
+            out = p | beam.Create(_groups(items)) | crop_step.CropHands(settings, processes)
             assert_that(out[dead_letters.REJECTED], equal_to([]), label="no rejects")
             crops = out["entries"] | beam.FlatMap(cropping.unpack) | beam.Map(
                 lambda e: (e["source"], e["bbox_coordinates"],
                            cv2.imread(str(tmp_path / e["bbox_path"])).tobytes()))
             assert_that(crops | beam.combiners.Count.Globally(), equal_to([9]), label="count")
-            dump = tmp_path / f"results{mode}.pickle"
+            dump = tmp_path / f"results{processes}.pickle"
             _ = crops | beam.combiners.ToList() | beam.Map(
                 lambda rows, dump=dump: dump.write_bytes(pickle.dumps(sorted(rows))))
-        results[mode] = pickle.loads(dump.read_bytes())
-    assert results["01"] == results["11"] == results["12"]
+        results[processes] = pickle.loads(dump.read_bytes())
+    assert results[1] == results[2]
 
 
 def test_write_dataset_json_accounts_for_every_box(tmp_path, pipeline):

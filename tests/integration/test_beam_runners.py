@@ -34,7 +34,7 @@ DATAFLOW = ["--runner", "DataflowRunner", "--project", "my-project", "--region",
 FLINK = ["--runner", "PortableRunner", "--job_endpoint", "flink-jobserver:8099",
          "--environment_type", "DOCKER", "--environment_config", IMAGE]
 
-STEPS = ("ReadAnnotations", "AssignSplits", "FilterByMetadata", "SampleFrames", "CropHands",
+STEPS = ("ReadHands", "SampleFrames", "CropHands",
          "WriteDatasetJson", "WriteTfdsShards")
 
 
@@ -71,8 +71,8 @@ def test_runner_options_pass_through_and_the_graph_builds(args, job_request):
         portable = options.view_as(PortableOptions)
         assert portable.job_endpoint == "flink-jobserver:8099"
         assert portable.environment_config == IMAGE
-    # many workers: the listed files are redistributed before parsing
-    assert any(label.startswith("ReadAnnotations/Spread") for label in
+    # many workers: the listing shards are redistributed before reading
+    assert any(label.startswith("ReadHands/Spread") for label in
                (t.unique_name for t in pipeline.to_runner_api().components.transforms.values()))
     # the image carries every dependency: nothing else is staged
     setup = options.view_as(SetupOptions)
@@ -119,7 +119,7 @@ def test_the_job_graph_carries_folders_not_the_file_list_nor_the_users(tmp_path)
         size, names = _graph_size(request)
         sizes.append(size)
         # one local worker: no redistribution step before parsing
-        assert not any(name.startswith("ReadAnnotations/Spread") for name in names)
+        assert not any(name.startswith("ReadHands/Spread") for name in names)
     assert abs(sizes[1] - sizes[0]) < 1024, sizes  # 198 more paths would add ~20 kB
 
 

@@ -54,3 +54,17 @@ def test_the_long_side_is_never_below_the_asked_length():
 def test_other_formats_come_at_full_size():
     ok, png = cv2.imencode(".png", np.zeros((3000, 4000, 3), np.uint8))
     assert ok and decode(png.tobytes(), long_side=1920).shape[:2] == (3000, 4000)
+
+
+def test_jpegs_decoded_into_one_buffer_are_the_same_pixels():
+    """The crop step decodes image after image into one buffer: each result equals a plain
+    decode, whatever the size before it (the buffer grows), reduced or turned."""
+    from gesturenet_lib.data.images import DecodeBuffer
+
+    buffer = DecodeBuffer()
+    for data, long_side in ((_jpeg(64, 48), 0), (_jpeg(4000, 3000, 6), 0),
+                            (_jpeg(640, 480, 3), 0), (_jpeg(4000, 3000), 1920)):
+        into = decode(data, long_side=long_side, buffer=buffer)
+        assert np.array_equal(into, decode(data, long_side=long_side))
+    assert buffer.memory.size == 4000 * 3000 * 3  # grown once, to the largest
+

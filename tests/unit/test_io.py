@@ -58,3 +58,12 @@ def test_without_syncfs_each_file_is_fsynced(tmp_path, monkeypatch):
     local_files.sync_file_system(str(tmp_path))
     assert len(synced) == 2
     local_files.sync_file_system("gs://bucket/crops")  # nothing to flush on object storage
+
+
+def test_list_folder_parts_folders_from_files(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "z.json").write_text("{}")
+    (tmp_path / "c.json").write_text("{}")
+    (tmp_path / "link").symlink_to(tmp_path / "a")  # not followed, as os.walk does not
+    assert io.list_folder(tmp_path) == (["a", "b"], ["c.json", "z.json"])
