@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import socket
 import time
+from concurrent.futures import CancelledError
 
 from gesturenet_lib.errors import UserInputError
 
@@ -95,7 +96,7 @@ def wait(result, address: str | None) -> None:
     while not all(f.done() for f in futures):
         try:  # returns as soon as the run ends: no sleep added to it
             wait_for(futures, timeout=POLL_S)
-        except TimeoutError:
+        except (TimeoutError, CancelledError):  # a cancelled run is judged below
             pass
         # The client leaves "running" the moment its scheduler connection drops; a new
         # scheduler would not know the run's tasks, so that is the end of the run.

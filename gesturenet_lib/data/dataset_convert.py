@@ -103,8 +103,8 @@ def _runner_of(args: list[str]) -> str | None:
 DASK_PARTITIONS = 32  # parts of the work on Dask, without --dask_npartitions nor a known cluster
 # Parts of the work per worker thread of a known cluster: a few, so that the last ones end
 # together. More parts cost more: each is a task of every step, and the write's gathering
-# shuffle grows with their square (measured on 2 threads: 32 parts ran at 0.53 of the
-# in-process rate, 8 and 4 at 0.70).
+# shuffle grows with their square (measured on 2 threads, 3,000 images: 32 parts took
+# 1.2-1.4x as long as 8 or 4).
 DASK_PARTITIONS_PER_THREAD = 4
 # Listing shards per part of the work: a few each, so that parts of unequal size even out.
 SHARDS_PER_PARTITION = 4
