@@ -88,11 +88,11 @@ def check_cluster(address: str) -> int:
 def wait(result, address: str | None) -> None:
     """Wait for Beam's DaskRunnerResult; a cluster lost or left without workers ends the wait
     with a UserInputError, and a failed step raises its own error (Beam gathers it)."""
+    from distributed import wait as wait_for
+
     futures = result.futures if isinstance(result.futures, list | tuple) else [result.futures]
     where = address or "the local Dask cluster"
     idle_since = None
-    from distributed import wait as wait_for
-
     while not all(f.done() for f in futures):
         try:  # returns as soon as the run ends: no sleep added to it
             wait_for(futures, timeout=POLL_S)

@@ -63,6 +63,7 @@ def test_write_read_list_and_exists(bucket):
                                                      f"{bucket}/data/sub/b.png"]
     assert io.list_dir(bucket) == ["data", "other.txt"]
     assert io.list_dir(f"{bucket}/data") == ["a.json", "sub"]
+    assert io.list_folder(f"{bucket}/data") == (["sub"], ["a.json"])
     with pytest.raises(FileNotFoundError, match="no such object"):
         io.read_bytes(f"{bucket}/missing.bin")
 
@@ -159,6 +160,22 @@ def test_subtasks_end_to_end_with_every_path_on_gs(bucket, tmp_path, capsys):
     assert {r["path"] for r in records} == images
     previews = [p for p in io.list_files(f"{ws}/previews") if p.endswith(".jpg")]
     assert len(previews) == len(images)
+
+
+def test_listing_shards_on_gs_cover_every_annotation_once(bucket):
+    """A distributed runner's listing shards, planned from gs:// prefixes: every file once."""
+    from gesturenet_lib.data import convert_pipeline as cp
+    from gesturenet_lib.data.annotations import DatasetLayout
+
+    names = ["top.json"] + [f"u{u}/s{s}/{f}.json" for u in range(3) for s in range(2)
+                            for f in range(2)]
+    for name in names:
+        io.write_text(f"{bucket}/mount/original/data/annotation/{name}", "{}")
+    layout = DatasetLayout(f"{bucket}/mount", "original", "data", "annotation", ("fist",), {})
+    for wanted in (1, 5, 20):
+        shards = cp.plan_listing([layout], wanted)
+        listed = sorted(p for shard in shards for _, p in cp.shard_files(shard))
+        assert listed == sorted(f"{layout.annotation_dir}/{n}" for n in names), wanted
 
 
 def test_beam_workers_read_and_write_gs_directly(bucket, tmp_path):
