@@ -60,7 +60,7 @@ class CropImageFn(beam.DoFn):
 
     def setup(self):
         self.crops = Metrics.counter(NAMESPACE, "crops")
-        self.buffer = DecodeBuffer()  # for the groups cropped here, one after another
+        self.buffer = DecodeBuffer()  # for the groups cropped here (no pool), one by one
         self.pool = None
         self.pending: collections.deque = collections.deque()
         import multiprocessing
@@ -112,10 +112,7 @@ class CropImageFn(beam.DoFn):
                                                  self.settings.post_data_dir))
 
     def _crop(self, chunk: list, windowed: bool = False):
-        """Crop one chunk here, or submit it to the pool and emit what has completed."""
-        if self.pool is None:
-            yield from self._emit(crop_chunk(self.settings, chunk, self.buffer), windowed)
-            return
+        """Submit one chunk to the pool and emit what has completed."""
         self.pending.append(self.pool.submit(crop_chunk, self.settings, chunk))
         limit = self.IN_FLIGHT_PER_PROCESS * self.processes
         while self.pending and (len(self.pending) > limit or self.pending[0].done()):

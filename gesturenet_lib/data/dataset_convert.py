@@ -123,6 +123,11 @@ def dask_partitions(beam_args: list[str]) -> int:
     return int(given) if given and given.isdigit() else DASK_PARTITIONS
 
 
+def _partitioning_given(args: list[str]) -> bool:
+    """True when Beam's arguments say how to cut the work into Dask partitions."""
+    return any(a.startswith(("--dask_npartitions", "--dask_partition_size")) for a in args)
+
+
 def listing_shards(beam_args: list[str]) -> int:
     """How many listing shards a runner that is not this process should get (about)."""
     if _runner_of(default_beam_args(beam_args)) == DASK_RUNNER:
@@ -144,7 +149,7 @@ def default_beam_args(beam_args: list[str]) -> list[str]:
         args = [DASK_RUNNER if a == "DaskRunner" else
                 f"--runner={DASK_RUNNER}" if a == "--runner=DaskRunner" else a
                 for a in beam_args]
-        if not any(a.startswith(("--dask_npartitions", "--dask_partition_size")) for a in args):
+        if not _partitioning_given(args):
             args.append(f"--dask_npartitions={DASK_PARTITIONS}")
         return args
     if runner is not None:
@@ -374,8 +379,7 @@ def dataset_convert(req: ConvertRequest) -> ConvertResult:
     address = _flag_value(args, dask_cluster.ADDRESS_FLAG) if on_dask else None
     if address:
         threads = dask_cluster.check_cluster(address)  # before anything is submitted
-        if _flag_value(req.beam_args, "--dask_npartitions") is None and not any(
-                a.startswith("--dask_partition_size") for a in req.beam_args):
+        if not _partitioning_given(req.beam_args):
             req = replace(req, beam_args=[*req.beam_args, "--dask_npartitions="
                                           f"{DASK_PARTITIONS_PER_THREAD * threads}"])
             args = default_beam_args(req.beam_args)
