@@ -105,13 +105,12 @@ def predict(model_path: str, files: list[str], classes: dict[str, int]):
 
 def exported_times(model_path: str, files: list[str]) -> list[float]:
     """Seconds per crop of the exported graph at batch 1, preprocessing included."""
-    import onnxruntime as ort
-
     from gesturenet_lib.export.exporter import ExportRequest, source_onnx
     from gesturenet_lib.models.preprocessing import load_rgb, to_input
+    from gesturenet_lib.ort_cpu import cpu_session
 
     onnx_bytes, _, prep = source_onnx(ExportRequest(model_path, KEY, "unused.onnx"), None)
-    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    session = cpu_session(onnx_bytes)   # as gesturenet inference runs it
     images = [load_rgb(f) for f in files]
     for rgb in images[:10]:
         session.run(None, {"input_1": to_input(rgb, prep)[None]})

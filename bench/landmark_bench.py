@@ -142,12 +142,11 @@ def scores(truth, pred, names) -> dict:
 
 
 def merged_latency_ms(model_path: str) -> float:
-    import onnxruntime as ort
-
     from gesturenet_lib.export.exporter import ExportRequest, source_onnx
+    from gesturenet_lib.ort_cpu import cpu_session
 
     onnx_bytes, _, prep = source_onnx(ExportRequest(model_path, KEY, "unused.onnx"), None)
-    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    session = cpu_session(onnx_bytes)   # as gesturenet inference runs it
     batch = np.random.default_rng(0).random((1, 3, prep.image_height, prep.image_width),
                                             dtype=np.float32)
     samples = latencies(lambda x: session.run(None, {"input_1": x}), batch, runs=200)

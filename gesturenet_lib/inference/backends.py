@@ -16,6 +16,7 @@ import numpy as np
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.gpu import require_tensorrt
 from gesturenet_lib.models.preprocessing import Preprocessing
+from gesturenet_lib.ort_cpu import cpu_session
 
 FORMATS = (".tlt", ".keras", ".onnx", ".etlt", ".engine")
 # ONNX Runtime runs a batch in parts of this many images: its arena keeps the largest run's
@@ -59,10 +60,8 @@ class KerasBackend(Backend):
 
 class OnnxBackend(Backend):
     def __init__(self, onnx_bytes: bytes, classes, preprocessing, source: str):
-        import onnxruntime as ort
-
         try:
-            self.session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+            self.session = cpu_session(onnx_bytes)
         except Exception as err:  # ORT raises its own exception types
             raise UserInputError(f"{source}: not a readable ONNX model (truncated or "
                                  f"corrupted?): {str(err).splitlines()[0][:120]}") from None

@@ -16,7 +16,8 @@ PACKAGE = REPO / "gesturenet_lib"
 LAYERS: list[tuple[str, ...]] = [
     ("gesturenet_lib.errors", "gesturenet_lib.io", "gesturenet_lib.gcs",
      "gesturenet_lib.local_files", "gesturenet_lib.crypto", "gesturenet_lib.keys",
-     "gesturenet_lib.tao_mounts", "gesturenet_lib.gpu", "gesturenet_lib.container_image"),
+     "gesturenet_lib.tao_mounts", "gesturenet_lib.gpu", "gesturenet_lib.container_image",
+     "gesturenet_lib.ort_cpu"),
     ("gesturenet_lib.specs",),
     # generic building blocks: data, preprocessing, model files, tf.data, ONNX, backends
     ("gesturenet_lib.data", "gesturenet_lib.models", "gesturenet_lib.training.data",

@@ -324,9 +324,9 @@ class Extractor:
     """Runs the extractor graph with ONNX Runtime, in batches."""
 
     def __init__(self, extractor_onnx: bytes, batch_size: int = 64):
-        import onnxruntime as ort
+        from gesturenet_lib.ort_cpu import cpu_session
 
-        self.session = ort.InferenceSession(extractor_onnx, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(extractor_onnx)
         self.batch_size = batch_size
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:

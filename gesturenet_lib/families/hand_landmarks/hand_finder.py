@@ -24,6 +24,7 @@ from gesturenet_lib.families.hand_landmarks.layout import (
     POINTS_END,
     PRESENCE,
 )
+from gesturenet_lib.ort_cpu import cpu_session
 
 SAME_HAND_IOU = 0.5   # two boxes overlapping this much are one hand (the surer one is kept)
 # Landmarks sit at the joints' centres, inside the hand's outline. On the bundled sample's
@@ -118,14 +119,8 @@ class HandFinder:
     def __init__(self, detector_onnx: bytes, landmark_onnx: bytes,
                  presence_threshold: float = 0.5, max_hands: int = 8,
                  window_aspect: float = WINDOW_ASPECT):
-        import onnxruntime as ort
-
-        def session(data: bytes):
-            return ort.InferenceSession(data, quiet_between_runs(),
-                                        providers=["CPUExecutionProvider"])
-
-        self.detector = session(detector_onnx)
-        self.landmarks = session(landmark_onnx)
+        self.detector = cpu_session(detector_onnx, quiet_between_runs())
+        self.landmarks = cpu_session(landmark_onnx, quiet_between_runs())
         self.anchors = pd.anchor_centres()
         self.threshold = presence_threshold
         self.max_hands = max_hands

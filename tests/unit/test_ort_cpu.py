@@ -1,0 +1,80 @@
+"""CPU sessions compute what the graph as stored computes, with PRelu in a form ONNX Runtime's
+blocked layout keeps."""
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from gesturenet_lib.families.hand_landmarks.assets import palm_onnx_bytes
+from gesturenet_lib.ort_cpu import cpu_session, without_prelu
+
+
+def plain(onnx_bytes: bytes):
+    return ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+
+
+def ops(onnx_bytes: bytes) -> list[str]:
+    return [node.op_type for node in onnx.load_from_string(onnx_bytes).graph.node]
+
+
+def conv_prelu(slope: np.ndarray, rank2: bool = False) -> bytes:
+    """x [N, 16, 9, 9] -> Conv 3x3 (16 channels) -> PRelu(slope) -> y; with ``rank2``, a
+    PRelu on a [N, 16] tensor (no per-channel conv can stand for it)."""
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.normal(size=(16, 16, 3, 3)).astype(np.float32), "w"),
+               numpy_helper.from_array(slope.astype(np.float32), "slope")]
+    if rank2:
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])
+        nodes = [helper.make_node("PRelu", ["x", "slope"], ["y"])]
+        weights = weights[1:]
+    else:
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16, 9, 9])
+        nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                 helper.make_node("PRelu", ["c", "slope"], ["y"])]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "g", [x], [y], weights)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]
+                             ).SerializeToString()
+
+
+@pytest.mark.parametrize("shape", [(1, 16, 1, 1), (16, 1, 1)])
+def test_a_per_channel_prelu_becomes_convolutions_with_the_same_output(shape):
+    # slopes of every sign and size: negative, zero, between 0 and 1, one, above one
+    slope = np.linspace(-1.5, 3.0, 16).reshape(shape)
+    model = conv_prelu(slope)
+    rewritten = without_prelu(model)
+    assert "PRelu" not in ops(rewritten) and ops(rewritten).count("Conv") == 3
+    x = np.random.default_rng(1).normal(size=(2, 16, 9, 9)).astype(np.float32)
+    expected = plain(model).run(None, {"x": x})[0]
+    got = cpu_session(model).run(None, {"x": x})[0]
+    assert (expected < 0).any() and (expected > 0).any()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_a_prelu_that_is_not_per_channel_on_an_image_stays():
+    model = conv_prelu(np.linspace(-1.0, 2.0, 16), rank2=True)
+    assert without_prelu(model) == model
+    x = np.random.default_rng(2).normal(size=(3, 16)).astype(np.float32)
+    np.testing.assert_array_equal(cpu_session(model).run(None, {"x": x})[0],
+                                  plain(model).run(None, {"x": x})[0])
+
+
+def test_bytes_that_are_not_onnx_get_onnx_runtimes_own_error():
+    assert without_prelu(b"PRelu, but not a model") == b"PRelu, but not a model"
+    with pytest.raises(Exception, match="(?i)protobuf|parse|load"):
+        cpu_session(b"PRelu, but not a model")
+
+
+def test_the_palm_detector_finds_the_same_palms_without_prelu():
+    stored = palm_onnx_bytes()
+    assert ops(stored).count("PRelu") == 31
+    rewritten = onnx.load_from_string(without_prelu(stored)).graph
+    assert "PRelu" not in [node.op_type for node in rewritten.node]
+    used = {name for node in rewritten.node for name in node.input}
+    assert not [t.name for t in rewritten.initializer if t.name not in used]
+    batch = np.random.default_rng(3).random((2, 192, 192, 3), dtype=np.float32)
+    for got, expected in zip(cpu_session(stored).run(None, {"input_1": batch}),
+                             plain(stored).run(None, {"input_1": batch}), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
