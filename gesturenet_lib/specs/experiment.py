@@ -105,6 +105,13 @@ class HandLandmarks:
         help="training: each landmark moved by Gaussian noise of this fraction of the "
              "wrist-to-middle-knuckle length (0: off); landmark features only, like "
              "augment_rotation")
+    augment_cuts: int = spec_field(
+        0, min=0, max=8,
+        help="training: this many more cuts of each training crop, each run through the "
+             "frozen networks: a window inside the crop (each side 0.75-1.0 of the crop's, "
+             "down to the hand's own box) or the crop on a wider black border (each side "
+             "1.0-2.3x, up to 3x the box), any aspect; the hand as other tools cut it (0: "
+             "off)")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ against the two-step path it was made from."""
 from __future__ import annotations
 
 import json
+import logging
+import re
 
 import numpy as np
 import pytest
@@ -202,18 +204,26 @@ def test_int8_export_of_the_merged_graph(trained, tmp_path):
     assert (fp32 == int8).mean() > 0.75
 
 
-def test_weights_init_continues_a_landmark_model_and_refuses_another_family(trained, capsys):
+def test_weights_init_continues_a_landmark_model_and_refuses_another_family(trained, capsys,
+                                                                            caplog):
     root, spec_path, model = trained
     doc = json.loads(open(spec_path).read())
     doc["model"]["weights_init"] = model
+    doc["model"]["hand_landmarks"]["augment_cuts"] = 1   # and trains on each crop cut again
     doc["trainer"]["finetuning"]["train_epochs"] = 2
     doc["output_experiments_fld"] = str(root / "continued")
     again = root / "specs" / "continued.json"
     again.write_text(json.dumps(doc))
+    caplog.set_level(logging.INFO)
     assert cli.main(["train", "-e", str(again), "-k", KEY]) == 0
     history = (root / "continued/model/metrics.csv").read_text().splitlines()
     first_loss = float(history[1].split(",")[2])
     assert first_loss < 1.0  # started from the trained head, not from scratch
+    found = re.search(r"hand found in (\d+) of (\d+) training crops and cuts \(1 per crop\)",
+                      caplog.text)
+    train_crops = sum(json.loads((root / "workspace/data_landmarks.json").read_text())
+                      ["stats"]["per_split"]["train_set"].values())
+    assert found and int(found[2]) == 2 * train_crops and int(found[1]) > train_crops
 
     resnet = root / "resnet.tlt"
     from gesturenet_lib.families.resnet_vanilla.network import build_resnet

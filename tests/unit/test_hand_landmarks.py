@@ -200,3 +200,34 @@ def test_landmark_augmentation_turns_the_hand_about_its_wrist_and_keeps_its_shap
     assert max(np.abs(angles)) <= 30.01 and np.std(angles) > 5
     np.testing.assert_allclose(augment_landmarks(tf.constant(raw), 0.0, 0.0).numpy(), raw,
                                atol=1e-4)
+
+
+def test_a_recut_crop_is_a_window_inside_it_or_it_on_a_wider_black_border():
+    """augment_cuts: every cut keeps the hand's crop recognisable as other tools cut it, a
+    window of 0.75-1.0 of each side, or the whole crop on a black canvas of 1.0-2.3x each
+    side; the same seed gives the same cuts."""
+    from gesturenet_lib.families.hand_landmarks.inputs import recut
+
+    rgb = np.random.default_rng(0).integers(1, 256, (90, 120, 3), dtype=np.uint8)  # no black
+    rng = np.random.default_rng(1)
+    inner = outer = 0
+    aspects = set()
+    for _ in range(60):
+        cut = recut(rgb, rng)
+        h, w = cut.shape[:2]
+        aspects.add(round(w / h, 1))
+        if h <= 90 and w <= 120:
+            inner += 1
+            assert 0.75 * 90 - 1 <= h and 0.75 * 120 - 1 <= w
+            windows = np.lib.stride_tricks.sliding_window_view(rgb, cut.shape)[..., 0, :, :, :]
+            assert (windows == cut).all(axis=(-3, -2, -1)).any()     # a window of the crop
+        else:
+            outer += 1
+            assert h <= 2.3 * 90 + 1 and w <= 2.3 * 120 + 1 and h >= 90 and w >= 120
+            ys, xs = np.nonzero(cut.any(axis=2))                    # the crop, whole
+            y, x = ys.min(), xs.min()
+            np.testing.assert_array_equal(cut[y:y + 90, x:x + 120], rgb)
+            assert (cut > 0).any(axis=2).sum() == 90 * 120         # black elsewhere
+    assert inner > 15 and outer > 15 and len(aspects) > 10
+    again = [recut(rgb, np.random.default_rng(5)) for _ in range(2)]
+    np.testing.assert_array_equal(*again)

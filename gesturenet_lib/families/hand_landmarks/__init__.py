@@ -38,6 +38,8 @@ class HandLandmarks:
                           make_regularizer(spec.model))
 
     def training_inputs(self, spec, train_set, val_set, prep, repeat_val) -> TrainingInputs:
+        import numpy as np
+
         from gesturenet_lib.families.hand_landmarks.assets import (
             canned_onnx_bytes,
             embedder_onnx_bytes,
@@ -59,9 +61,13 @@ class HandLandmarks:
                                          canned_onnx=canned_onnx_bytes())
         extractor = Extractor(extractor_onnx)
         train_raw = extract_set(train_set, prep, extractor)
+        for cut in range(settings.augment_cuts):   # the same crops cut other ways
+            train_raw += extract_set(train_set, prep, extractor,
+                                     np.random.default_rng([spec.random_seed, cut]))
         hands = only_hands(train_raw, settings.presence_threshold)
-        log.info("train: hand found in %d of %d training crops (the others are left out: "
-                 "their prediction is the fixed no-hand fallback)", len(hands), len(train_raw))
+        log.info("train: hand found in %d of %d training crops%s (the others are left out: "
+                 "their prediction is the fixed no-hand fallback)", len(hands), len(train_raw),
+                 f" and cuts ({settings.augment_cuts} per crop)" if settings.augment_cuts else "")
         if len(hands) == 0:
             raise UserInputError(f"{spec.dataset.data_path}: the landmark network found no "
                                  "hand in any training crop (try a larger bbox_enlarge_ratio "

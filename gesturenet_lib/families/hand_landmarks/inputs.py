@@ -20,6 +20,11 @@ from gesturenet_lib.training.data import ImageSet
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 256
+# Cuts of a training crop (augment_cuts). dataset_convert's crop is the hand's box grown 1.3x;
+# other tools cut tighter (the box itself, 0.77 of that crop, of any aspect) or looser (up to
+# 3x the box: 2.3x the crop). Each side is drawn on its own, so the aspect varies too.
+INNER_SIDE = (0.75, 1.0)   # a window inside the crop, per side
+OUTER_SIDE = (1.0, 2.3)    # the crop on a wider black border, per side
 
 
 @dataclass(frozen=True)
@@ -31,22 +36,48 @@ class LandmarkSet:
         return len(self.labels)
 
 
-def extract_set(images: ImageSet, prep: Preprocessing, extractor: Extractor) -> LandmarkSet:
+    def __add__(self, other: LandmarkSet) -> LandmarkSet:
+        return LandmarkSet(np.concatenate([self.raw, other.raw]),
+                           np.concatenate([self.labels, other.labels]))
+
+
+def extract_set(images: ImageSet, prep: Preprocessing, extractor: Extractor,
+                recut_rng: np.random.Generator | None = None) -> LandmarkSet:
     """The extractor's output for every crop of ``images`` (read in chunks, so memory stays
-    bounded by READ_CHUNK crops)."""
+    bounded by READ_CHUNK crops); with ``recut_rng``, for a random cut of each crop
+    (``recut``)."""
     parts = []
     for start in range(0, len(images), READ_CHUNK):
         tensors = []
         for path in images.paths[start:start + READ_CHUNK]:
             try:
-                tensors.append(to_input(load_rgb(path), prep))
+                rgb = load_rgb(path)
             except RecordError as err:
                 raise UserInputError(f"{path}: {err} (listed in {images.name})") from None
+            tensors.append(to_input(rgb if recut_rng is None else recut(rgb, recut_rng), prep))
         parts.append(extractor(np.stack(tensors)))
-        log.info("train: landmarks of %s: %d of %d crops", images.name,
+        log.info("train: landmarks of %s%s: %d of %d crops", images.name,
+                 "" if recut_rng is None else " (cut another way)",
                  min(start + READ_CHUNK, len(images)), len(images))
     raw = np.concatenate(parts) if parts else np.zeros((0, RAW_SIZE), np.float32)
     return LandmarkSet(raw, np.asarray(images.labels, np.int64))
+
+
+def recut(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The crop cut another way, at random: a window inside it (each side ``INNER_SIDE`` of
+    the crop's, anywhere in it) or, as often, the crop somewhere on a black canvas (each side
+    ``OUTER_SIDE`` times the crop's)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    inner = rng.random() < 0.5
+    sides = rng.uniform(*(INNER_SIDE if inner else OUTER_SIDE), size=2)
+    cut_w, cut_h = max(1, round(w * sides[0])), max(1, round(h * sides[1]))
+    x, y = rng.integers(0, abs(cut_w - w) + 1), rng.integers(0, abs(cut_h - h) + 1)
+    if inner:
+        return rgb[y:y + cut_h, x:x + cut_w]
+    return cv2.copyMakeBorder(rgb, int(y), int(cut_h - h - y), int(x), int(cut_w - w - x),
+                              cv2.BORDER_CONSTANT, value=(0, 0, 0))
 
 
 def only_hands(data: LandmarkSet, threshold: float) -> LandmarkSet:
