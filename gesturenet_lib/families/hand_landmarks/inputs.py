@@ -52,9 +52,10 @@ def extract_set(images: ImageSet, prep: Preprocessing, extractor: Extractor,
         for path in images.paths[start:start + READ_CHUNK]:
             try:
                 rgb = load_rgb(path)
+                tensors.append(to_input(rgb if recut_rng is None else recut(rgb, recut_rng),
+                                        prep))
             except RecordError as err:
                 raise UserInputError(f"{path}: {err} (listed in {images.name})") from None
-            tensors.append(to_input(rgb if recut_rng is None else recut(rgb, recut_rng), prep))
         parts.append(extractor(np.stack(tensors)))
         log.info("train: landmarks of %s%s: %d of %d crops", images.name,
                  "" if recut_rng is None else " (cut another way)",
