@@ -40,8 +40,12 @@ def without_prelu(onnx_bytes: bytes) -> bytes:
         return onnx_bytes
     if not any(node.op_type == "PRelu" for node in model.graph.node):
         return onnx_bytes
-    ranks = _ranks(onnx.shape_inference.infer_shapes(model))
-    slopes = {t.name: t for t in model.graph.initializer}
+    try:
+        ranks = _ranks(onnx.shape_inference.infer_shapes(model))
+    except Exception:  # onnx's inference errors; the graph then runs as it is
+        return onnx_bytes
+    inputs = {v.name for v in model.graph.input}   # an initializer a caller may override
+    slopes = {t.name: t for t in model.graph.initializer if t.name not in inputs}
     nodes, replaced = [], set()
     for node in model.graph.node:
         slope = slopes.get(node.input[1]) if node.op_type == "PRelu" else None
@@ -51,6 +55,8 @@ def without_prelu(onnx_bytes: bytes) -> bytes:
             continue
         nodes += _as_convs(model, node, onnx.numpy_helper.to_array(slope), channels)
         replaced.add(slope.name)
+    if not replaced:
+        return onnx_bytes
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     used = {name for node in nodes for name in node.input}

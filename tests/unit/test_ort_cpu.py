@@ -61,6 +61,15 @@ def test_a_prelu_that_is_not_per_channel_on_an_image_stays():
                                   plain(model).run(None, {"x": x})[0])
 
 
+def test_a_slope_that_is_also_a_graph_input_stays():
+    """An initializer that is also a graph input can be given at run time: not a constant."""
+    model = onnx.load_from_string(conv_prelu(np.linspace(-1.0, 2.0, 16).reshape(16, 1, 1)))
+    model.graph.input.append(helper.make_tensor_value_info("slope", TensorProto.FLOAT,
+                                                           [16, 1, 1]))
+    data = model.SerializeToString()
+    assert without_prelu(data) == data
+
+
 def test_bytes_that_are_not_onnx_get_onnx_runtimes_own_error():
     assert without_prelu(b"PRelu, but not a model") == b"PRelu, but not a model"
     with pytest.raises(Exception, match="(?i)protobuf|parse|load"):
