@@ -16,7 +16,7 @@ from gesturenet_lib.families.hand_landmarks.extractor import (
     hand_found,
 )
 from gesturenet_lib.inference.backends import Backend, KerasBackend, OnnxBackend
-from gesturenet_lib.ort_cpu import cpu_session
+from gesturenet_lib.ort_cpu import cpu_session, quiet_between_runs
 
 # rows [N, NET_ROW] (landmarks in any square-pixel frame) -> (probabilities, hand found)
 LandmarkReader = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -70,7 +70,5 @@ def landmark_reader(backend: Backend) -> LandmarkReader | None:
 
 
 def _session(onnx_bytes: bytes):
-    from gesturenet_lib.families.hand_landmarks.hand_finder import quiet_between_runs
-
     # it takes turns with the hand finder's two sessions
     return cpu_session(onnx_bytes, quiet_between_runs())

@@ -24,7 +24,7 @@ from gesturenet_lib.families.hand_landmarks.layout import (
     POINTS_END,
     PRESENCE,
 )
-from gesturenet_lib.ort_cpu import cpu_session
+from gesturenet_lib.ort_cpu import cpu_session, quiet_between_runs
 
 SAME_HAND_IOU = 0.5   # two boxes overlapping this much are one hand (the surer one is kept)
 # Landmarks sit at the joints' centres, inside the hand's outline. On the bundled sample's
@@ -99,18 +99,6 @@ def square_windows(width: int, height: int, aspect: float = WINDOW_ASPECT
         start = round(k * (long - short) / max(1, count - 1 + (count == 1)))
         windows.append((start, 0, short, short) if width > height else (0, start, short, short))
     return windows
-
-
-def quiet_between_runs():
-    """ONNX Runtime session options for sessions that take turns (the detector, the landmark
-    network, the classifier after them): by default a session's threads spin for a while
-    after each run, taking the cores from the next session; on 2 cores that made finding the
-    hands of a photo 1.7x slower (91 vs 53 ms). This session's own setting only."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
 
 
 class HandFinder:
