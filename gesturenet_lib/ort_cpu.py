@@ -25,15 +25,17 @@ def cpu_session(onnx_bytes: bytes, options=None):
                                 providers=["CPUExecutionProvider"])
 
 
-def quiet_between_runs():
+def quiet_between_runs(threads: int = 0):
     """ONNX Runtime session options for sessions that take turns (the detector, the landmark
     network, the classifier after them): by default a session's threads spin for a while
     after each run, taking the cores from the next session; on 2 cores that made finding the
-    hands of a photo 1.7x slower (91 vs 53 ms). This session's own setting only."""
+    hands of a photo 1.7x slower (91 vs 53 ms). ``threads`` per run (0: ONNX Runtime's
+    choice, one per core; 1 where several runs go on at once). This session's own setting."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.intra_op_num_threads = threads
     return options
 
 

@@ -25,7 +25,12 @@ from gesturenet_lib.evaluation.evaluate import (
 from gesturenet_lib.evaluation.metrics import classification_metrics, metrics_table
 from gesturenet_lib.evaluation.report import Misclassified
 from gesturenet_lib.families.hand_landmarks.palm_detection import iou
-from gesturenet_lib.inference.full_frame import CropRule, classify_frames, hand_finder
+from gesturenet_lib.inference.full_frame import (
+    CropRule,
+    classify_frames,
+    hand_finder,
+    photo_workers,
+)
 from gesturenet_lib.inference.loading import load_checked_backend
 from gesturenet_lib.inference.run import Source, log_progress
 from gesturenet_lib.specs import Experiment
@@ -78,8 +83,10 @@ def evaluate_full_frames(exp: Experiment, model_path: str, key: str | None,
     sources = [Source(io.join(exp.eval_image_root, path), path) for path in frames]
     log.info("evaluate --full_frame: %d images of %s with %s (%s)", len(sources), data_type,
              model_path, backend.name)
-    results = classify_frames(sources, hand_finder(), backend, rule or CropRule(),
-                              keep_images=True, progress=log_progress("evaluate --full_frame"))
+    workers = photo_workers(len(sources))
+    results = classify_frames(sources, hand_finder(workers=workers), backend, rule or CropRule(),
+                              keep_images=True, workers=workers,
+                              progress=log_progress("evaluate --full_frame"))
     scored = _score(results, frames, classes, names)
     truth, pred, counts = scored.truth, scored.pred, scored.counts
     if not truth:

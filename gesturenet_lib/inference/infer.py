@@ -19,6 +19,7 @@ from gesturenet_lib.inference.full_frame import (
     classify_frames,
     hand_finder,
     hand_record,
+    photo_workers,
 )
 from gesturenet_lib.inference.loading import load_checked_backend
 from gesturenet_lib.inference.previews import write_preview
@@ -125,8 +126,9 @@ def _full_frames(sources: list[Source], backend, names: list[str], results_dir: 
     """results.txt: ``path hand_index class_index class_name confidence x0 y0 x1 y1`` per
     hand, ``path -1 no_hand`` for an image without one; results.jsonl: one record per hand
     (``hand_record``), ``{"path", "hands": 0}`` for an image without one."""
-    results = classify_frames(sources, hand_finder(), backend, rule,
-                              keep_images=bool(previews),
+    workers = photo_workers(len(sources))
+    results = classify_frames(sources, hand_finder(workers=workers), backend, rule,
+                              keep_images=bool(previews), workers=workers,
                               progress=log_progress("inference --full_frame"))
     txt, jsonl = [], []
     for result in results:

@@ -182,6 +182,31 @@ def test_inference_full_frame_one_record_per_hand(trained, frames, tmp_path, cap
     assert (previews / "wall.jpg").exists() and not (previews / "broken.jpg").exists()
 
 
+def test_photos_searched_at_once_come_back_as_one_after_the_other(trained, frames, tmp_path):
+    """A folder is searched several photos at once (one per core, one thread per network
+    run): the same hands, boxes and classes, in the same order, as one photo after the other;
+    an unreadable photo keeps its place; progress counts every photo once, in order."""
+    _, _, model = trained
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    paths = list(dict(frames))[:7]
+    sources = ([Source(p, p) for p in paths[:3]] + [Source(str(tmp_path / "broken.jpg"), "b")]
+               + [Source(p, p) for p in paths[3:]])
+    tlt, rule = load_backend(model, KEY, None), CropRule(True, 1.3)
+    one = classify_frames(sources, hand_finder(), tlt, rule)
+    counted: list[int] = []
+    at_once = classify_frames(sources, hand_finder(workers=3), tlt, rule, workers=3,
+                              progress=lambda n, total: counted.append(n))
+    assert counted == list(range(1, len(sources) + 1))
+    assert [r.source for r in at_once] == sources
+    assert at_once[3].error == one[3].error and at_once[3].error
+    assert sum(len(r.hands) for r in one) >= 7
+    for a, b in zip(one, at_once, strict=True):
+        assert [h.index for h in a.hands] == [h.index for h in b.hands]
+        np.testing.assert_allclose([h.box for h in a.hands], [h.box for h in b.hands], atol=1)
+        np.testing.assert_allclose([h.probabilities for h in a.hands],
+                                   [h.probabilities for h in b.hands], atol=1e-3)
+
+
 def test_a_whole_photo_is_classified_from_the_landmarks_the_finder_read(trained, frames,
                                                                           tmp_path):
     """The single pass (the head on the finder's landmarks) calls each hand as the crop path

@@ -102,13 +102,14 @@ def square_windows(width: int, height: int, aspect: float = WINDOW_ASPECT
 
 
 class HandFinder:
-    """Runs both networks with ONNX Runtime on CPU."""
+    """Runs both networks with ONNX Runtime on CPU, ``threads`` per run (0: one per core); a
+    finder may search several images at once from several threads."""
 
     def __init__(self, detector_onnx: bytes, landmark_onnx: bytes,
                  presence_threshold: float = 0.5, max_hands: int = 8,
-                 window_aspect: float = WINDOW_ASPECT):
-        self.detector = cpu_session(detector_onnx, quiet_between_runs())
-        self.landmarks = cpu_session(landmark_onnx, quiet_between_runs())
+                 window_aspect: float = WINDOW_ASPECT, threads: int = 0):
+        self.detector = cpu_session(detector_onnx, quiet_between_runs(threads))
+        self.landmarks = cpu_session(landmark_onnx, quiet_between_runs(threads))
         self.anchors = pd.anchor_centres()
         self.threshold = presence_threshold
         self.max_hands = max_hands
