@@ -3,7 +3,8 @@
 A hand_landmarks model (palm_detector) is trained on everyone but the bundled sample's kpi
 people; their 77 whole images (89 annotated hands) are the test photos, at their own size
 (512x683 and the like) and upscaled to about 12 megapixels (JPEG quality 92), as phone photos
-are. Per set, wall seconds per photo *with decoding* and hand recall / precision at IoU >= 0.3
+are, and dim (0.15 of the light, sensor noise added), as in a dim room. Per set, wall seconds
+per photo *with decoding* and hand recall / precision at IoU >= 0.3
 (boxes by the same rule for both), for:
 
 - ours: `inference --full_frame`'s single pass (the classifier reads the landmarks the finder
@@ -46,16 +47,21 @@ from hand_localization_bench import (
 from results_file import write_results
 
 PHONE_PIXELS = 12_000_000
+DIM_EXPOSURE, DIM_NOISE = 0.15, 1.5   # a dim room: the light scaled, sensor noise (0-255)
 
 
 def photo_sets(exp, classes: dict[str, int], folder: Path) -> dict[str, list[tuple[str, list]]]:
-    """{set name: [(photo path, annotated boxes)]}: the kpi photos as they are and upscaled."""
+    """{set name: [(photo path, annotated boxes)]}: the kpi photos as they are, upscaled, and
+    dim (``DIM_EXPOSURE`` of the light, sensor noise added)."""
     import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
 
     from gesturenet_lib.evaluation.full_frame import annotated_frames
 
     frames = annotated_frames(exp, "kpi_set", classes)
-    native, phone = [], []
+    native, phone, dim = [], [], []
     folder.mkdir(parents=True, exist_ok=True)
     for k, (relative, hands) in enumerate(frames.items()):
         path = str(Path(exp.eval_image_root) / relative)
@@ -69,7 +75,11 @@ def photo_sets(exp, classes: dict[str, int], folder: Path) -> dict[str, list[tup
         phone.append((out, [((round(a.box[0] * sx), round(a.box[1] * sy),
                               round(a.box[2] * sx), round(a.box[3] * sy)), a.label)
                             for a in hands]))
-    return {"native": native, "phone_12mp": phone}
+        dark = image * DIM_EXPOSURE + rng.normal(0, DIM_NOISE, image.shape)
+        out = str(folder / f"dim_{k:03d}.jpg")
+        cv2.imwrite(out, np.clip(dark, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        dim.append((out, native[-1][1]))
+    return {"native": native, "phone_12mp": phone, "dim": dim}
 
 
 def hands_blurred(exp, classes: dict[str, int], folder: Path) -> list[tuple[str, list]]:

@@ -99,6 +99,24 @@ def test_the_crop_graph_is_the_numpy_path(frames):
     assert compared >= len(frames) * 0.8
 
 
+def test_hands_are_found_in_a_dim_photo(frames):
+    """A photo taken with a tenth of the light (sensor noise added) is lifted before the
+    networks see it: most of its hands are found where they are in the lit photo."""
+    finder = hand_finder()
+    rng = np.random.default_rng(0)
+    paths = list(dict(frames))[:8]
+    lit_hands = same = 0
+    for path in paths:
+        rgb = load_rgb(path)
+        lit = [h.box(rgb.shape[1], rgb.shape[0]) for h in finder.find(rgb)]
+        dim = np.clip(rgb * 0.1 + rng.normal(0, 1.5, rgb.shape), 0, 255).astype(np.uint8)
+        found = [h.box(rgb.shape[1], rgb.shape[0]) for h in finder.find(dim)]
+        lit_hands += len(lit)
+        same += sum(bool(found) and iou(np.array(b, np.float64),
+                                        np.array(found, np.float64)).max() > 0.5 for b in lit)
+    assert lit_hands >= 8 and same >= 0.5 * lit_hands, (same, lit_hands)
+
+
 def test_palm_detector_finds_hands_in_loose_and_tight_crops(frames):
     """Crops cut another way than dataset_convert's 1.3x: the box as annotated (fingers at the
     edge) and 3x (a small hand): the palm detector finds the hand where the views miss it."""

@@ -135,3 +135,20 @@ def test_full_frame_matching_uses_the_annotated_box_or_a_tao_cut(tmp_path):
     found = [(101, 99, 149, 151), (1, 0, 11, 10), (300, 300, 310, 310), (2, 1, 12, 11)]
     assert match(annotated, found) == [(0, 1), (1, 0)]
     assert match(annotated, []) == [] and match([], found) == []
+
+
+def test_a_dark_image_is_lifted_before_the_networks_see_it():
+    from gesturenet_lib.families.hand_landmarks.hand_finder import DARK_MEAN, LIFTED_MEAN, lifted
+
+    rng = np.random.default_rng(0)
+    dark = rng.integers(0, 40, (60, 80, 3), dtype=np.uint8)
+    seen = lifted(dark)
+    assert seen.shape == dark.shape and seen.dtype == np.uint8
+    assert seen.mean() > dark.mean() + 40
+    flat = lifted(np.full((8, 8, 3), 20, np.uint8))
+    assert abs(flat.mean() / 255 - LIFTED_MEAN) < 0.01          # a flat image lands on the mean
+    order = np.argsort(dark.reshape(-1), kind="stable")
+    assert np.all(np.diff(seen.reshape(-1)[order].astype(int)) >= 0)   # darker stays darker
+    lit = rng.integers(DARK_MEAN - 20, 255, (60, 80, 3), dtype=np.uint8)
+    assert lifted(lit) is lit
+    assert lifted(np.zeros((4, 4, 3), np.uint8)).max() == 0     # black stays black
