@@ -22,6 +22,7 @@ from gesturenet_lib.families.hand_landmarks.assets import (
 )
 from gesturenet_lib.families.hand_landmarks.backend import landmark_reader
 from gesturenet_lib.families.hand_landmarks.extractor import Extractor, build_extractor
+from gesturenet_lib.families.hand_landmarks.hand_finder import lifted
 from gesturenet_lib.families.hand_landmarks.palm_detection import iou, rect_from_landmarks
 from gesturenet_lib.inference.backends import OnnxBackend
 from gesturenet_lib.inference.full_frame import CropRule, classify_frames, cut, hand_finder
@@ -115,6 +116,23 @@ def test_hands_are_found_in_a_dim_photo(frames):
         same += sum(bool(found) and iou(np.array(b, np.float64),
                                         np.array(found, np.float64)).max() > 0.5 for b in lit)
     assert lit_hands >= 8 and same >= 0.5 * lit_hands, (same, lit_hands)
+
+
+def test_the_crop_graph_lifts_a_dim_crop_as_the_finder_does(frames):
+    """A crop from a dim room goes through the exported graph as the hand finder sees a dim
+    photo (lifted): the same hands found, the same landmarks, as for the crop lifted first."""
+    crops = _crops(frames, 1.3)
+    rng = np.random.default_rng(0)
+    dim = np.clip(crops * 0.08 + rng.normal(0, 1.5 / 255, crops.shape), 0, 1)
+    dim = (dim * 255).round().astype(np.uint8)
+    extractor = _extractor("palm_detector")
+    graph = extractor(dim.astype(np.float32) / 255)
+    first = extractor(np.stack([lifted(c) for c in dim]).astype(np.float32) / 255)
+    found, found_first = graph[:, 63] >= 0.5, first[:, 63] >= 0.5
+    assert found.mean() >= 0.75 and (found == found_first).mean() >= 0.9
+    both = found & found_first
+    xy, xy_first = (rows[both, :63].reshape(-1, 21, 3)[..., :2] for rows in (graph, first))
+    assert np.abs(xy - xy_first).mean() < 1.5   # pixels of 224
 
 
 def test_palm_detector_finds_hands_in_loose_and_tight_crops(frames):

@@ -66,6 +66,9 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
         nodes.append(helper.make_node("Transpose", [x], ["crop_nhwc"], perm=[0, 2, 3, 1],
                                       name="to_nhwc"))
         x = "crop_nhwc"
+    lift_nodes, lift_inits, x = _lift_nodes(x)
+    nodes += lift_nodes
+    inits += lift_inits
     border_nodes, border_inits, x = _border_nodes(x, settings, size)
     nodes += border_nodes
     inits += border_inits
@@ -140,6 +143,32 @@ def _views_alone(x: str, size: int, net_nodes: list, rotations: bool) -> tuple[l
 
     front, _, back, inits = _views(x, size, rotations, ROWS)
     return front + net_copy(net_nodes, "views_input", "", "views_raw") + back, inits
+
+
+def _lift_nodes(x: str) -> tuple[list, list, str]:
+    """Nodes that lift a dark NHWC crop ``x`` as the hand finder lifts a dark photo
+    (``hand_finder.lifted``: under DARK_MEAN, a gamma curve to a mean of LIFTED_MEAN; each
+    crop of the batch by its own mean): (nodes, initializers, the lifted tensor's name)."""
+    from onnx import TensorProto, helper
+
+    from gesturenet_lib.families.hand_landmarks.hand_finder import DARK_MEAN, LIFTED_MEAN
+
+    def scalar(name: str, value: float):
+        return helper.make_tensor(name, TensorProto.FLOAT, [], [value])
+
+    inits = [scalar("lift_dark", DARK_MEAN / 255), scalar("lift_floor", 1 / 255),
+             scalar("lift_log_target", float(np.log(LIFTED_MEAN))), scalar("lift_one", 1.0)]
+    node = helper.make_node
+    nodes = [
+        node("ReduceMean", [x], ["lift_mean"], axes=[1, 2, 3], keepdims=1, name="lift_mean"),
+        node("Max", ["lift_mean", "lift_floor"], ["lift_mean_floored"], name="lift_floor"),
+        node("Log", ["lift_mean_floored"], ["lift_log_mean"], name="lift_log_mean"),
+        node("Div", ["lift_log_target", "lift_log_mean"], ["lift_gamma"], name="lift_gamma"),
+        node("Less", ["lift_mean", "lift_dark"], ["lift_is_dark"], name="lift_is_dark"),
+        node("Where", ["lift_is_dark", "lift_gamma", "lift_one"], ["lift_power"],
+             name="lift_power"),
+        node("Pow", [x, "lift_power"], ["crop_lifted"], name="lift")]
+    return nodes, inits, "crop_lifted"
 
 
 def _border_nodes(x: str, settings: HandLandmarks, size: int) -> tuple[list, list, str]:
