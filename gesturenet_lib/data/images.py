@@ -11,14 +11,37 @@ from __future__ import annotations
 
 import contextlib
 import io as _bytes_io
+import logging
+import os
 import warnings
+from collections import Counter
 
 import numpy as np
 
 from gesturenet_lib.errors import RecordError
 
+log = logging.getLogger(__name__)
+
 # File names taken as images wherever a folder is listed (import, inference, calibration).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def images_among(paths, folder: str, flag: str) -> list[str]:
+    """The paths named as images (``IMAGE_SUFFIXES``), in their order; the others are counted
+    by suffix in one warning naming ``flag`` and ``folder`` (a .tif or .gif is left out, not
+    lost silently)."""
+    images, others = [], Counter()
+    for path in paths:
+        if path.lower().endswith(IMAGE_SUFFIXES):
+            images.append(path)
+        else:
+            others[os.path.splitext(path)[1].lower() or "(no suffix)"] += 1
+    if others:
+        log.warning("%s %s: %d files are not images by name and were left out (%s); images "
+                    "are %s", flag, folder, sum(others.values()),
+                    ", ".join(f"{suffix} {n}" for suffix, n in sorted(others.items())),
+                    " ".join(IMAGE_SUFFIXES))
+    return images
 # The accepted formats, by their leading bytes; WebP is RIFF....WEBP.
 FORMATS = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n", "BMP": b"BM", "WebP": b"RIFF"}
 # Other formats named when refused, so the message says what the file is.

@@ -160,12 +160,12 @@ def _calibration_data(req: ExportRequest, prep: Preprocessing, out_dir: str
                              "--cal_data_file or --cal_cache_file)")
     if req.cal_image_dir and not io.is_dir(req.cal_image_dir):
         raise UserInputError(f"--cal_image_dir {req.cal_image_dir}: folder not found")
-    from gesturenet_lib.data.images import IMAGE_SUFFIXES
+    from gesturenet_lib.data.images import images_among
     from gesturenet_lib.errors import RecordError
     from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
-    files = list(req.cal_images) or [p for p in io.list_files(req.cal_image_dir)
-                                     if p.lower().endswith(IMAGE_SUFFIXES)]
+    files = list(req.cal_images) or images_among(io.list_files(req.cal_image_dir),
+                                                 req.cal_image_dir, "--cal_image_dir")
     tensors = []
     for file in files:
         if len(tensors) == needed:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from gesturenet_lib import io
 from gesturenet_lib.data.dataset_file import read_dataset_file
-from gesturenet_lib.data.images import IMAGE_SUFFIXES
+from gesturenet_lib.data.images import images_among
 from gesturenet_lib.errors import UserInputError
 from gesturenet_lib.inference.full_frame import (
     CropRule,
@@ -52,7 +52,7 @@ def sources_from_dir(image_dir: str) -> list[Source]:
     if not io.is_dir(image_dir):
         raise UserInputError(f"--image_dir {image_dir}: folder not found")
     return [Source(path, os.path.relpath(path, image_dir))
-            for path in io.list_files(image_dir) if path.lower().endswith(IMAGE_SUFFIXES)]
+            for path in images_among(io.list_files(image_dir), image_dir, "--image_dir")]
 
 
 def images_root(exp: Experiment, image_root: str | None, data_json: str | None) -> str | None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gesturenet_lib import io
-from gesturenet_lib.data.images import IMAGE_SUFFIXES
+from gesturenet_lib.data.images import images_among
 from gesturenet_lib.errors import RecordError, UserInputError
 from gesturenet_lib.families.hand_landmarks.backend import landmark_reader
 from gesturenet_lib.families.hand_landmarks.hand_finder import SAME_HAND_IOU, HandFinder
@@ -127,7 +127,7 @@ def sequence_frames(image_dir: str, fps: float, max_frames: int | None) -> Itera
     """The images under a folder as frames, in their numbers' order (frame2 before frame10)."""
     if not io.is_dir(image_dir):
         raise UserInputError(f"--image_dir {image_dir}: folder not found")
-    paths = sorted((p for p in io.list_files(image_dir) if p.lower().endswith(IMAGE_SUFFIXES)),
+    paths = sorted(images_among(io.list_files(image_dir), image_dir, "--image_dir"),
                    key=_natural)
     if not paths:
         raise UserInputError(f"--image_dir {image_dir}: no image in it")

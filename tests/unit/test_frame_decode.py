@@ -5,6 +5,7 @@ displayed size beside it; anything smaller, and any other format, at full size."
 from __future__ import annotations
 
 import io as bytes_io
+import logging
 
 import cv2
 import numpy as np
@@ -68,3 +69,17 @@ def test_jpegs_decoded_into_one_buffer_are_the_same_pixels():
         assert np.array_equal(into, decode(data, long_side=long_side))
     assert buffer.memory.size == 4000 * 3000 * 3  # grown once, to the largest
 
+
+
+def test_files_that_are_not_images_by_name_are_counted_not_lost(caplog):
+    from gesturenet_lib.data.images import images_among
+
+    paths = ["d/a.JPG", "d/b.tif", "d/c.png", "d/README", "d/e.gif", "d/f.tif", "d/g.webp"]
+    with caplog.at_level(logging.WARNING):
+        kept = images_among(paths, "d", "--image_dir")
+    assert kept == ["d/a.JPG", "d/c.png", "d/g.webp"]
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("--image_dir d: 4 files are not images by name")
+    assert "(no suffix) 1, .gif 1, .tif 2" in line
+    caplog.clear()
+    assert images_among(["x.png"], "d", "--image_dir") == ["x.png"] and not caplog.records
