@@ -3,8 +3,9 @@
 A hand_landmarks model (palm_detector) is trained on everyone but the bundled sample's kpi
 people; their 77 whole images (89 annotated hands) are the test photos, at their own size
 (512x683 and the like) and upscaled to about 12 megapixels (JPEG quality 92), as phone photos
-are, and dim (0.15 of the light, sensor noise added), as in a dim room. Per set, wall seconds
-per photo *with decoding* and hand recall / precision at IoU >= 0.3
+are, dim (0.15 of the light, sensor noise added), as in a dim room, and gray (one-channel
+JPEG), as an infrared camera gives. Per set, wall seconds per photo *with decoding* and hand
+recall / precision at IoU >= 0.3
 (boxes by the same rule for both), for:
 
 - ours: `inference --full_frame`'s single pass (the classifier reads the landmarks the finder
@@ -52,7 +53,8 @@ DIM_EXPOSURE, DIM_NOISE = 0.15, 1.5   # a dim room: the light scaled, sensor noi
 
 def photo_sets(exp, classes: dict[str, int], folder: Path) -> dict[str, list[tuple[str, list]]]:
     """{set name: [(photo path, annotated boxes)]}: the kpi photos as they are, upscaled, and
-    dim (``DIM_EXPOSURE`` of the light, sensor noise added)."""
+    dim (``DIM_EXPOSURE`` of the light, sensor noise added), and gray (one channel, as an
+    infrared camera gives)."""
     import cv2
     import numpy as np
 
@@ -61,7 +63,7 @@ def photo_sets(exp, classes: dict[str, int], folder: Path) -> dict[str, list[tup
     from gesturenet_lib.evaluation.full_frame import annotated_frames
 
     frames = annotated_frames(exp, "kpi_set", classes)
-    native, phone, dim = [], [], []
+    native, phone, dim, gray = [], [], [], []
     folder.mkdir(parents=True, exist_ok=True)
     for k, (relative, hands) in enumerate(frames.items()):
         path = str(Path(exp.eval_image_root) / relative)
@@ -79,7 +81,10 @@ def photo_sets(exp, classes: dict[str, int], folder: Path) -> dict[str, list[tup
         out = str(folder / f"dim_{k:03d}.jpg")
         cv2.imwrite(out, np.clip(dark, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 92])
         dim.append((out, native[-1][1]))
-    return {"native": native, "phone_12mp": phone, "dim": dim}
+        out = str(folder / f"gray_{k:03d}.jpg")
+        cv2.imwrite(out, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        gray.append((out, native[-1][1]))
+    return {"native": native, "phone_12mp": phone, "dim": dim, "gray": gray}
 
 
 def hands_blurred(exp, classes: dict[str, int], folder: Path) -> list[tuple[str, list]]:

@@ -118,6 +118,23 @@ def test_hands_are_found_in_a_dim_photo(frames):
     assert lit_hands >= 8 and same >= 0.5 * lit_hands, (same, lit_hands)
 
 
+def test_hands_are_found_in_a_gray_photo(frames):
+    """A grayscale photo (an infrared camera, black and white) is tinted before the palm
+    detector sees it: most of its hands are found where they are in the colour photo."""
+    finder = hand_finder()
+    paths = list(dict(frames))[:12]
+    color_hands = same = 0
+    for path in paths:
+        rgb = load_rgb(path)
+        color = [h.box(rgb.shape[1], rgb.shape[0]) for h in finder.find(rgb)]
+        gray = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+        found = [h.box(rgb.shape[1], rgb.shape[0]) for h in finder.find(gray)]
+        color_hands += len(color)
+        same += sum(bool(found) and iou(np.array(b, np.float64),
+                                        np.array(found, np.float64)).max() > 0.5 for b in color)
+    assert color_hands >= 12 and same >= 0.6 * color_hands, (same, color_hands)
+
+
 def test_the_crop_graph_lifts_a_dim_crop_as_the_finder_does(frames):
     """A crop from a dim room goes through the exported graph as the hand finder sees a dim
     photo (lifted): the same hands found, the same landmarks, as for the crop lifted first."""

@@ -152,3 +152,23 @@ def test_a_dark_image_is_lifted_before_the_networks_see_it():
     lit = rng.integers(DARK_MEAN - 20, 255, (60, 80, 3), dtype=np.uint8)
     assert lifted(lit) is lit
     assert lifted(np.zeros((4, 4, 3), np.uint8)).max() == 0     # black stays black
+
+
+def test_the_detector_sees_a_gray_photo_tinted_and_a_colour_one_as_it_is():
+    import cv2
+
+    from gesturenet_lib.families.hand_landmarks.hand_finder import (
+        GRAY_TINT,
+        detector_view,
+        tinted,
+    )
+
+    rng = np.random.default_rng(0)
+    colour = rng.integers(90, 255, (64, 48, 3), dtype=np.uint8)
+    assert tinted(colour) is colour and detector_view(colour) is colour
+    gray = np.repeat(rng.integers(90, 255, (64, 48, 1), dtype=np.uint8), 3, axis=2)
+    ok, jpeg = cv2.imencode(".jpg", gray)   # a gray photo stored as colour JPEG: chroma noise
+    for image in (gray, cv2.imdecode(jpeg, cv2.IMREAD_COLOR)):
+        shown = tinted(image)
+        np.testing.assert_allclose(shown.mean(axis=(0, 1)) / image[..., 1].mean(), GRAY_TINT,
+                                   atol=0.02)
