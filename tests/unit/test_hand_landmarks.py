@@ -231,3 +231,34 @@ def test_a_recut_crop_is_a_window_inside_it_or_it_on_a_wider_black_border():
     assert inner > 15 and outer > 15 and len(aspects) > 10
     again = [recut(rgb, np.random.default_rng(5)) for _ in range(2)]
     np.testing.assert_array_equal(*again)
+
+
+def test_the_graph_lifts_a_dark_crop_as_the_finder_lifts_a_dark_photo():
+    """The crop graph's lift nodes and ``hand_finder.lifted`` agree (to the finder's 8-bit
+    rounding) on a dark crop, a lit crop inside a letterbox's black border (not lifted: black
+    values do not count) and an all-black crop."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from gesturenet_lib.families.hand_landmarks.extractor import _lift_nodes
+    from gesturenet_lib.families.hand_landmarks.hand_finder import lifted
+
+    nodes, inits, out = _lift_nodes("x")
+    graph = helper.make_graph(
+        nodes, "lift", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 8, 8, 3])],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, [None, 8, 8, 3])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    dark = rng.integers(1, 40, (8, 8, 3), dtype=np.uint8)
+    boxed = np.zeros((8, 8, 3), np.uint8)
+    boxed[:, 2:6] = rng.integers(100, 200, (8, 4, 3), dtype=np.uint8)  # mean 37 with the border
+    black = np.zeros((8, 8, 3), np.uint8)
+    crops = np.stack([dark, boxed, black])
+    shown = session.run(None, {"x": crops.astype(np.float32) / 255})[0] * 255
+    expected = np.stack([lifted(c) for c in crops]).astype(np.float32)
+    np.testing.assert_allclose(shown, expected, atol=0.6)
+    assert shown[0].mean() > dark.mean() + 40
+    np.testing.assert_allclose(shown[1], boxed, atol=1e-3)

@@ -147,8 +147,9 @@ def _views_alone(x: str, size: int, net_nodes: list, rotations: bool) -> tuple[l
 
 def _lift_nodes(x: str) -> tuple[list, list, str]:
     """Nodes that lift a dark NHWC crop ``x`` as the hand finder lifts a dark photo
-    (``hand_finder.lifted``: under DARK_MEAN, a gamma curve to a mean of LIFTED_MEAN; each
-    crop of the batch by its own mean): (nodes, initializers, the lifted tensor's name)."""
+    (``hand_finder.lifted``: a mean of the values that are not black under DARK_MEAN, so a
+    letterbox's border does not count; a gamma curve to a mean of LIFTED_MEAN; each crop of
+    the batch by its own mean): (nodes, initializers, the lifted tensor's name)."""
     from onnx import TensorProto, helper
 
     from gesturenet_lib.families.hand_landmarks.hand_finder import DARK_MEAN, LIFTED_MEAN
@@ -157,10 +158,21 @@ def _lift_nodes(x: str) -> tuple[list, list, str]:
         return helper.make_tensor(name, TensorProto.FLOAT, [], [value])
 
     inits = [scalar("lift_dark", DARK_MEAN / 255), scalar("lift_floor", 1 / 255),
-             scalar("lift_log_target", float(np.log(LIFTED_MEAN))), scalar("lift_one", 1.0)]
+             scalar("lift_log_target", float(np.log(LIFTED_MEAN))), scalar("lift_one", 1.0),
+             scalar("lift_zero", 0.0), scalar("lift_tiny", 1e-6)]
     node = helper.make_node
     nodes = [
-        node("ReduceMean", [x], ["lift_mean"], axes=[1, 2, 3], keepdims=1, name="lift_mean"),
+        # the mean of the values that are not black: mean(x) / mean(x > 0)
+        node("ReduceMean", [x], ["lift_mean_all"], axes=[1, 2, 3], keepdims=1,
+             name="lift_mean_all"),
+        node("Greater", [x, "lift_zero"], ["lift_lit"], name="lift_lit"),
+        node("Cast", ["lift_lit"], ["lift_lit_f"], to=TensorProto.FLOAT, name="lift_lit_f"),
+        node("ReduceMean", ["lift_lit_f"], ["lift_lit_share"], axes=[1, 2, 3], keepdims=1,
+             name="lift_lit_share"),
+        node("Max", ["lift_lit_share", "lift_tiny"], ["lift_lit_share_floored"],
+             name="lift_share_floor"),
+        node("Div", ["lift_mean_all", "lift_lit_share_floored"], ["lift_mean"],
+             name="lift_mean"),
         node("Max", ["lift_mean", "lift_floor"], ["lift_mean_floored"], name="lift_floor"),
         node("Log", ["lift_mean_floored"], ["lift_log_mean"], name="lift_log_mean"),
         node("Div", ["lift_log_target", "lift_log_mean"], ["lift_gamma"], name="lift_gamma"),

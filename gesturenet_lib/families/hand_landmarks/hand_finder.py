@@ -44,8 +44,9 @@ SMALL_HAND = 0.12
 # 0.54-0.85 (the sixth, 0.97, a real hand nobody annotated): windows otherwise doubled the
 # false hands there (12 against MediaPipe's 6).
 WINDOW_PRESENCE = 0.9
-# Both networks were trained on well-lit hands: an image whose mean pixel (0-255) is under
-# DARK_MEAN is seen through a gamma curve that brings its mean to about LIFTED_MEAN of white.
+# Both networks were trained on well-lit hands: an image whose mean value (0-255, black values
+# left out) is under DARK_MEAN is seen through a gamma curve that brings its mean to about
+# LIFTED_MEAN of white.
 # On the sample's kpi photos darkened to 0.2 / 0.12 / 0.07 of their exposure (sensor noise
 # added) the finder found 0.67 / 0.20 / 0.02 of the hands as they were, 0.81 / 0.66 / 0.39
 # lifted; at full exposure one more (a hand in a photo of mean 17.5), and on the sample's 17
@@ -239,8 +240,10 @@ def tinted(rgb: np.ndarray) -> np.ndarray:
 
 
 def lifted(rgb: np.ndarray) -> np.ndarray:
-    """A dark image brightened (``DARK_MEAN``); any other as it is."""
-    mean = float(rgb[::4, ::4].mean())
+    """A dark image brightened (``DARK_MEAN``); any other as it is. The mean is of the values
+    that are not black: a letterbox's border (or a camera's) does not make a lit image dark."""
+    sample = rgb[::4, ::4]
+    mean = float(sample.sum()) / max(int(np.count_nonzero(sample)), 1)
     if mean >= DARK_MEAN:
         return rgb
     gamma = np.log(LIFTED_MEAN) / np.log(max(mean, 1.0) / 255)
