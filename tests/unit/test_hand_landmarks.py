@@ -241,10 +241,10 @@ def test_the_graph_lifts_a_dark_crop_as_the_finder_lifts_a_dark_photo():
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from gesturenet_lib.families.hand_landmarks.extractor import _lift_nodes
+    from gesturenet_lib.families.hand_landmarks.extractor import lift_nodes
     from gesturenet_lib.families.hand_landmarks.hand_finder import lifted
 
-    nodes, inits, out = _lift_nodes("x")
+    nodes, inits, out = lift_nodes("x")
     graph = helper.make_graph(
         nodes, "lift", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 8, 8, 3])],
         [helper.make_tensor_value_info(out, TensorProto.FLOAT, [None, 8, 8, 3])], inits)

@@ -66,9 +66,9 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
         nodes.append(helper.make_node("Transpose", [x], ["crop_nhwc"], perm=[0, 2, 3, 1],
                                       name="to_nhwc"))
         x = "crop_nhwc"
-    lift_nodes, lift_inits, x = _lift_nodes(x)
-    nodes += lift_nodes
-    inits += lift_inits
+    lifting, lifting_inits, x = lift_nodes(x)
+    nodes += lifting
+    inits += lifting_inits
     border_nodes, border_inits, x = _border_nodes(x, settings, size)
     nodes += border_nodes
     inits += border_inits
@@ -145,7 +145,7 @@ def _views_alone(x: str, size: int, net_nodes: list, rotations: bool) -> tuple[l
     return front + net_copy(net_nodes, "views_input", "", "views_raw") + back, inits
 
 
-def _lift_nodes(x: str) -> tuple[list, list, str]:
+def lift_nodes(x: str) -> tuple[list, list, str]:
     """Nodes that lift a dark NHWC crop ``x`` as the hand finder lifts a dark photo
     (``hand_finder.lifted``: a mean of the values that are not black under DARK_MEAN, so a
     letterbox's border does not count; a gamma curve to a mean of LIFTED_MEAN; each crop of
