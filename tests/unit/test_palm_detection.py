@@ -159,15 +159,17 @@ def test_the_detector_sees_a_gray_photo_tinted_and_a_colour_one_as_it_is():
 
     from gesturenet_lib.families.hand_landmarks.hand_finder import (
         GRAY_TINT,
-        detector_view,
+        network_views,
         tinted,
     )
 
     rng = np.random.default_rng(0)
     colour = rng.integers(90, 255, (64, 48, 3), dtype=np.uint8)
-    assert tinted(colour) is colour and detector_view(colour) is colour
+    shown, detected = network_views(colour)
+    assert tinted(colour) is colour and shown is colour and detected is colour
     gray = np.repeat(rng.integers(90, 255, (64, 48, 1), dtype=np.uint8), 3, axis=2)
     ok, jpeg = cv2.imencode(".jpg", gray)   # a gray photo stored as colour JPEG: chroma noise
+    assert network_views(gray)[0] is gray   # the landmark network reads it untinted
     for image in (gray, cv2.imdecode(jpeg, cv2.IMREAD_COLOR)):
         shown = tinted(image)
         np.testing.assert_allclose(shown.mean(axis=(0, 1)) / image[..., 1].mean(), GRAY_TINT,

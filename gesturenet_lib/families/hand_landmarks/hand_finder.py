@@ -135,10 +135,9 @@ class HandFinder:
     def palms(self, rgb: np.ndarray, windows: list[tuple[int, int, int, int]]
               ) -> list[pd.Palm]:
         """The palms the detector finds in ``windows`` (x, y, width, height) of an RGB uint8
-        image, each letterboxed to its input, in [0, 1] of the image, surest first; one
-        weighted suppression merges the windows'."""
+        image as the detector sees it (``network_views``), each letterboxed to its input, in
+        [0, 1] of the image, surest first; one weighted suppression merges the windows'."""
         h, w = rgb.shape[:2]
-        rgb = detector_view(rgb)
         batch = np.stack([pd.detector_input(rgb[y:y + wh, x:x + ww])
                           for x, y, ww, wh in windows])
         boxes, scores = self.detector.run([pd.NET_BOXES, pd.NET_SCORES], {pd.NET_INPUT: batch})
@@ -156,13 +155,13 @@ class HandFinder:
         return found[:self.max_hands]
 
     def read(self, rgb: np.ndarray, rects: list[pd.HandRect]) -> np.ndarray:
-        """The landmark network on each rect: rows [len(rects), NET_ROW], landmarks in image
-        pixels; the world landmarks through the same map, as the crop graph carries them
-        (turned like the image; the embedder's normalisation removes the scale and offset)."""
+        """The landmark network on each rect of an RGB uint8 image as it reads it
+        (``network_views``): rows [len(rects), NET_ROW], landmarks in image pixels; the world
+        landmarks through the same map, as the crop graph carries them (turned like the image;
+        the embedder's normalisation removes the scale and offset)."""
         if not rects:
             return np.zeros((0, NET_ROW), np.float32)
-        shown = lifted(rgb)
-        batch = np.stack([pd.warp_hand(shown, r) for r in rects])
+        batch = np.stack([pd.warp_hand(rgb, r) for r in rects])
         points, presence, handedness, world = self.landmarks.run(
             [NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS, NET_WORLD], {NET_INPUT: batch})
         mapped = [pd.landmarks_to_image(p.reshape(21, 3), r).reshape(-1)
@@ -181,29 +180,34 @@ class HandFinder:
         hand, or a hand as small as ``SMALL_HAND`` (its neighbours may be smaller still); a
         hand only they find must reach ``WINDOW_PRESENCE``."""
         h, w = rgb.shape[:2]
-        hands = self._hands(rgb, self.palms(rgb, [(0, 0, w, h)]))
+        shown, detected = network_views(rgb)
+        hands = self._hands(shown, self.palms(detected, [(0, 0, w, h)]))
         windows = square_windows(w, h, self.window_aspect)[1:]
         if windows and (not hands or min(_long_side(f.box(w, h)) for f in hands)
                         < SMALL_HAND * max(w, h)):
             boxes = [f.box(w, h) for f in hands]
-            new = [p for p in self.palms(rgb, windows)
+            new = [p for p in self.palms(detected, windows)
                    if not any(_inside(p.box * (w, h, w, h), b) for b in boxes)]
-            hands += [hand for hand in self._hands(rgb, new)
+            hands += [hand for hand in self._hands(shown, new)
                       if hand.presence >= max(self.threshold, WINDOW_PRESENCE)]
         return self.distinct(hands, w, h)
 
-    def _hands(self, rgb: np.ndarray, palms: list[pd.Palm]) -> list[FoundHand]:
-        """The landmark network on each palm's hand box; the hands present."""
-        h, w = rgb.shape[:2]
-        found = self.hands_at(rgb, [pd.hand_rect(p, w, h) for p in palms],
-                              [p.score for p in palms])
+    def _hands(self, shown: np.ndarray, palms: list[pd.Palm]) -> list[FoundHand]:
+        """The landmark network on each palm's hand box (``shown``: the image as it reads
+        it); the hands present."""
+        h, w = shown.shape[:2]
+        rects = [pd.hand_rect(p, w, h) for p in palms]
+        found = self._present(rects, [p.score for p in palms], self.read(shown, rects))
         return [hand for hand in found if hand is not None]
 
     def hands_at(self, rgb: np.ndarray, rects: list[pd.HandRect], palm_scores: list[float]
                  ) -> list[FoundHand | None]:
         """The hand in each rect, None where the presence score is below the threshold (a
         tracked hand lost)."""
-        raws = self.read(rgb, rects)
+        return self._present(rects, palm_scores, self.read(lifted(rgb), rects))
+
+    def _present(self, rects: list[pd.HandRect], palm_scores: list[float], raws: np.ndarray
+                 ) -> list[FoundHand | None]:
         return [FoundHand(r, score, raw) if raw[PRESENCE] >= self.threshold else None
                 for r, score, raw in zip(rects, palm_scores, raws, strict=True)]
 
@@ -221,11 +225,12 @@ class HandFinder:
         return kept
 
 
-def detector_view(rgb: np.ndarray) -> np.ndarray:
-    """``rgb`` as the palm detector sees it: a gray image tinted, then a dark one lifted (the
-    landmark network reads the hand lifted, untinted: on gray crops it found 0.97 of the kpi
-    hands as they were, 0.96 tinted)."""
-    return lifted(tinted(rgb))
+def network_views(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rgb`` as (the landmark network reads it: a dark image lifted; the palm detector sees
+    it: a gray image tinted, then a dark one lifted), each made once. The landmark network
+    reads untinted: on gray crops it found 0.97 of the kpi hands as they were, 0.96 tinted."""
+    shown, tint = lifted(rgb), tinted(rgb)
+    return shown, (shown if tint is rgb else lifted(tint))
 
 
 def tinted(rgb: np.ndarray) -> np.ndarray:
