@@ -2,13 +2,13 @@
 Hands on the same crop files, in one run.
 
 hand_landmarks models are trained on everyone but the sample's kpi people, one per
-`localization` (`palm_detector`, the default; `upright_first`), and exported; the kpi
-people's 89 hands are cut from their photos at 1.3x (dataset_convert's cut) and 2.0x. Per
-cut, the median and mean milliseconds per crop with preprocessing (ONNX Runtime, batch 1)
-and the share of crops `upright_first` reads as they are, beside MediaPipe Hands 0.10.21
-(static images, 1 hand, model_complexity 1; its `process` time; the throwaway venv of
-hand_localization_bench), which has the same two networks but no gesture embedder. Goal:
-<= 0.7 of MediaPipe's time.
+`localization` (`palm_detector`, the default; `landmarks_first`; `upright_first`), and
+exported; the kpi people's 89 hands are cut from their photos at 1.3x (dataset_convert's cut)
+and 2.0x. Per cut, the median and mean milliseconds per crop with preprocessing (ONNX Runtime,
+batch 1), the share of crops `landmarks_first` reads in the lite network's box and the share
+`upright_first` reads as they are, beside MediaPipe Hands 0.10.21 (static images, 1 hand,
+model_complexity 1; its `process` time; the throwaway venv of hand_localization_bench), which
+has the same two networks but no gesture embedder. Goal: <= 0.7 of MediaPipe's time.
 
     .venv/bin/python bench/crop_latency_bench.py [--mediapipe_venv DIR]
 
@@ -34,8 +34,10 @@ from hand_localization_bench import (
 )
 from results_file import write_results
 
+from gesturenet_lib.families.hand_landmarks.palm_graph import REREAD_OK, UPRIGHT_OK
+
 CUTS = (1.3, 2.0)
-LOCALIZATIONS = ("palm_detector", "upright_first")
+LOCALIZATIONS = ("palm_detector", "landmarks_first", "upright_first")
 
 
 def cut_crops(exp, classes: dict[str, int], ratio: float, folder: Path) -> list[str]:
@@ -57,12 +59,12 @@ def cut_crops(exp, classes: dict[str, int], ratio: float, folder: Path) -> list[
     return files
 
 
-def upright_share(model_path: str, files: list[str]) -> float:
-    """Crops an upright_first model reads as they are: its extractor's own check, read out."""
+def taken_share(model_path: str, files: list[str], check: str) -> float:
+    """Crops a cascade's first stage takes (``check``: its extractor's own [N, 1] bool
+    tensor, read out)."""
     import onnx
     import onnxruntime as ort
 
-    from gesturenet_lib.families.hand_landmarks.palm_graph import UPRIGHT_OK
     from gesturenet_lib.inference.loading import load_backend
     from gesturenet_lib.models.preprocessing import load_rgb, to_input
 
@@ -70,9 +72,9 @@ def upright_share(model_path: str, files: list[str]) -> float:
     batch = np.stack([to_input(load_rgb(f), backend.preprocessing) for f in files])
     graph = onnx.load_from_string(backend.extractor_onnx)
     graph.graph.output.append(onnx.helper.make_tensor_value_info(
-        UPRIGHT_OK, onnx.TensorProto.BOOL, None))
+        check, onnx.TensorProto.BOOL, None))
     session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
-    ok = np.concatenate([session.run([UPRIGHT_OK], {"input_1": batch[i:i + 1]})[0]
+    ok = np.concatenate([session.run([check], {"input_1": batch[i:i + 1]})[0]
                          for i in range(len(batch))])
     return round(float(ok.mean()), 4)
 
@@ -93,8 +95,10 @@ def main() -> int:
         row: dict = {"crops": len(files)}
         for localization in LOCALIZATIONS:
             row[localization] = summary(exported_times(models[localization], files))
-        row["upright_first"]["read_as_they_are"] = upright_share(models["upright_first"],
-                                                                files)
+        row["landmarks_first"]["read_in_the_lite_box"] = taken_share(
+            models["landmarks_first"], files, REREAD_OK)
+        row["upright_first"]["read_as_they_are"] = taken_share(models["upright_first"], files,
+                                                               UPRIGHT_OK)
         row["mediapipe_hands"] = summary([a["seconds"] for a in run_mediapipe(python, files, 1)])
         for localization in LOCALIZATIONS:
             row[localization]["ratio_vs_mediapipe_median"] = round(

@@ -10,6 +10,7 @@ import json
 import cv2
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 
 from gesturenet_lib import cli
@@ -18,12 +19,18 @@ from gesturenet_lib.families.hand_landmarks.assets import (
     canned_onnx_bytes,
     embedder_onnx_bytes,
     landmark_onnx_bytes,
+    lite_landmark_onnx_bytes,
     palm_onnx_bytes,
 )
 from gesturenet_lib.families.hand_landmarks.backend import landmark_reader
 from gesturenet_lib.families.hand_landmarks.extractor import Extractor, build_extractor
-from gesturenet_lib.families.hand_landmarks.hand_finder import lifted
-from gesturenet_lib.families.hand_landmarks.palm_detection import iou, rect_from_landmarks
+from gesturenet_lib.families.hand_landmarks.hand_finder import HandFinder, lifted
+from gesturenet_lib.families.hand_landmarks.palm_detection import (
+    HandRect,
+    iou,
+    rect_from_landmarks,
+)
+from gesturenet_lib.families.hand_landmarks.palm_graph import REREAD_OK
 from gesturenet_lib.inference.backends import OnnxBackend
 from gesturenet_lib.inference.full_frame import CropRule, classify_frames, cut, hand_finder
 from gesturenet_lib.inference.loading import load_backend
@@ -487,4 +494,48 @@ def test_upright_first_reads_a_sure_upright_crop_as_it_is_and_any_other_by_the_p
         one_by_one = np.concatenate([first(crops[i:i + 1]) for i in range(len(crops))])
         np.testing.assert_allclose(one_by_one, got, atol=2e-3)
     used = {n.op_type for n in onnx.load_from_string(first_onnx).graph.node}
+    assert not used - TENSORRT_OPS, used - TENSORRT_OPS
+
+
+def test_landmarks_first_reads_the_hand_in_the_box_the_lite_network_gives(frames):
+    """``localization: landmarks_first``: where the lite landmark network finds the hand in
+    the crop, the full network's landmarks are read in the box the lite landmarks give (as
+    the NumPy twin reads them: the video tracker's step); any other crop gets the palm
+    detector's path; many loose (2.0x) crops are read that way; a crop's result does not
+    depend on the rest of its batch; the graph holds only TensorRT's ops."""
+    def extractor(localization: str) -> bytes:
+        return build_extractor(landmark_onnx_bytes(), HandLandmarks(localization=localization),
+                               "channels_last", palm_onnx_bytes(),
+                               embedder_onnx=embedder_onnx_bytes(),
+                               canned_onnx=canned_onnx_bytes(),
+                               lite_onnx=lite_landmark_onnx_bytes())
+
+    graph = onnx.load_from_string(extractor("landmarks_first"))
+    graph.graph.output.append(onnx.helper.make_tensor_value_info(REREAD_OK, onnx.TensorProto.BOOL,
+                                                                 None))
+    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    palm = Extractor(extractor("palm_detector"))
+    lite = HandFinder(palm_onnx_bytes(), lite_landmark_onnx_bytes())
+    full = HandFinder(palm_onnx_bytes(), landmark_onnx_bytes())
+    whole = HandRect(112.0, 112.0, 224.0, 0.0)   # the 224x224 crop as it is
+    crops = _crops(frames, 2.0)
+    got, reread = session.run(None, {"input_1": crops})
+    by_palm = palm(crops)
+    apart = []   # pixels between the graph's landmarks and the twin's, per re-read crop
+    for crop, row, was_reread, palm_row in zip(crops, got, reread[:, 0], by_palm, strict=True):
+        if not was_reread:
+            np.testing.assert_allclose(row, palm_row, atol=1e-3)
+            continue
+        pixels = (crop * 255).round().astype(np.uint8)
+        placed = lite.read(pixels, [whole])[0]
+        expected = full.read(pixels, [rect_from_landmarks(placed[:63].reshape(21, 3))])[0]
+        assert expected[63] >= 0.4   # GridSample and warpAffine differ by a little
+        apart.append(np.abs(expected[:63].reshape(21, 3)[:, :2]
+                            - row[:63].reshape(21, 3)[:, :2]).mean())
+    assert reread.mean() >= 0.3, reread.mean()   # 9 of these 24 hands (random ones included)
+    assert np.mean(apart) < 1.5 and max(apart) < 3.0, apart
+    one_by_one = np.concatenate([session.run(None, {"input_1": crops[i:i + 1]})[0]
+                                 for i in range(len(crops))])
+    np.testing.assert_allclose(one_by_one, got, atol=2e-3)
+    used = {n.op_type for n in graph.graph.node}
     assert not used - TENSORRT_OPS, used - TENSORRT_OPS

@@ -18,6 +18,7 @@ from gesturenet_lib.families.hand_landmarks.layout import (
     FEATURE_SIZE,
     FINGERTIPS,
     HANDEDNESS,
+    NET_ROW,
     PRESENCE,
     RAW_SIZE,
 )
@@ -262,3 +263,44 @@ def test_the_graph_lifts_a_dark_crop_as_the_finder_lifts_a_dark_photo():
     np.testing.assert_allclose(shown, expected, atol=0.6)
     assert shown[0].mean() > dark.mean() + 40
     np.testing.assert_allclose(shown[1], boxed, atol=1e-3)
+
+
+def test_the_graph_boxes_a_hand_from_its_landmarks_as_mediapipe_video_mode_does():
+    """``landmark_rect_nodes`` (the crop graph's ``landmarks_first`` re-read) gives the box
+    ``rect_from_landmarks`` (its NumPy twin, the video tracker's step) gives, for hands at any
+    turn, size and place: centre, side and turn."""
+    import math
+
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from gesturenet_lib.families.hand_landmarks import palm_detection as pd
+    from gesturenet_lib.families.hand_landmarks.palm_graph import landmark_rect_nodes
+
+    nodes, inits = landmark_rect_nodes("row", 224)
+    outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape) for name, shape in
+               (("palm_turn", [None, 2, 2]), ("palm_centre", [None, 1, 2]),
+                ("palm_side", [None, 1]))]
+    graph = helper.make_graph(nodes, "rect", [helper.make_tensor_value_info(
+        "row", TensorProto.FLOAT, [None, NET_ROW])], outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(1)
+    hand = rng.normal(0, 1, (21, 3)) * [12, 25, 5] + [0, -30, 0]  # a tall hand, wrist low
+    hand[0] = [0, 10, 0]
+    rows = np.zeros((6, NET_ROW), np.float32)
+    for k, angle in enumerate(np.linspace(-3, 3, 6)):
+        c, s = math.cos(angle), math.sin(angle)
+        turned = hand[:, :2] @ np.array([[c, s], [-s, c]]) * (0.5 + 0.3 * k)
+        rows[k, :63] = np.concatenate([turned + [60 + 20 * k, 150 - 15 * k], hand[:, 2:]],
+                                      axis=1).reshape(-1)
+    turn, centre, side = session.run(None, {"row": rows})
+    for k in range(len(rows)):
+        rect = pd.rect_from_landmarks(rows[k, :63].reshape(21, 3))
+        c, s = math.cos(rect.rotation), math.sin(rect.rotation)
+        np.testing.assert_allclose(side[k, 0] * 224, rect.side, rtol=1e-4)
+        np.testing.assert_allclose(centre[k, 0] * 224, [rect.cx, rect.cy], rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(turn[k] * 224, np.array([[c, s], [-s, c]]) * rect.side,
+                                   rtol=1e-4, atol=1e-3)

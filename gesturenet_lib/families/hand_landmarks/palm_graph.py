@@ -58,7 +58,19 @@ def detector_nodes(x: str, size: int, palm_onnx: bytes) -> tuple[list, list]:
         node("Add", ["palm_raw_unit", "palm_anchor_add"], ["palm_decoded"]),
         *_suppression_nodes(),
         *_rect_nodes(),
-        # the rect's contents, upright, at the landmark network's input size
+        *warp_nodes(x),
+    ]
+    return nodes, inits
+
+
+def warp_nodes(x: str) -> list:
+    """The hand rect (``palm_turn``, ``palm_centre``, in [0, 1] of the NHWC crop ``x``) ->
+    its contents upright at the landmark network's input size, ``palm_view`` (GridSample,
+    edge pixels repeated outside the crop). Its constants are ``detector_nodes``'."""
+    from onnx import helper
+
+    node = helper.make_node
+    return [
         node("Transpose", [x], ["palm_x_nchw"], perm=[0, 3, 1, 2]),
         node("MatMul", ["palm_grid_base", "palm_turn"], ["palm_grid_turned"]),
         node("Add", ["palm_grid_turned", "palm_centre"], ["palm_grid_placed"]),
@@ -69,7 +81,6 @@ def detector_nodes(x: str, size: int, palm_onnx: bytes) -> tuple[list, list]:
              mode="bilinear", padding_mode="border", align_corners=0),
         node("Transpose", ["palm_view_nchw"], [VIEW], perm=[0, 2, 3, 1]),
     ]
-    return nodes, inits
 
 
 def _empty_batch_safe(net):
@@ -230,6 +241,111 @@ def _rect_nodes() -> list:
     ]
 
 
+def landmark_rect_nodes(row: str, size: int) -> tuple[list, list]:
+    """A landmark row ``row`` [N, NET_ROW] (landmarks in the pixels of a crop of side
+    ``size``) -> the hand rect its landmarks give, as ``_rect_nodes`` gives a palm's:
+    ``palm_turn``, ``palm_centre``, ``palm_side``. MediaPipe's video-mode step
+    (``palm_detection.rect_from_landmarks``, its NumPy twin): turned so the wrist is below the
+    knuckles, the extent of the palm and lower finger joints in that frame, shifted towards
+    the fingers, squared and scaled. (nodes, initializers)"""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node
+
+    def ints(name: str, values: list[int]):
+        return helper.make_tensor(name, TensorProto.INT64, [len(values)], values)
+
+    def floats(name: str, shape: list[int], values: list[float]):
+        return helper.make_tensor(name, TensorProto.FLOAT, shape, values)
+
+    inits = [
+        ints("track_c0", [0]), ints("track_c1", [1]), ints("track_c2", [2]),
+        ints("track_axis1", [1]), ints("track_axis2", [2]), ints("track_points_end", [POINTS_END]),
+        ints("track_pts_shape", [-1, 21, 3]), ints("track_wrist", [0]),
+        ints("track_knuckles", [5, 13, 9]), ints("track_points", list(pd.TRACK_POINTS)),
+        ints("track_turn_shape", [-1, 2, 2]), ints("track_side_shape", [-1, 1]),
+        floats("track_knuckle_weights", [1, 3, 1], [0.25, 0.25, 0.5]),
+        floats("track_size", [], [float(size)]), floats("track_half", [], [0.5]),
+        floats("track_eps", [], [1e-6]), floats("track_shift", [], [pd.TRACK_SHIFT_Y]),
+        floats("track_scale", [], [pd.TRACK_SCALE])]
+
+    def xy(tensor: str, out: str) -> list:
+        """[N, k, 2] -> ``<out>_x``, ``<out>_y`` [N, k, 1]."""
+        return [node("Slice", [tensor, "track_c0", "track_c1", "track_axis2"], [f"{out}_x"]),
+                node("Slice", [tensor, "track_c1", "track_c2", "track_axis2"], [f"{out}_y"])]
+
+    nodes = [
+        node("Slice", [row, "track_c0", "track_points_end", "track_axis1"], ["track_flat"]),
+        node("Reshape", ["track_flat", "track_pts_shape"], ["track_pts"]),
+        node("Slice", ["track_pts", "track_c0", "track_c2", "track_axis2"], ["track_px"]),
+        node("Div", ["track_px", "track_size"], ["track_xy"]),        # [N, 21, 2] in [0, 1]
+        # the turn: wrist -> (mean of the index and ring knuckles + the middle knuckle) / 2
+        node("Gather", ["track_xy", "track_wrist"], ["track_wrist_xy"], axis=1),
+        node("Gather", ["track_xy", "track_knuckles"], ["track_knuckles_xy"], axis=1),
+        node("Mul", ["track_knuckles_xy", "track_knuckle_weights"], ["track_knuckles_w"]),
+        node("ReduceSum", ["track_knuckles_w", "track_axis1"], ["track_knuckle"], keepdims=1),
+        node("Sub", ["track_knuckle", "track_wrist_xy"], ["track_d"]),
+        *xy("track_d", "track_d"),
+        node("Mul", ["track_d_x", "track_d_x"], ["track_dx2"]),
+        node("Mul", ["track_d_y", "track_d_y"], ["track_dy2"]),
+        node("Add", ["track_dx2", "track_dy2"], ["track_d2"]),
+        node("Sqrt", ["track_d2"], ["track_d_raw"]),
+        node("Add", ["track_d_raw", "track_eps"], ["track_d_len"]),
+        node("Div", ["track_d_x", "track_d_len"], ["track_sin"]),      # [N, 1, 1]
+        node("Div", ["track_d_y", "track_d_len"], ["track_dy_unit"]),
+        node("Neg", ["track_dy_unit"], ["track_cos"]),
+        node("Neg", ["track_sin"], ["track_nsin"]),
+        # the points' extent, turned upright about their bounding box's centre
+        node("Gather", ["track_xy", "track_points"], ["track_sel"], axis=1),
+        node("ReduceMin", ["track_sel"], ["track_sel_low"], axes=[1], keepdims=1),
+        node("ReduceMax", ["track_sel"], ["track_sel_high"], axes=[1], keepdims=1),
+        node("Add", ["track_sel_low", "track_sel_high"], ["track_sel_sum"]),
+        node("Mul", ["track_sel_sum", "track_half"], ["track_centre"]),
+        node("Sub", ["track_sel", "track_centre"], ["track_q"]),
+        *xy("track_q", "track_q"),
+        *xy("track_centre", "track_centre"),
+        node("Mul", ["track_q_x", "track_cos"], ["track_qxc"]),
+        node("Mul", ["track_q_y", "track_sin"], ["track_qys"]),
+        node("Add", ["track_qxc", "track_qys"], ["track_ux"]),
+        node("Mul", ["track_q_y", "track_cos"], ["track_qyc"]),
+        node("Mul", ["track_q_x", "track_sin"], ["track_qxs"]),
+        node("Sub", ["track_qyc", "track_qxs"], ["track_uy"]),
+        node("ReduceMin", ["track_ux"], ["track_ux_low"], axes=[1], keepdims=1),
+        node("ReduceMax", ["track_ux"], ["track_ux_high"], axes=[1], keepdims=1),
+        node("ReduceMin", ["track_uy"], ["track_uy_low"], axes=[1], keepdims=1),
+        node("ReduceMax", ["track_uy"], ["track_uy_high"], axes=[1], keepdims=1),
+        node("Add", ["track_ux_low", "track_ux_high"], ["track_mx_sum"]),
+        node("Mul", ["track_mx_sum", "track_half"], ["track_mx"]),
+        node("Add", ["track_uy_low", "track_uy_high"], ["track_my_sum"]),
+        node("Mul", ["track_my_sum", "track_half"], ["track_my"]),
+        node("Sub", ["track_ux_high", "track_ux_low"], ["track_width"]),
+        node("Sub", ["track_uy_high", "track_uy_low"], ["track_height"]),
+        # the centre: the extent's middle turned back, shifted along the rect's own y axis
+        node("Mul", ["track_height", "track_shift"], ["track_shift_len"]),
+        node("Mul", ["track_mx", "track_cos"], ["track_mxc"]),
+        node("Mul", ["track_my", "track_sin"], ["track_mys"]),
+        node("Mul", ["track_shift_len", "track_sin"], ["track_shift_x"]),
+        node("Sub", ["track_mxc", "track_mys"], ["track_off_x_raw"]),
+        node("Sub", ["track_off_x_raw", "track_shift_x"], ["track_off_x"]),
+        node("Add", ["track_centre_x", "track_off_x"], ["track_cx"]),
+        node("Mul", ["track_mx", "track_sin"], ["track_mxs"]),
+        node("Mul", ["track_my", "track_cos"], ["track_myc"]),
+        node("Mul", ["track_shift_len", "track_cos"], ["track_shift_y"]),
+        node("Add", ["track_mxs", "track_myc"], ["track_off_y_raw"]),
+        node("Add", ["track_off_y_raw", "track_shift_y"], ["track_off_y"]),
+        node("Add", ["track_centre_y", "track_off_y"], ["track_cy"]),
+        node("Max", ["track_width", "track_height"], ["track_long"]),
+        node("Mul", ["track_long", "track_scale"], ["track_side"]),   # [N, 1, 1]
+        node("Concat", ["track_cos", "track_sin", "track_nsin", "track_cos"], ["track_rot"],
+             axis=2),
+        node("Mul", ["track_rot", "track_side"], ["track_turn_flat"]),
+        node("Reshape", ["track_turn_flat", "track_turn_shape"], ["palm_turn"]),
+        node("Concat", ["track_cx", "track_cy"], ["palm_centre"], axis=2),
+        node("Reshape", ["track_side", "track_side_shape"], ["palm_side"]),
+    ]
+    return nodes, inits
+
+
 def index_inits() -> list:
     """Small INT64 constants ``palm_i<k>`` used to slice detections."""
     from onnx import TensorProto, helper
@@ -342,14 +458,14 @@ def localised_nodes(x: str, size: int, palm_onnx: bytes, net_nodes: list,
 # from the palm view's by 0.6-0.7 % of the hand's size and Google's canned gesture agrees on
 # 98 %; at 2.0x 19 % pass, at 3.0x none.
 UPRIGHT_PRESENCE, UPRIGHT_EXTENT, UPRIGHT_COS = 0.95, 0.5, 0.87
-UPRIGHT_CROPS = "upright_crops"   # the crops the palm path runs on: all of them, or none
+PALM_CROPS = "cascade_palm_crops"  # a cascade's crops for the palm path: all or none
 UPRIGHT_OK = "up_ok"              # [N, 1] bool: the crop's upright view was taken
 
 
 def upright_first_nodes(x: str, size: int, net_nodes: list, palm_rows: str, output: str
                         ) -> tuple[list, list, list]:
     """``localization: upright_first``: the landmark network on the NHWC crop ``x`` as it is;
-    the palm detector's path (``localised_nodes`` on ``UPRIGHT_CROPS``, giving ``palm_rows``)
+    the palm detector's path (``localised_nodes`` on ``PALM_CROPS``, giving ``palm_rows``)
     runs on the whole batch when some crop's upright view is not good enough (the UPRIGHT_
     checks), else on no crop at all, its rows padded back with zeros: no control flow, as in
     the views' fallback. Per crop: the upright view where it passed, else the palm path's
@@ -410,7 +526,7 @@ def upright_first_nodes(x: str, size: int, net_nodes: list, palm_rows: str, outp
         node("Shape", [x], ["up_x_shape"]),
         node("Slice", ["up_x_shape", "up_c0", "up_c1"], ["up_batch"]),
         node("Mul", ["up_batch", "up_need_i"], ["up_crops_k"]),
-        node("Slice", [x, "up_c0", "up_crops_k", "up_c0"], [UPRIGHT_CROPS]),
+        node("Slice", [x, "up_c0", "up_crops_k", "up_c0"], [PALM_CROPS]),
     ]
     after = [
         node("Sub", ["up_batch", "up_crops_k"], ["up_missing"]),
@@ -420,6 +536,139 @@ def upright_first_nodes(x: str, size: int, net_nodes: list, palm_rows: str, outp
         node("Where", [UPRIGHT_OK, "first_view_raw", "up_palm_rows"], [output], name=output),
     ]
     return before, after, inits
+
+
+# landmarks_first: MediaPipe's own lite landmark network (hand_landmark_lite, the same wheel)
+# only places the hand; the full network reads it in the box those landmarks give. On 150
+# gesture hands of the sample cut 7 ways, the full network's landmarks read that way differ
+# from the palm path's by a median 0.7-1.5 % of the hand's size at 1.0x-2.0x cuts (as when
+# the full network places the hand itself). The lite network's box is followed only where it
+# is this sure of a hand: in 3x crops, where the hand is small, it also "finds" hands at
+# 0.5-0.8 that are not the one the palm path finds (15 of 49); at 0.9 none of those is left,
+# and 70-98 % of the hands in 1.0x-2.0x crops still are (22 % at 3.0x: the palm path takes
+# the rest). The lite network costs about half of the full one.
+LITE_PRESENCE = 0.9
+LITE_NET = "lite_net/"             # the lite network's own names (weights included)
+REREAD = "reread/"                 # the re-read's own tensor names
+REREAD_OK = "reread_ok"            # [N, 1] bool: the crop's hand was read in the lite box
+
+
+def landmarks_first_nodes(x: str, size: int, lite_onnx: bytes, net_nodes: list,
+                          palm_rows: str, output: str, threshold: float
+                          ) -> tuple[list, list, list]:
+    """``localization: landmarks_first``, MediaPipe's video-mode step used within one crop:
+
+    1. the lite landmark network on the NHWC crop ``x`` as it is;
+    2. where it is sure of a hand (presence >= LITE_PRESENCE), the full network
+       (``net_nodes``) reads the hand in the box those landmarks give
+       (``landmark_rect_nodes``), warped upright; taken where the full network finds the hand
+       too (presence >= ``threshold``);
+    3. else the palm detector's path (``localised_nodes`` on ``PALM_CROPS``, giving
+       ``palm_rows``).
+
+    Steps 2 and 3 run on the whole batch when some crop needs them, else on no crop at all,
+    their rows padded back with zeros: no control flow, as in the views' fallback, and each
+    crop's result depends on that crop alone. (nodes before the palm path, nodes after it,
+    initializers)"""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node
+    lite, lite_inits = _lite_nodes(x, lite_onnx, "lite_raw")
+    rect_nodes, rect_inits = landmark_rect_nodes("reread_rows_in", size)
+    back_nodes, _ = map_back_nodes("palm_view_raw", "palm_raw", size)  # the palm path's inits
+    reread = prefixed([*rect_nodes, *warp_nodes("reread_crops_in"),
+                       *net_copy(net_nodes, VIEW, "palm_net/", "palm_view_raw"), *back_nodes],
+                      REREAD)
+    inits = lite_inits + rect_inits + [
+        helper.make_tensor("lf_c0", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("lf_c1", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("lf_lm_end", TensorProto.INT64, [1], [POINTS_END]),
+        helper.make_tensor("lf_presence_end", TensorProto.INT64, [1], [PRESENCE + 1]),
+        helper.make_tensor("lf_row", TensorProto.INT64, [1], [NET_ROW]),
+        helper.make_tensor("lf_threshold", TensorProto.FLOAT, [], [threshold]),
+        helper.make_tensor("lf_lite_threshold", TensorProto.FLOAT, [], [LITE_PRESENCE]),
+        helper.make_tensor("lf_half", TensorProto.FLOAT, [], [0.5]),
+        helper.make_tensor("lf_zero_row", TensorProto.FLOAT, [1, NET_ROW], [0.0] * NET_ROW)]
+
+    def found(rows: str, name: str, bar: str) -> list:
+        return [node("Slice", [rows, "lf_lm_end", "lf_presence_end", "lf_c1"],
+                     [f"{name}_presence"]),
+                node("GreaterOrEqual", [f"{name}_presence", bar], [f"{name}_found"])]
+
+    before = [
+        *lite,
+        *found("lite_raw", "lite", "lf_lite_threshold"),
+        node("Shape", [x], ["lf_x_shape"]),
+        node("Slice", ["lf_x_shape", "lf_c0", "lf_c1"], ["lf_batch"]),
+        # 2. the re-read: the whole batch if the lite network is sure of a hand in some crop
+        node("Not", ["lite_found"], ["lite_lost"]),
+        *_all_or_none("lite_lost", [(x, "reread_crops_in"), ("lite_raw", "reread_rows_in")],
+                      "reread"),
+        *reread,
+        *_padded(REREAD + "palm_raw", "reread", "reread_rows"),
+        *found("reread_rows", "reread", "lf_threshold"),
+        node("And", ["lite_found", "reread_found"], [REREAD_OK]),
+        # 3. the palm path: the whole batch if some crop's hand was not read that way
+        *_all_or_none(REREAD_OK, [(x, PALM_CROPS)], "lf_palm"),
+    ]
+    after = [
+        *_padded(palm_rows, "lf_palm", "lf_palm_rows"),
+        node("Where", [REREAD_OK, "reread_rows", "lf_palm_rows"], [output], name=output),
+    ]
+    return before, after, inits
+
+
+def _lite_nodes(x: str, lite_onnx: bytes, output: str) -> tuple[list, list]:
+    """The lite landmark network reading the NHWC crop ``x``, every name of it (weights
+    too) prefixed LITE_NET, its outputs joined into ``output`` [N, NET_ROW] like
+    ``net_copy``'s. (nodes, initializers)"""
+    import onnx
+    from onnx import compose, helper
+
+    from gesturenet_lib.families.hand_landmarks.assets import (
+        NET_HANDEDNESS,
+        NET_INPUT,
+        NET_LANDMARKS,
+        NET_PRESENCE,
+        NET_WORLD,
+    )
+
+    net = compose.add_prefix(onnx.load_from_string(lite_onnx), LITE_NET)
+    outputs = [LITE_NET + name for name in (NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS,
+                                            NET_WORLD)]
+    return [helper.make_node("Identity", [x], [LITE_NET + NET_INPUT], name=LITE_NET + "input"),
+            *net.graph.node,
+            helper.make_node("Concat", outputs, [output], axis=1, name=output)
+            ], list(net.graph.initializer)
+
+
+def _all_or_none(ok: str, tensors: list[tuple[str, str]], name: str) -> list:
+    """Each ``(tensor, out)``: ``out`` is all of ``tensor``'s rows when some crop is not
+    ``ok``, else none (``<name>_k`` rows: the batch ``lf_batch`` or 0)."""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node
+    return [
+        node("Cast", [ok], [f"{name}_ok_f"], to=TensorProto.FLOAT),
+        node("ReduceMin", [f"{name}_ok_f"], [f"{name}_all_ok"], keepdims=0),
+        node("Less", [f"{name}_all_ok", "lf_half"], [f"{name}_needed"]),
+        node("Cast", [f"{name}_needed"], [f"{name}_needed_i"], to=TensorProto.INT64),
+        node("Mul", ["lf_batch", f"{name}_needed_i"], [f"{name}_k"]),
+        *[node("Slice", [tensor, "lf_c0", f"{name}_k", "lf_c0"], [out])
+          for tensor, out in tensors]]
+
+
+def _padded(rows: str, name: str, out: str) -> list:
+    """``rows`` (all of the batch's or none, ``<name>_k``) padded back to the batch with zero
+    rows: ``out``."""
+    from onnx import helper
+
+    node = helper.make_node
+    return [
+        node("Sub", ["lf_batch", f"{name}_k"], [f"{name}_missing"]),
+        node("Concat", [f"{name}_missing", "lf_row"], [f"{name}_pad_shape"], axis=0),
+        node("Expand", ["lf_zero_row", f"{name}_pad_shape"], [f"{name}_pad"]),
+        node("Concat", [rows, f"{name}_pad"], [out], axis=0)]
 
 
 def _fallback_nodes(x: str, net_nodes: list, view_front: list, view_back: list) -> list:
