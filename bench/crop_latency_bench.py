@@ -9,14 +9,18 @@ batch 1), the share of crops `landmarks_first` reads in the lite network's box a
 `upright_first` reads as they are, beside MediaPipe Hands 0.10.21 (static images, 1 hand,
 model_complexity 1; its `process` time; the throwaway venv of hand_localization_bench), which
 has the same two networks but no gesture embedder. Goal: <= 0.7 of MediaPipe's time.
+Every contender times the whole crop set in each of --rounds rounds, in turn (this machine's
+speed drifts by a third within minutes); each figure is the median over the rounds of the
+per-round figure, each ratio the median of the per-round ratios.
 
-    .venv/bin/python bench/crop_latency_bench.py [--mediapipe_venv DIR]
+    .venv/bin/python bench/crop_latency_bench.py [--rounds 5] [--mediapipe_venv DIR]
 
 Writes bench/results/crop_latency.json.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -27,7 +31,7 @@ import numpy as np
 from hand_localization_bench import (
     KEY,
     MEDIAPIPE,
-    exported_times,
+    exported_timer,
     kpi_model,
     run_mediapipe,
     start,
@@ -79,34 +83,53 @@ def taken_share(model_path: str, files: list[str], check: str) -> float:
     return round(float(ok.mean()), 4)
 
 
-def summary(seconds: list[float]) -> dict:
-    return {"median_ms": round(statistics.median(seconds) * 1000, 2),
-            "mean_ms": round(float(np.mean(seconds)) * 1000, 2)}
+def summary(rounds: list[list[float]]) -> dict:
+    """Median and mean milliseconds per crop, each the median over the rounds."""
+    return {"median_ms": round(statistics.median(statistics.median(r) for r in rounds) * 1000,
+                               2),
+            "mean_ms": round(statistics.median(float(np.mean(r)) for r in rounds) * 1000, 2)}
+
+
+def ratio(ours: list[list[float]], theirs: list[list[float]], of) -> float:
+    """The median over the rounds of ``of``(ours) / ``of``(theirs), round by round."""
+    return round(statistics.median(of(a) / of(b) for a, b in zip(ours, theirs, strict=True)), 3)
 
 
 def main() -> int:
-    python, root = start(__doc__, "crop-latency")
-    figures: dict = {"cores": os.cpu_count(), "mediapipe": MEDIAPIPE, "cuts": {}}
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="timings of each contender")
+    python, root = start(__doc__, "crop-latency", parser)
+    rounds = parser.parse_args().rounds
+    figures: dict = {"cores": os.cpu_count(), "mediapipe": MEDIAPIPE, "rounds": rounds,
+                     "cuts": {}}
     models = {}
     for localization in LOCALIZATIONS:
         exp, models[localization], _, classes = kpi_model(root, localization)
-    for ratio in CUTS:
-        files = cut_crops(exp, classes, ratio, root / f"crops_{ratio}")
+    timers = {localization: exported_timer(models[localization])
+              for localization in LOCALIZATIONS}
+    for cut in CUTS:
+        files = cut_crops(exp, classes, cut, root / f"crops_{cut}")
+        times: dict = {name: [] for name in (*LOCALIZATIONS, "mediapipe_hands")}
+        for k in range(rounds):   # in turn, the order turned each round
+            order = [*LOCALIZATIONS, "mediapipe_hands"]
+            for name in order[k % len(order):] + order[:k % len(order)]:
+                times[name].append(
+                    [a["seconds"] for a in run_mediapipe(python, files, 1)]
+                    if name == "mediapipe_hands" else timers[name](files))
         row: dict = {"crops": len(files)}
-        for localization in LOCALIZATIONS:
-            row[localization] = summary(exported_times(models[localization], files))
+        for name, rounds_of in times.items():
+            row[name] = summary(rounds_of)
         row["landmarks_first"]["read_in_the_lite_box"] = taken_share(
             models["landmarks_first"], files, REREAD_OK)
         row["upright_first"]["read_as_they_are"] = taken_share(models["upright_first"], files,
                                                                UPRIGHT_OK)
-        row["mediapipe_hands"] = summary([a["seconds"] for a in run_mediapipe(python, files, 1)])
         for localization in LOCALIZATIONS:
-            row[localization]["ratio_vs_mediapipe_median"] = round(
-                row[localization]["median_ms"] / row["mediapipe_hands"]["median_ms"], 3)
-            row[localization]["ratio_vs_mediapipe_mean"] = round(
-                row[localization]["mean_ms"] / row["mediapipe_hands"]["mean_ms"], 3)
-        figures["cuts"][str(ratio)] = row
-        print(ratio, json.dumps(row), flush=True)
+            row[localization]["ratio_vs_mediapipe_median"] = ratio(
+                times[localization], times["mediapipe_hands"], statistics.median)
+            row[localization]["ratio_vs_mediapipe_mean"] = ratio(
+                times[localization], times["mediapipe_hands"], np.mean)
+        figures["cuts"][str(cut)] = row
+        print(cut, json.dumps(row), flush=True)
     print(json.dumps(figures, indent=1))
     write_results("crop_latency", figures)
     return 0

@@ -103,23 +103,33 @@ def predict(model_path: str, files: list[str], classes: dict[str, int]):
             np.array([bool(p.hand_found) for p in predictions]), points)
 
 
-def exported_times(model_path: str, files: list[str]) -> list[float]:
-    """Seconds per crop of the exported graph at batch 1, preprocessing included."""
+def exported_timer(model_path: str):
+    """A function: crop files -> seconds per crop of the exported graph at batch 1,
+    preprocessing included (the graph exported and its session made once)."""
     from gesturenet_lib.export.exporter import ExportRequest, source_onnx
     from gesturenet_lib.models.preprocessing import load_rgb, to_input
     from gesturenet_lib.ort_cpu import cpu_session
 
     onnx_bytes, _, prep = source_onnx(ExportRequest(model_path, KEY, "unused.onnx"), None)
     session = cpu_session(onnx_bytes)   # as gesturenet inference runs it
-    images = [load_rgb(f) for f in files]
-    for rgb in images[:10]:
-        session.run(None, {"input_1": to_input(rgb, prep)[None]})
-    samples = []
-    for rgb in images:
-        start = time.perf_counter()
-        session.run(None, {"input_1": to_input(rgb, prep)[None]})
-        samples.append(time.perf_counter() - start)
-    return samples
+
+    def times(files: list[str]) -> list[float]:
+        images = [load_rgb(f) for f in files]
+        for rgb in images[:10]:
+            session.run(None, {"input_1": to_input(rgb, prep)[None]})
+        samples = []
+        for rgb in images:
+            start = time.perf_counter()
+            session.run(None, {"input_1": to_input(rgb, prep)[None]})
+            samples.append(time.perf_counter() - start)
+        return samples
+
+    return times
+
+
+def exported_times(model_path: str, files: list[str]) -> list[float]:
+    """Seconds per crop of the exported graph at batch 1, preprocessing included."""
+    return exported_timer(model_path)(files)
 
 
 def exported_latency_ms(model_path: str, files: list[str]) -> float:
@@ -278,10 +288,11 @@ def full_frames(root: Path, python: Path) -> dict:
                               a["seconds"] for a in answers) * 1000, 2)}}
 
 
-def start(doc: str, name: str) -> tuple[Path, Path]:
-    """A benchmark against MediaPipe begins: its one flag read, MediaPipe's venv ready; (the
-    venv's python, a fresh work folder)."""
-    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+def start(doc: str, name: str, parser: argparse.ArgumentParser | None = None
+          ) -> tuple[Path, Path]:
+    """A benchmark against MediaPipe begins: its flags read (``parser``'s own and
+    --mediapipe_venv), MediaPipe's venv ready; (the venv's python, a fresh work folder)."""
+    parser = parser or argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--mediapipe_venv", type=Path,
                         default=Path(tempfile.gettempdir()) / "gesturenet-mediapipe-venv",
                         help="the throwaway venv MediaPipe is installed into (kept for reruns)")
