@@ -89,6 +89,7 @@ def google_predictions(crops: list[np.ndarray], classes: dict[str, int]) -> np.n
         canned_onnx_bytes,
         embedder_onnx_bytes,
         landmark_onnx_bytes,
+        lite_landmark_onnx_bytes,
         palm_onnx_bytes,
     )
     from gesturenet_lib.families.hand_landmarks.extractor import Extractor, build_extractor
@@ -104,7 +105,8 @@ def google_predictions(crops: list[np.ndarray], classes: dict[str, int]) -> np.n
     extractor = Extractor(build_extractor(landmark_onnx_bytes(), HandLandmarks(),
                                           "channels_last", palm_onnx_bytes(),
                                           embedder_onnx=embedder_onnx_bytes(),
-                                          canned_onnx=canned_onnx_bytes()))
+                                          canned_onnx=canned_onnx_bytes(),
+                                          lite_onnx=lite_landmark_onnx_bytes()))
     prep = Preprocessing(size, size, 3, "channels_last", fit="letterbox")
     raw = extractor(np.stack([to_input(c, prep) for c in crops]))
     scores = raw[:, CANNED_START:CANNED_START + CANNED_SIZE]

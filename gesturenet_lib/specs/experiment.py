@@ -69,14 +69,14 @@ class HandLandmarks:
              "landmark network (part of the model and of the exported graph)")
     padding_mode: Literal["edge", "constant"] = spec_field(
         "edge", help="fill of that border: repeat the edge pixels, or black")
-    localization: Literal["palm_detector", "landmarks_first", "upright_first", "views",
+    localization: Literal["landmarks_first", "palm_detector", "upright_first", "views",
                           "none"] = spec_field(
-        "palm_detector",
-        help="how the hand is found in the crop: MediaPipe's palm detector and its rotated "
-             "hand box (falling back to the views where it finds no palm); "
-             "\"landmarks_first\": MediaPipe's lite landmark network places the hand and "
-             "the full one reads it in the box those landmarks give, the palm detector's "
-             "path only for the batches where a crop's hand is not found that way; "
+        "landmarks_first",
+        help="how the hand is found in the crop: MediaPipe's lite landmark network places the "
+             "hand and the full one reads it in the box those landmarks give, the palm "
+             "detector's path only for the batches where a crop's hand is not found that "
+             "way; \"palm_detector\": MediaPipe's palm detector and its rotated hand box "
+             "(falling back to the views where it finds no palm); "
              "\"upright_first\": the crop as it is when the landmark network is sure of an "
              "upright hand filling it, the palm detector's path only for the batches where a "
              "crop is not; the views alone; or the crop as it is")

@@ -82,7 +82,8 @@ def trained(converted):
 def _extractor(localization: str) -> Extractor:
     return Extractor(build_extractor(landmark_onnx_bytes(), HandLandmarks(
         localization=localization), "channels_last", palm_onnx_bytes(),
-        embedder_onnx=embedder_onnx_bytes(), canned_onnx=canned_onnx_bytes()))
+        embedder_onnx=embedder_onnx_bytes(), canned_onnx=canned_onnx_bytes(),
+        lite_onnx=lite_landmark_onnx_bytes()))
 
 
 def _crops(frames, ratio: float) -> np.ndarray:
@@ -451,7 +452,8 @@ def test_a_left_hand_reads_as_the_mirrored_right_hand(frames):
 
     extractor_onnx = build_extractor(landmark_onnx_bytes(), HandLandmarks(), "channels_last",
                                      palm_onnx_bytes(), embedder_onnx=embedder_onnx_bytes(),
-                                     canned_onnx=canned_onnx_bytes())
+                                     canned_onnx=canned_onnx_bytes(),
+                                     lite_onnx=lite_landmark_onnx_bytes())
     crops = _crops(frames[:12], 1.3)
     raw = Extractor(extractor_onnx)(crops)
     flipped = Extractor(extractor_onnx)(crops[:, :, ::-1, :])
