@@ -237,7 +237,7 @@ def test_a_recut_crop_is_a_window_inside_it_or_it_on_a_wider_black_border():
 def test_the_graph_lifts_a_dark_crop_as_the_finder_lifts_a_dark_photo():
     """The crop graph's lift nodes and ``hand_finder.lifted`` agree (to the finder's 8-bit
     rounding) on a dark crop, a lit crop inside a letterbox's black border (not lifted: black
-    values do not count) and an all-black crop."""
+    values do not count) and an all-black crop, in one batch or in batches of their own."""
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
@@ -263,6 +263,10 @@ def test_the_graph_lifts_a_dark_crop_as_the_finder_lifts_a_dark_photo():
     np.testing.assert_allclose(shown, expected, atol=0.6)
     assert shown[0].mean() > dark.mean() + 40
     np.testing.assert_allclose(shown[1], boxed, atol=1e-3)
+    # a batch with no dark crop skips the curve; each crop comes out as it does beside others
+    for batch, rows in ((crops[1:], [1, 2]), (crops[:1], [0])):
+        alone = session.run(None, {"x": batch.astype(np.float32) / 255})[0] * 255
+        np.testing.assert_allclose(alone, shown[rows], atol=1e-3)
 
 
 def test_the_graph_boxes_a_hand_from_its_landmarks_as_mediapipe_video_mode_does():
