@@ -215,29 +215,56 @@ def _rect_nodes() -> list:
         *column("palm_kx1", knuckle), *column("palm_ky1", knuckle + 1),
         node("Sub", ["palm_kx1", "palm_kx0"], ["palm_dx"]),
         node("Sub", ["palm_ky1", "palm_ky0"], ["palm_dy"]),
-        node("Mul", ["palm_dx", "palm_dx"], ["palm_dx2"]),
-        node("Mul", ["palm_dy", "palm_dy"], ["palm_dy2"]),
-        node("Add", ["palm_dx2", "palm_dy2"], ["palm_d2"]),
-        node("Sqrt", ["palm_d2"], ["palm_d_raw"]),
-        node("Add", ["palm_d_raw", "palm_f_eps"], ["palm_d"]),
-        node("Div", ["palm_dx", "palm_d"], ["palm_sin"]),
-        node("Div", ["palm_dy", "palm_d"], ["palm_dy_unit"]),
-        node("Neg", ["palm_dy_unit"], ["palm_cos"]),
-        node("Neg", ["palm_sin"], ["palm_nsin"]),
+        *_turn_nodes("palm_dx", "palm_dy", "palm_f_eps", "palm"),
         # the shift: half the palm's height along the rect's own y axis
         node("Mul", ["palm_h", "palm_f_shift"], ["palm_shift"]),
         node("Mul", ["palm_shift", "palm_sin"], ["palm_shift_x"]),
         node("Mul", ["palm_shift", "palm_cos"], ["palm_shift_y"]),
         node("Sub", ["palm_cx", "palm_shift_x"], ["palm_rcx"]),
         node("Add", ["palm_cy", "palm_shift_y"], ["palm_rcy"]),
-        node("Max", ["palm_w", "palm_h"], ["palm_long"]),
-        node("Mul", ["palm_long", "palm_f_scale"], ["palm_side"]),
-        node("Concat", ["palm_cos", "palm_sin", "palm_nsin", "palm_cos"], ["palm_rot_flat"],
-             axis=1),
-        node("Mul", ["palm_rot_flat", "palm_side"], ["palm_turn_flat"]),
-        node("Reshape", ["palm_turn_flat", "palm_turn_shape"], ["palm_turn"]),
+        *_side_and_turn_nodes("palm_w", "palm_h", "palm_f_scale", "palm", 1, "palm_side",
+                              "palm_turn_shape"),
         node("Concat", ["palm_rcx", "palm_rcy"], ["palm_centre_flat"], axis=1),
         node("Unsqueeze", ["palm_centre_flat", "palm_c1"], ["palm_centre"]),
+    ]
+
+
+def _turn_nodes(dx: str, dy: str, eps: str, out: str) -> list:
+    """The wrist -> knuckle vector (``dx``, ``dy``) -> ``<out>_cos``, ``<out>_sin`` and
+    ``<out>_nsin`` of MediaPipe's rotation r = 90 degrees - atan2(-dy, dx), without an atan2:
+    cos r = -dy / |d|, sin r = dx / |d|."""
+    from onnx import helper
+
+    node = helper.make_node
+    return [
+        node("Mul", [dx, dx], [f"{out}_dx2"]),
+        node("Mul", [dy, dy], [f"{out}_dy2"]),
+        node("Add", [f"{out}_dx2", f"{out}_dy2"], [f"{out}_d2"]),
+        node("Sqrt", [f"{out}_d2"], [f"{out}_d_raw"]),
+        node("Add", [f"{out}_d_raw", eps], [f"{out}_d"]),
+        node("Div", [dx, f"{out}_d"], [f"{out}_sin"]),
+        node("Div", [dy, f"{out}_d"], [f"{out}_dy_unit"]),
+        node("Neg", [f"{out}_dy_unit"], [f"{out}_cos"]),
+        node("Neg", [f"{out}_sin"], [f"{out}_nsin"]),
+    ]
+
+
+def _side_and_turn_nodes(width: str, height: str, scale: str, prefix: str, axis: int,
+                         side: str, turn_shape: str) -> list:
+    """The rect's side (its longer extent times ``scale``: ``side``) and ``palm_turn``
+    [N, 2, 2], the rotation ``<prefix>_cos``/``_sin``/``_nsin`` times the side, for row
+    vectors; ``axis``: the last axis of those tensors (1 when they are [N, 1], 2 when
+    [N, 1, 1])."""
+    from onnx import helper
+
+    node = helper.make_node
+    return [
+        node("Max", [width, height], [f"{prefix}_long"]),
+        node("Mul", [f"{prefix}_long", scale], [side]),
+        node("Concat", [f"{prefix}_cos", f"{prefix}_sin", f"{prefix}_nsin", f"{prefix}_cos"],
+             [f"{prefix}_rot_flat"], axis=axis),
+        node("Mul", [f"{prefix}_rot_flat", side], [f"{prefix}_turn_flat"]),
+        node("Reshape", [f"{prefix}_turn_flat", turn_shape], ["palm_turn"]),
     ]
 
 
@@ -274,6 +301,13 @@ def landmark_rect_nodes(row: str, size: int) -> tuple[list, list]:
         return [node("Slice", [tensor, "track_c0", "track_c1", "track_axis2"], [f"{out}_x"]),
                 node("Slice", [tensor, "track_c1", "track_c2", "track_axis2"], [f"{out}_y"])]
 
+    def extent(tensor: str) -> list:
+        """[N, k, ...] -> ``<tensor>_low``, ``_high``, ``_mid`` [N, 1, ...] over the k."""
+        return [node("ReduceMin", [tensor], [f"{tensor}_low"], axes=[1], keepdims=1),
+                node("ReduceMax", [tensor], [f"{tensor}_high"], axes=[1], keepdims=1),
+                node("Add", [f"{tensor}_low", f"{tensor}_high"], [f"{tensor}_sum"]),
+                node("Mul", [f"{tensor}_sum", "track_half"], [f"{tensor}_mid"])]
+
     nodes = [
         node("Slice", [row, "track_c0", "track_points_end", "track_axis1"], ["track_flat"]),
         node("Reshape", ["track_flat", "track_pts_shape"], ["track_pts"]),
@@ -284,62 +318,40 @@ def landmark_rect_nodes(row: str, size: int) -> tuple[list, list]:
         node("Gather", ["track_xy", "track_knuckles"], ["track_knuckles_xy"], axis=1),
         node("Mul", ["track_knuckles_xy", "track_knuckle_weights"], ["track_knuckles_w"]),
         node("ReduceSum", ["track_knuckles_w", "track_axis1"], ["track_knuckle"], keepdims=1),
-        node("Sub", ["track_knuckle", "track_wrist_xy"], ["track_d"]),
-        *xy("track_d", "track_d"),
-        node("Mul", ["track_d_x", "track_d_x"], ["track_dx2"]),
-        node("Mul", ["track_d_y", "track_d_y"], ["track_dy2"]),
-        node("Add", ["track_dx2", "track_dy2"], ["track_d2"]),
-        node("Sqrt", ["track_d2"], ["track_d_raw"]),
-        node("Add", ["track_d_raw", "track_eps"], ["track_d_len"]),
-        node("Div", ["track_d_x", "track_d_len"], ["track_sin"]),      # [N, 1, 1]
-        node("Div", ["track_d_y", "track_d_len"], ["track_dy_unit"]),
-        node("Neg", ["track_dy_unit"], ["track_cos"]),
-        node("Neg", ["track_sin"], ["track_nsin"]),
+        node("Sub", ["track_knuckle", "track_wrist_xy"], ["track_v"]),
+        *xy("track_v", "track_v"),
+        *_turn_nodes("track_v_x", "track_v_y", "track_eps", "track"),   # [N, 1, 1] each
         # the points' extent, turned upright about their bounding box's centre
         node("Gather", ["track_xy", "track_points"], ["track_sel"], axis=1),
-        node("ReduceMin", ["track_sel"], ["track_sel_low"], axes=[1], keepdims=1),
-        node("ReduceMax", ["track_sel"], ["track_sel_high"], axes=[1], keepdims=1),
-        node("Add", ["track_sel_low", "track_sel_high"], ["track_sel_sum"]),
-        node("Mul", ["track_sel_sum", "track_half"], ["track_centre"]),
-        node("Sub", ["track_sel", "track_centre"], ["track_q"]),
+        *extent("track_sel"),
+        node("Sub", ["track_sel", "track_sel_mid"], ["track_q"]),
         *xy("track_q", "track_q"),
-        *xy("track_centre", "track_centre"),
+        *xy("track_sel_mid", "track_centre"),
         node("Mul", ["track_q_x", "track_cos"], ["track_qxc"]),
         node("Mul", ["track_q_y", "track_sin"], ["track_qys"]),
         node("Add", ["track_qxc", "track_qys"], ["track_ux"]),
         node("Mul", ["track_q_y", "track_cos"], ["track_qyc"]),
         node("Mul", ["track_q_x", "track_sin"], ["track_qxs"]),
         node("Sub", ["track_qyc", "track_qxs"], ["track_uy"]),
-        node("ReduceMin", ["track_ux"], ["track_ux_low"], axes=[1], keepdims=1),
-        node("ReduceMax", ["track_ux"], ["track_ux_high"], axes=[1], keepdims=1),
-        node("ReduceMin", ["track_uy"], ["track_uy_low"], axes=[1], keepdims=1),
-        node("ReduceMax", ["track_uy"], ["track_uy_high"], axes=[1], keepdims=1),
-        node("Add", ["track_ux_low", "track_ux_high"], ["track_mx_sum"]),
-        node("Mul", ["track_mx_sum", "track_half"], ["track_mx"]),
-        node("Add", ["track_uy_low", "track_uy_high"], ["track_my_sum"]),
-        node("Mul", ["track_my_sum", "track_half"], ["track_my"]),
+        *extent("track_ux"), *extent("track_uy"),
         node("Sub", ["track_ux_high", "track_ux_low"], ["track_width"]),
         node("Sub", ["track_uy_high", "track_uy_low"], ["track_height"]),
         # the centre: the extent's middle turned back, shifted along the rect's own y axis
         node("Mul", ["track_height", "track_shift"], ["track_shift_len"]),
-        node("Mul", ["track_mx", "track_cos"], ["track_mxc"]),
-        node("Mul", ["track_my", "track_sin"], ["track_mys"]),
+        node("Mul", ["track_ux_mid", "track_cos"], ["track_mxc"]),
+        node("Mul", ["track_uy_mid", "track_sin"], ["track_mys"]),
         node("Mul", ["track_shift_len", "track_sin"], ["track_shift_x"]),
         node("Sub", ["track_mxc", "track_mys"], ["track_off_x_raw"]),
         node("Sub", ["track_off_x_raw", "track_shift_x"], ["track_off_x"]),
         node("Add", ["track_centre_x", "track_off_x"], ["track_cx"]),
-        node("Mul", ["track_mx", "track_sin"], ["track_mxs"]),
-        node("Mul", ["track_my", "track_cos"], ["track_myc"]),
+        node("Mul", ["track_ux_mid", "track_sin"], ["track_mxs"]),
+        node("Mul", ["track_uy_mid", "track_cos"], ["track_myc"]),
         node("Mul", ["track_shift_len", "track_cos"], ["track_shift_y"]),
         node("Add", ["track_mxs", "track_myc"], ["track_off_y_raw"]),
         node("Add", ["track_off_y_raw", "track_shift_y"], ["track_off_y"]),
         node("Add", ["track_centre_y", "track_off_y"], ["track_cy"]),
-        node("Max", ["track_width", "track_height"], ["track_long"]),
-        node("Mul", ["track_long", "track_scale"], ["track_side"]),   # [N, 1, 1]
-        node("Concat", ["track_cos", "track_sin", "track_nsin", "track_cos"], ["track_rot"],
-             axis=2),
-        node("Mul", ["track_rot", "track_side"], ["track_turn_flat"]),
-        node("Reshape", ["track_turn_flat", "track_turn_shape"], ["palm_turn"]),
+        *_side_and_turn_nodes("track_width", "track_height", "track_scale", "track", 2,
+                              "track_side", "track_turn_shape"),          # [N, 1, 1] side
         node("Concat", ["track_cx", "track_cy"], ["palm_centre"], axis=2),
         node("Reshape", ["track_side", "track_side_shape"], ["palm_side"]),
     ]
