@@ -108,7 +108,26 @@ def calibrate(onnx_path: str, data: np.ndarray, batch_size: int, calibrator: str
         calib = create_calibrator(onnx_path, None,
                                   augmented_model_path=os.path.join(tmp, "augmented.onnx"),
                                   calibrate_method=_method(calibrator), extra_options=extra)
-        calib.collect_data(_Reader(data, "input_1", batch_size))
+        reader = _Reader(data, "input_1", batch_size)
+        # The entropy and minmax collectors take one batch per call: a cascade's later stages
+        # (the hand_landmarks crop graph's) run on all of a batch or on none of it, so a
+        # tensor's size differs from batch to batch, and ONNX Runtime stacks the batches of
+        # one call into one array; their histograms and ranges add up across calls. Its
+        # percentile collector cannot add an empty tensor to a histogram it has begun, so it
+        # takes every batch in one call, which works where sizes do not differ.
+        calls = [reader] if calibrator == "percentile" else [
+            _Reader(batch, "input_1", len(batch)) for batch in reader.batches]
+        for call in calls:
+            try:
+                calib.collect_data(call)
+            except ValueError as err:
+                if "inhomogeneous" not in str(err):
+                    raise
+                raise UserInputError(
+                    f"--cal_image_dir: the {calibrator} calibrator cannot calibrate this "
+                    "model: a stage of its graph ran on some calibration batches and on no "
+                    "image of others (the hand_landmarks crop graph's cascade); use "
+                    "--calibrator entropy (the default) or minmax") from None
         ranges = calib.compute_data()
     return {name: (float(np.min(r.range_value[0])), float(np.max(r.range_value[1])))
             for name, r in ranges.data.items()}
