@@ -1,8 +1,9 @@
 """The crop step's work, free of Beam so that worker processes start light: read an image
 once, check it and each of its boxes, cut and encode the crops, write them.
 
-Results are ``(ENTRY, data.json entry)`` or ``(REJECTED, dead-letter record)`` pairs; a
-chunk of images gives a ``ChunkResult`` whose entries are packed (see ``pack``).
+Results are ``(ENTRY, data.json entry as a row)`` (``dataset_file.entry_row``) or
+``(REJECTED, dead-letter record)`` pairs; a chunk of images gives a ``ChunkResult`` whose
+rows are packed (see ``pack``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, replace
 from gesturenet_lib import io
 from gesturenet_lib.data import images
 from gesturenet_lib.data.annotations import HandRecord
+from gesturenet_lib.data.dataset_file import entry_row
 from gesturenet_lib.data.dead_letters import REJECTED, dropped
 from gesturenet_lib.data.geometry import (
     SWAPPING_ORIENTATIONS,
@@ -134,7 +136,7 @@ def unpack(packed: bytes) -> list:
 
 @dataclass(frozen=True)
 class ChunkResult:
-    """What cropping a chunk of images gave: its data.json entries packed (they travel to the
+    """What cropping a chunk of images gave: its entries' rows packed (they travel to the
     write step as they are), or None when every box was rejected; its dead-letter records; the
     number of images and of crops."""
     entries: bytes | None
@@ -163,7 +165,7 @@ def _crop(settings: CropSettings, split: str, record: HandRecord, image, width: 
     if not already_written(target):
         png = images.encode_png(image[box.y0:box.y1, box.x0:box.x1])
         io.write_bytes(target, png, durable=False)
-    return {
+    return entry_row({
         "full_image_path": record.image_path,
         "bbox_coordinates": box.corners(),
         "bbox_original": original_box(record.box, width, height).corners(),
@@ -175,5 +177,4 @@ def _crop(settings: CropSettings, split: str, record: HandRecord, image, width: 
         "source": record.source,
         "image_size": [width, height],
         "metadata": record.metadata,
-        "split": split,
-    }
+    }, split)

@@ -44,19 +44,20 @@ class OutputSettings:
     unused_class_weights: tuple[str, ...] = ()
 
 
-def _by_split(entries: list[dict], split_of) -> dict[str, list[dict]]:
+def _by_split(rows: list[dict], split_of) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {s: [] for s in SPLITS}
-    for entry in entries:
-        split = split_of(entry)
+    for row in rows:
+        split = split_of(row)
         if split is not None:
-            out[split].append({k: v for k, v in entry.items() if k != "split"})
+            out[split].append(row)
     return out
 
 
-def build_dataset(entries: list[dict], settings: OutputSettings, split_of
+def build_dataset(rows: list[dict], settings: OutputSettings, split_of
                   ) -> tuple[dict[str, list[dict]], list[dict], int]:
-    """Sets of one split (or fold) with class sampling applied to the training set."""
-    sets = _by_split(entries, split_of)
+    """Sets of one split (or fold) of the entries' rows (``dataset_file.entry_row``), with
+    class sampling applied to the training set."""
+    sets = _by_split(rows, split_of)
     dropped_records: list[dict] = []
     duplicates = 0
     if settings.use_class_weights:
@@ -70,7 +71,8 @@ def build_dataset(entries: list[dict], settings: OutputSettings, split_of
 
 class WriteDatasetJsonFn(beam.DoFn):
     """Writes data.json (fold 0 when folding), the fold files and the rejects file; with
-    ``emit_entries``, yields the final (tfds split name, entry) pairs for the shard writer."""
+    ``emit_entries``, yields the final (tfds split name, entry's row) pairs for the shard
+    writer."""
 
     def __init__(self, settings: OutputSettings, plan: SplitPlan, emit_entries: bool = True):
         self.settings = settings
@@ -78,28 +80,28 @@ class WriteDatasetJsonFn(beam.DoFn):
         self.emit_entries = emit_entries
 
     def _split_of(self, fold: int | None):
-        """Split of an entry: as assigned, or in fold ``fold`` (that fold validates)."""
+        """Split of an entry's row: as assigned, or in fold ``fold`` (that fold validates)."""
         if fold is None:
-            return lambda entry: entry["split"]
-        return lambda entry: fold_split(self.plan, fold, entry["user_id"])
+            return lambda row: row["split"]
+        return lambda row: fold_split(self.plan, fold, row["user_id"])
 
     def process(self, grouped):
         _, values = grouped
         s = self.settings
         # The crop step made its crops durable before it passed their entries on.
-        entries = [e for kind, v in values if kind == ENTRIES for e in unpack(v)]
+        rows = [row for kind, v in values if kind == ENTRIES for row in unpack(v)]
         dropped_records = [v for kind, v in values if kind == DROPPED]
-        entries.sort(key=lambda e: (e["full_image_path"], e["source"]))
+        rows.sort(key=lambda r: (r["full_image_path"], r["source"]))
         dropped_records.sort(key=lambda d: (d["source"], d["reason"]))
-        log.info("dataset_convert: writing %s (%d crops)", s.data_json, len(entries))
-        images_read = len({e["full_image_path"] for e in entries} |
+        log.info("dataset_convert: writing %s (%d crops)", s.data_json, len(rows))
+        images_read = len({r["full_image_path"] for r in rows} |
                           {d["source"] for d in dropped_records if d["kind"] == REJECTED
                            and d["reason"].startswith(("unreadable", "truncated", "missing"))})
         folds = list(range(s.k_folds)) if s.k_folds >= 2 else [None]
         for fold in folds:
-            sets, class_dropped, dups = build_dataset(entries, s, self._split_of(fold))
+            sets, class_dropped, dups = build_dataset(rows, s, self._split_of(fold))
             stats = compute_stats(sets, dropped_records + class_dropped, dups,
-                                  len(entries), images_read)
+                                  len(rows), images_read)
             if s.unused_class_weights:
                 stats["class_weights_not_in_classes"] = list(s.unused_class_weights)
             document = document_bytes(dataset_document(sets, s.classes, stats,
@@ -121,14 +123,14 @@ class WriteDatasetJsonFn(beam.DoFn):
             for split, records in sets.items():
                 if fold is not None and split == KPI and fold != 0:
                     continue  # one kpi split serves every fold
-                for entry in records:
-                    yield names[split], entry
+                for row in records:
+                    yield names[split], row
 
 
 class WriteDatasetJson(beam.PTransform):
-    """(packed entry batches, dead-letter records) -> data.json, fold files, rejects file. With
-    ``emit_entries`` the output holds the final (tfds split name, entry) pairs (for the shard
-    writer); without, it is empty."""
+    """(packed batches of entries' rows, dead-letter records) -> data.json, fold files,
+    rejects file. With ``emit_entries`` the output holds the final (tfds split name, entry's
+    row) pairs (for the shard writer); without, it is empty."""
 
     def __init__(self, settings: OutputSettings, plan: SplitPlan, emit_entries: bool = True):
         super().__init__()

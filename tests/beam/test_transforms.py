@@ -233,7 +233,8 @@ def test_crop_hands_writes_crops_and_rejects_bad_images(tmp_path, pipeline):
         crop = cv2.imread(str(tmp_path / e["bbox_path"]))
         assert np.array_equal(crop, image[10:30, 10:30])
 
-    assert_that(out["entries"] | beam.FlatMap(cropping.unpack), check_entries, label="entries")
+    assert_that(out["entries"] | beam.FlatMap(cropping.unpack) | beam.Map(dataset_file.row_entry),
+                check_entries, label="entries")
     rejected = out[dead_letters.REJECTED]
     assert_that(rejected | beam.Map(lambda d: (d["source"], d["reason"].split(" (")[0])),
                 equal_to([("zero", "box has zero area"), ("outside", "box outside the image"),
@@ -276,6 +277,7 @@ def test_the_process_pool_gives_the_same_crops(tmp_path, monkeypatch):
             out = p | beam.Create(_groups(items)) | crop_step.CropHands(settings, processes)
             assert_that(out[dead_letters.REJECTED], equal_to([]), label="no rejects")
             crops = out["entries"] | beam.FlatMap(cropping.unpack) | beam.Map(
+                dataset_file.row_entry) | beam.Map(
                 lambda e: (e["source"], e["bbox_coordinates"],
                            cv2.imread(str(tmp_path / e["bbox_path"])).tobytes()))
             assert_that(crops | beam.combiners.Count.Globally(), equal_to([9]), label="count")
@@ -291,10 +293,11 @@ def test_write_dataset_json_accounts_for_every_box(tmp_path, pipeline):
     plan = plan_splits(users, {"u0"}, "v1", 0.2, None, 0)
 
     def entry(i, user, label):
-        return {"full_image_path": f"img{i}.png", "bbox_coordinates": [], "bbox_original": [],
-                "bbox_path": f"crop{i}.png", "label": label, "user_id": user, "dataset": "data",
-                "session": "s", "source": f"a{i}.json", "image_size": [1, 1], "metadata": {},
-                "split": plan.split_of(user)}
+        return dataset_file.entry_row(
+            {"full_image_path": f"img{i}.png", "bbox_coordinates": [], "bbox_original": [],
+             "bbox_path": f"crop{i}.png", "label": label, "user_id": user, "dataset": "data",
+             "session": "s", "source": f"a{i}.json", "image_size": [1, 1],
+             "metadata": {"id": 2**70} if i == 3 else {}}, plan.split_of(user))
 
     entries = [entry(i, f"u{i % 6}", "fist" if i % 3 else "stop") for i in range(12)]
     dropped = [dead_letters.dropped("bad.json", "box has zero area", dead_letters.REJECTED),
@@ -311,6 +314,10 @@ def test_write_dataset_json_accounts_for_every_box(tmp_path, pipeline):
     assert doc["classes"] == {name: i for i, name in enumerate(CLASSES)}
     users_by_split = {s: {e["user_id"] for e in doc[s]["images"]} for s in
                       ("train_set", "validation_set", "kpi_set")}
+    images = [e for s in ("train_set", "validation_set", "kpi_set") for e in doc[s]["images"]]
+    assert sorted(e["source"] for e in images) == sorted(f"a{i}.json" for i in range(12))
+    assert all("split" not in e for e in images)  # the split is where the entry is
+    assert [e["metadata"] for e in images if e["source"] == "a3.json"] == [{"id": 2**70}]
     assert users_by_split["kpi_set"] == {"u0"}
     assert not users_by_split["train_set"] & users_by_split["validation_set"]
     rejects = [json.loads(line) for line in (tmp_path / "data_rejects.jsonl").read_text()
@@ -324,3 +331,23 @@ def test_data_json_bytes_are_compact_key_sorted_utf8_even_with_huge_integers():
     huge = {"metadata": {"id": 2**70}, "label": "fist"}  # orjson stops at 64 bits
     assert dataset_file.document_bytes(huge) == \
         f'{{"label":"fist","metadata":{{"id":{2**70}}}}}\n'.encode()
+
+
+def test_entry_rows_are_flat_and_carry_the_entry_as_data_json_writes_it():
+    """The rows the crop step sends to the last step hold strings only (Python's collector
+    does not track such dicts: tens of thousands of nested entries made unpickling there
+    several times slower) and the entry's own JSON, as it appears inside data.json."""
+    import gc
+
+    entry = {"full_image_path": "img.png", "bbox_coordinates": [[1, 2], [3, 2], [1, 4], [3, 4]],
+             "bbox_path": "crop.png", "label": "fist", "user_id": "u", "source": "a.json",
+             "metadata": {"z": "é", "a": 1}}
+    row = pickle.loads(pickle.dumps(dataset_file.entry_row(entry, TRAIN)))
+    assert not gc.is_tracked(row)
+    assert row["split"] == TRAIN and row["label"] == "fist"
+    assert dataset_file.row_entry(row) == entry
+    doc = dataset_file.dataset_document({s: [row] if s == TRAIN else [] for s in
+                                         dataset_file.SETS}, CLASSES, {}, None, None)
+    written = dataset_file.document_bytes(doc)
+    assert json.loads(written)[TRAIN]["images"] == [entry]
+    assert dataset_file.json_bytes(entry) in written
