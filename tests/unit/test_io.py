@@ -67,3 +67,21 @@ def test_list_folder_parts_folders_from_files(tmp_path):
     (tmp_path / "c.json").write_text("{}")
     (tmp_path / "link").symlink_to(tmp_path / "a")  # not followed, as os.walk does not
     assert io.list_folder(tmp_path) == (["a", "b"], ["c.json", "z.json"])
+
+
+def test_read_contained_follows_links_at_every_level_of_the_path(tmp_path):
+    """Real paths are made from the parent folder's (cached): a link anywhere on the way is
+    still resolved, whichever folders were read before it."""
+    root, outside = tmp_path / "dataset", tmp_path / "outside"
+    for folder in (root / "u1" / "s1", root / "u2" / "s1", outside / "s1"):
+        folder.mkdir(parents=True)
+        (folder / "a.json").write_text("{}")
+    (root / "u3").symlink_to(outside)                  # a user folder leading out
+    (root / "u4").symlink_to(root / "u1")              # a user folder leading in
+    (root / "u2" / "s2").symlink_to(outside / "s1")    # a session folder leading out
+    assert io.read_contained(str(root / "u1" / "s1" / "a.json"), str(root)) == b"{}"
+    assert io.read_contained(str(root / "u2" / "s1" / "a.json"), str(root)) == b"{}"
+    assert io.read_contained(str(root / "u4" / "s1" / "a.json"), str(root)) == b"{}"
+    for leaving in (root / "u3" / "s1" / "a.json", root / "u2" / "s2" / "a.json"):
+        with pytest.raises(io.PathRefused, match="outside"):
+            io.read_contained(str(leaving), str(root))
