@@ -60,6 +60,8 @@ class CropImageFn(beam.DoFn):
 
     def setup(self):
         self.crops = Metrics.counter(NAMESPACE, "crops")
+        self.output_dir = io.join(self.settings.mount_dir, self.settings.post_data_dir)
+        self.flush = local_files.BackgroundFlush(self.output_dir)
         self.buffer = DecodeBuffer()  # for the groups cropped here (no pool), one by one
         self.pool = None
         self.pending: collections.deque = collections.deque()
@@ -78,6 +80,7 @@ class CropImageFn(beam.DoFn):
                                             initargs=(os.getpid(),))
 
     def teardown(self):
+        self.flush.stop()
         if self.pool is not None:  # idle by now; the children exit on their own
             self.pool.shutdown(wait=False)
 
@@ -87,6 +90,7 @@ class CropImageFn(beam.DoFn):
     def process(self, group):
         path, items = group
         if self.pool is None:
+            self.flush.start()
             # Cropped at once, nothing held for finish_bundle: Beam's DaskRunner drops what a
             # DoFn emits there. Chunks and the pool are for the in-process runner.
             yield from self._emit(crop_chunk(self.settings, [(path, list(items))], self.buffer),
@@ -104,16 +108,19 @@ class CropImageFn(beam.DoFn):
         while self.pending:
             yield from self._emit(self.pending.popleft().result(), windowed=True)
         log.info("dataset_convert: %d images cropped by this worker", self.done)
+        self.flush.stop()
         if self.done:
             # The bundle's crops reach the disk before its entries leave the step (a runner
             # commits a bundle's output after finish_bundle): data.json, written later,
             # never names a crop a crash could lose. One syncfs of the output file system.
-            local_files.sync_file_system(io.join(self.settings.mount_dir,
-                                                 self.settings.post_data_dir))
+            local_files.sync_file_system(self.output_dir)
 
     def _crop(self, chunk: list, windowed: bool = False):
         """Submit one chunk to the pool and emit what has completed."""
         self.pending.append(self.pool.submit(crop_chunk, self.settings, chunk))
+        # The crops reach the disk while the bundle runs, and the sync at its end finds little
+        # left. Started after the first task, which forks the pool's processes.
+        self.flush.start()
         limit = self.IN_FLIGHT_PER_PROCESS * self.processes
         while self.pending and (len(self.pending) > limit or self.pending[0].done()):
             yield from self._emit(self.pending.popleft().result(), windowed)

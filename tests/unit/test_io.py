@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 
@@ -85,3 +87,21 @@ def test_read_contained_follows_links_at_every_level_of_the_path(tmp_path):
     for leaving in (root / "u3" / "s1" / "a.json", root / "u2" / "s2" / "a.json"):
         with pytest.raises(io.PathRefused, match="outside"):
             io.read_contained(str(leaving), str(root))
+
+
+def test_background_flush_runs_one_thread_while_started_and_none_after(tmp_path):
+    def flushers():
+        return [t for t in threading.enumerate() if t.name == "background-flush"]
+
+    flush = local_files.BackgroundFlush(str(tmp_path), period_s=0.01)
+    flush.start()
+    flush.start()  # once
+    assert flush.running and len(flushers()) == 1
+    (tmp_path / "crop.png").write_bytes(b"x" * 100_000)
+    time.sleep(0.05)  # flushes while files are written
+    flush.stop()
+    assert not flush.running and not flushers()
+    flush.stop()  # stopping twice is harmless (teardown after finish_bundle)
+    cloud = local_files.BackgroundFlush("gs://bucket/extracted")
+    cloud.start()
+    assert not cloud.running  # objects are stored when their upload returns
