@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import posixpath
+import zlib
 from dataclasses import dataclass, replace
 
 from gesturenet_lib import io
@@ -126,12 +127,16 @@ def crop_image_group(settings: CropSettings, group, buffer: images.DecodeBuffer 
 
 
 def pack(records: list) -> bytes:
-    """A batch of plain records (str, int, float, list, dict) as one byte string."""
-    return pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+    """A batch of plain records (str, int, float, list, dict) as one byte string, compressed:
+    entries repeat their field names and long path prefixes (zlib's fastest level makes the
+    sample's 16 crops' rows 5-18x smaller for 0.02 ms), and every byte that reaches the last
+    step is copied several times by the runner on the way (0.4 s of the in-process runner's
+    time after the last crop at 24,000 crops, uncompressed)."""
+    return zlib.compress(pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL), 1)
 
 
 def unpack(packed: bytes) -> list:
-    return pickle.loads(packed)
+    return pickle.loads(zlib.decompress(packed))
 
 
 @dataclass(frozen=True)
