@@ -17,6 +17,7 @@ adds per-image metadata to the user's metadata from the set file.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -66,8 +67,9 @@ class DatasetLayout:
     users: Mapping[str, dict[str, Any]]  # user folder -> metadata from the set file (or {})
     uid_name: str = "user_id"            # metadata field naming the person (uid_list.uid_name)
 
-    @property
+    @functools.cached_property
     def dataset_dir(self) -> str:
+        """(Cached: the parse step asks once per annotation file.)"""
         return io.join(self.mount_dir, self.org_data_dir, self.dataset)
 
     @property
