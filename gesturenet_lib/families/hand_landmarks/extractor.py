@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from gesturenet_lib.export.onnx_export import HAND_FOUND
+from gesturenet_lib.families.hand_landmarks.batch_gate import BatchGate
 from gesturenet_lib.families.hand_landmarks.layout import (
     NET_ROW,
     PRESENCE,
@@ -174,10 +175,8 @@ def lift_nodes(x: str) -> tuple[list, list, str]:
 
     inits = [scalar("lift_dark", DARK_MEAN / 255), scalar("lift_floor", 1 / 255),
              scalar("lift_log_target", float(np.log(LIFTED_MEAN))), scalar("lift_one", 1.0),
-             scalar("lift_zero", 0.0), scalar("lift_tiny", 1e-6),
-             helper.make_tensor("lift_c0", TensorProto.INT64, [1], [0]),
-             helper.make_tensor("lift_c1", TensorProto.INT64, [1], [1]),
-             helper.make_tensor("lift_end", TensorProto.INT64, [1], [2 ** 62])]
+             scalar("lift_zero", 0.0), scalar("lift_tiny", 1e-6)]
+    curve = BatchGate("lift_curve")
     node = helper.make_node
     nodes = [
         # the mean of the values that are not black: mean(x) / mean(x > 0)
@@ -199,25 +198,15 @@ def lift_nodes(x: str) -> tuple[list, list, str]:
              name="lift_power"),
         # the curve runs on the whole batch when some crop of it is dark, else on no crop
         # (Pow costs about 1 ms a crop at 224x224 even where its power is 1)
-        node("Cast", ["lift_is_dark"], ["lift_is_dark_f"], to=TensorProto.FLOAT,
-             name="lift_is_dark_f"),
-        node("ReduceMax", ["lift_is_dark_f"], ["lift_any_dark"], keepdims=0,
-             name="lift_any_dark"),
-        node("Cast", ["lift_any_dark"], ["lift_any_dark_i"], to=TensorProto.INT64,
-             name="lift_any_dark_i"),
-        node("Shape", [x], ["lift_x_shape"], name="lift_x_shape"),
-        node("Slice", ["lift_x_shape", "lift_c0", "lift_c1"], ["lift_batch"],
-             name="lift_batch"),
-        node("Mul", ["lift_batch", "lift_any_dark_i"], ["lift_k"], name="lift_k"),
-        node("Slice", [x, "lift_c0", "lift_k", "lift_c0"], ["lift_curved_in"],
-             name="lift_curved_in"),
-        node("Slice", ["lift_power", "lift_c0", "lift_k", "lift_c0"], ["lift_curved_power"],
-             name="lift_curved_power"),
+        node("Not", ["lift_is_dark"], ["lift_is_lit"], name="lift_is_lit"),
+        *curve.nodes(x, "lift_is_lit"),
+        *curve.first_rows(x, "lift_curved_in"),
+        *curve.first_rows("lift_power", "lift_curved_power"),
         node("Pow", ["lift_curved_in", "lift_curved_power"], ["lift_curved"], name="lift"),
-        node("Slice", [x, "lift_k", "lift_end", "lift_c0"], ["lift_kept"], name="lift_kept"),
+        *curve.other_rows(x, "lift_kept"),
         node("Concat", ["lift_curved", "lift_kept"], ["crop_lifted"], axis=0,
              name="lift_joined")]
-    return nodes, inits, "crop_lifted"
+    return nodes, inits + curve.inits(), "crop_lifted"
 
 
 def _border_nodes(x: str, settings: HandLandmarks, size: int) -> tuple[list, list, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from gesturenet_lib.families.hand_landmarks import palm_detection as pd
+from gesturenet_lib.families.hand_landmarks.batch_gate import BatchGate
 from gesturenet_lib.families.hand_landmarks.layout import (
     NET_ROW,
     POINTS_END,
@@ -436,12 +437,10 @@ def localised_nodes(x: str, size: int, palm_onnx: bytes, net_nodes: list,
     front, inits = detector_nodes(x, size, palm_onnx)
     back, back_inits = map_back_nodes("palm_view_raw", "palm_raw", size)
     view_front, kinds, view_back = views
-    inits += index_inits() + back_inits + [
+    fallback, fallback_inits = _fallback_nodes(x, net_nodes, view_front, kinds, view_back)
+    inits += index_inits() + back_inits + fallback_inits + [
         helper.make_tensor("palm_threshold", TensorProto.FLOAT, [], [threshold]),
-        helper.make_tensor("palm_kinds", TensorProto.INT64, [1], [kinds]),
-        helper.make_tensor("palm_i_presence_end", TensorProto.INT64, [1], [PRESENCE + 1]),
-        helper.make_tensor("palm_zero_row", TensorProto.FLOAT, [1, NET_ROW], [0.0] * NET_ROW),
-        helper.make_tensor("palm_width", TensorProto.INT64, [1], [NET_ROW])]
+        helper.make_tensor("palm_i_presence_end", TensorProto.INT64, [1], [PRESENCE + 1])]
     return [
         *front,
         *net_copy(net_nodes, VIEW, "palm_net/", "palm_view_raw"),
@@ -450,7 +449,7 @@ def localised_nodes(x: str, size: int, palm_onnx: bytes, net_nodes: list,
              ["palm_presence"]),
         node("GreaterOrEqual", ["palm_presence", "palm_threshold"], ["palm_confirmed"]),
         node("And", [FOUND, "palm_confirmed"], ["palm_ok"]),
-        *_fallback_nodes(x, net_nodes, view_front, view_back),
+        *fallback,
         # per crop: the palm view where confirmed, else the surer of it and the best view
         node("Cast", [FOUND], ["palm_found_f"], to=TensorProto.FLOAT),
         node("Mul", ["palm_presence", "palm_found_f"], ["palm_presence_if_found"]),
@@ -486,6 +485,7 @@ def upright_first_nodes(x: str, size: int, net_nodes: list, palm_rows: str, outp
     from onnx import TensorProto, helper
 
     node = helper.make_node
+    palm = BatchGate("up_palm")
 
     def const(name: str, value: int):
         return helper.make_tensor(name, TensorProto.INT64, [1], [value])
@@ -493,14 +493,12 @@ def upright_first_nodes(x: str, size: int, net_nodes: list, palm_rows: str, outp
     inits = [
         const("up_c0", 0), const("up_c1", 1), const("up_c2", 2), const("up_c9", 9),
         const("up_c10", 10), const("up_lm_end", POINTS_END),
-        const("up_presence_end", PRESENCE + 1), const("up_row", NET_ROW),
+        const("up_presence_end", PRESENCE + 1),
         helper.make_tensor("up_pts_shape", TensorProto.INT64, [3], [-1, 21, 3]),
         helper.make_tensor("up_pair_shape", TensorProto.INT64, [2], [-1, 2]),
         helper.make_tensor("up_presence_min", TensorProto.FLOAT, [], [UPRIGHT_PRESENCE]),
         helper.make_tensor("up_extent_min", TensorProto.FLOAT, [], [UPRIGHT_EXTENT * size]),
         helper.make_tensor("up_cos_min", TensorProto.FLOAT, [], [UPRIGHT_COS]),
-        helper.make_tensor("up_half", TensorProto.FLOAT, [], [0.5]),
-        helper.make_tensor("up_zero_row", TensorProto.FLOAT, [1, NET_ROW], [0.0] * NET_ROW),
     ]
     before = [
         *net_copy(net_nodes, x, "first_view_net/", "first_view_raw"),
@@ -531,23 +529,14 @@ def upright_first_nodes(x: str, size: int, net_nodes: list, palm_rows: str, outp
         node("And", ["up_sure", "up_big"], ["up_sure_big"]),
         node("And", ["up_sure_big", "up_upright"], [UPRIGHT_OK]),
         # the palm path's crops: the whole batch if some crop failed, else none
-        node("Cast", [UPRIGHT_OK], ["up_ok_f"], to=TensorProto.FLOAT),
-        node("ReduceMin", ["up_ok_f"], ["up_all_ok"], keepdims=0),
-        node("Less", ["up_all_ok", "up_half"], ["up_need_palm"]),
-        node("Cast", ["up_need_palm"], ["up_need_i"], to=TensorProto.INT64),
-        node("Shape", [x], ["up_x_shape"]),
-        node("Slice", ["up_x_shape", "up_c0", "up_c1"], ["up_batch"]),
-        node("Mul", ["up_batch", "up_need_i"], ["up_crops_k"]),
-        node("Slice", [x, "up_c0", "up_crops_k", "up_c0"], [PALM_CROPS]),
+        *palm.nodes(x, UPRIGHT_OK),
+        *palm.first_rows(x, PALM_CROPS),
     ]
     after = [
-        node("Sub", ["up_batch", "up_crops_k"], ["up_missing"]),
-        node("Concat", ["up_missing", "up_row"], ["up_pad_shape"], axis=0),
-        node("Expand", ["up_zero_row", "up_pad_shape"], ["up_pad"]),
-        node("Concat", [palm_rows, "up_pad"], ["up_palm_rows"], axis=0),
+        *palm.padded(palm_rows, "up_palm_rows", NET_ROW),
         node("Where", [UPRIGHT_OK, "first_view_raw", "up_palm_rows"], [output], name=output),
     ]
-    return before, after, inits
+    return before, after, inits + palm.inits()
 
 
 # landmarks_first: MediaPipe's own lite landmark network (hand_landmark_lite, the same wheel)
@@ -592,15 +581,12 @@ def landmarks_first_nodes(x: str, size: int, lite_onnx: bytes, net_nodes: list,
                        *net_copy(net_nodes, VIEW, "palm_net/", "palm_view_raw"), *back_nodes],
                       REREAD)
     inits = lite_inits + rect_inits + [
-        helper.make_tensor("lf_c0", TensorProto.INT64, [1], [0]),
         helper.make_tensor("lf_c1", TensorProto.INT64, [1], [1]),
         helper.make_tensor("lf_lm_end", TensorProto.INT64, [1], [POINTS_END]),
         helper.make_tensor("lf_presence_end", TensorProto.INT64, [1], [PRESENCE + 1]),
-        helper.make_tensor("lf_row", TensorProto.INT64, [1], [NET_ROW]),
         helper.make_tensor("lf_threshold", TensorProto.FLOAT, [], [threshold]),
-        helper.make_tensor("lf_lite_threshold", TensorProto.FLOAT, [], [LITE_PRESENCE]),
-        helper.make_tensor("lf_half", TensorProto.FLOAT, [], [0.5]),
-        helper.make_tensor("lf_zero_row", TensorProto.FLOAT, [1, NET_ROW], [0.0] * NET_ROW)]
+        helper.make_tensor("lf_lite_threshold", TensorProto.FLOAT, [], [LITE_PRESENCE])]
+    reread_gate, palm = BatchGate("reread"), BatchGate("lf_palm")
 
     def found(rows: str, name: str, bar: str) -> list:
         return [node("Slice", [rows, "lf_lm_end", "lf_presence_end", "lf_c1"],
@@ -610,24 +596,24 @@ def landmarks_first_nodes(x: str, size: int, lite_onnx: bytes, net_nodes: list,
     before = [
         *lite,
         *found("lite_raw", "lite", "lf_lite_threshold"),
-        node("Shape", [x], ["lf_x_shape"]),
-        node("Slice", ["lf_x_shape", "lf_c0", "lf_c1"], ["lf_batch"]),
         # 2. the re-read: the whole batch if the lite network is sure of a hand in some crop
         node("Not", ["lite_found"], ["lite_lost"]),
-        *_all_or_none("lite_lost", [(x, "reread_crops_in"), ("lite_raw", "reread_rows_in")],
-                      "reread"),
+        *reread_gate.nodes(x, "lite_lost"),
+        *reread_gate.first_rows(x, "reread_crops_in"),
+        *reread_gate.first_rows("lite_raw", "reread_rows_in"),
         *reread,
-        *_padded(REREAD + "palm_raw", "reread", "reread_rows"),
+        *reread_gate.padded(REREAD + "palm_raw", "reread_rows", NET_ROW),
         *found("reread_rows", "reread", "lf_threshold"),
         node("And", ["lite_found", "reread_found"], [REREAD_OK]),
         # 3. the palm path: the whole batch if some crop's hand was not read that way
-        *_all_or_none(REREAD_OK, [(x, PALM_CROPS)], "lf_palm"),
+        *palm.nodes(x, REREAD_OK),
+        *palm.first_rows(x, PALM_CROPS),
     ]
     after = [
-        *_padded(palm_rows, "lf_palm", "lf_palm_rows"),
+        *palm.padded(palm_rows, "lf_palm_rows", NET_ROW),
         node("Where", [REREAD_OK, "reread_rows", "lf_palm_rows"], [output], name=output),
     ]
-    return before, after, inits
+    return before, after, inits + reread_gate.inits() + palm.inits()
 
 
 def _lite_nodes(x: str, lite_onnx: bytes, output: str) -> tuple[list, list]:
@@ -654,59 +640,21 @@ def _lite_nodes(x: str, lite_onnx: bytes, output: str) -> tuple[list, list]:
             ], list(net.graph.initializer)
 
 
-def _all_or_none(ok: str, tensors: list[tuple[str, str]], name: str) -> list:
-    """Each ``(tensor, out)``: ``out`` is all of ``tensor``'s rows when some crop is not
-    ``ok``, else none (``<name>_k`` rows: the batch ``lf_batch`` or 0)."""
-    from onnx import TensorProto, helper
-
-    node = helper.make_node
-    return [
-        node("Cast", [ok], [f"{name}_ok_f"], to=TensorProto.FLOAT),
-        node("ReduceMin", [f"{name}_ok_f"], [f"{name}_all_ok"], keepdims=0),
-        node("Less", [f"{name}_all_ok", "lf_half"], [f"{name}_needed"]),
-        node("Cast", [f"{name}_needed"], [f"{name}_needed_i"], to=TensorProto.INT64),
-        node("Mul", ["lf_batch", f"{name}_needed_i"], [f"{name}_k"]),
-        *[node("Slice", [tensor, "lf_c0", f"{name}_k", "lf_c0"], [out])
-          for tensor, out in tensors]]
-
-
-def _padded(rows: str, name: str, out: str) -> list:
-    """``rows`` (all of the batch's or none, ``<name>_k``) padded back to the batch with zero
-    rows: ``out``."""
-    from onnx import helper
-
-    node = helper.make_node
-    return [
-        node("Sub", ["lf_batch", f"{name}_k"], [f"{name}_missing"]),
-        node("Concat", [f"{name}_missing", "lf_row"], [f"{name}_pad_shape"], axis=0),
-        node("Expand", ["lf_zero_row", f"{name}_pad_shape"], [f"{name}_pad"]),
-        node("Concat", [rows, f"{name}_pad"], [out], axis=0)]
-
-
-def _fallback_nodes(x: str, net_nodes: list, view_front: list, view_back: list) -> list:
-    """``palm_ok`` -> ``views_best``: the fallback views, made from no crop at all unless
-    some crop of the batch needs them (an empty batch costs nothing downstream), their
-    outputs padded back to V*N rows with zeros."""
-    from onnx import TensorProto, helper
-
-    node = helper.make_node
-    return [
-        node("Cast", ["palm_ok"], ["palm_ok_f"], to=TensorProto.FLOAT),
-        node("ReduceMin", ["palm_ok_f"], ["palm_all_ok"], keepdims=0),
-        node("Less", ["palm_all_ok", "palm_f_half"], ["palm_need_views"]),
-        node("Cast", ["palm_need_views"], ["palm_need_i"], to=TensorProto.INT64),
-        node("Mul", ["palm_batch", "palm_need_i"], ["palm_crops_k"]),
-        node("Slice", [x, "palm_c0", "palm_crops_k", "palm_c0"], [VIEWS_CROPS]),
+def _fallback_nodes(x: str, net_nodes: list, view_front: list, kinds: int,
+                    view_back: list) -> tuple[list, list]:
+    """``palm_ok`` -> ``views_best``: the ``kinds`` fallback views of each crop, made from no
+    crop at all unless some crop of the batch needs them (an empty batch costs nothing
+    downstream), their outputs padded back to kinds*N rows with zeros. (nodes, inits)"""
+    views = BatchGate("views")
+    nodes = [
+        *views.nodes(x, "palm_ok"),
+        *views.first_rows(x, VIEWS_CROPS),
         *view_front,
-        node("Mul", ["palm_batch", "palm_kinds"], ["palm_views_n"]),
-        node("Mul", ["palm_views_n", "palm_need_i"], ["palm_views_k"]),
         *net_copy(net_nodes, "views_input", "views_net/", "views_ran"),
-        node("Sub", ["palm_views_n", "palm_views_k"], ["views_missing"]),
-        node("Concat", ["views_missing", "palm_width"], ["views_pad_shape"], axis=0),
-        node("Expand", ["palm_zero_row", "views_pad_shape"], ["views_pad"]),
-        node("Concat", ["views_ran", "views_pad"], ["views_raw"], axis=0),
+        *views.padded("views_ran", "views_raw", NET_ROW, per_crop=kinds),
         *view_back,
     ]
+    return nodes, views.inits()
 
 
 def net_copy(net_nodes: list, input_name: str, prefix: str, output: str) -> list:
