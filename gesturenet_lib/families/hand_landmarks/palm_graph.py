@@ -623,21 +623,11 @@ def _lite_nodes(x: str, lite_onnx: bytes, output: str) -> tuple[list, list]:
     import onnx
     from onnx import compose, helper
 
-    from gesturenet_lib.families.hand_landmarks.assets import (
-        NET_HANDEDNESS,
-        NET_INPUT,
-        NET_LANDMARKS,
-        NET_PRESENCE,
-        NET_WORLD,
-    )
+    from gesturenet_lib.families.hand_landmarks.assets import NET_INPUT
 
     net = compose.add_prefix(onnx.load_from_string(lite_onnx), LITE_NET)
-    outputs = [LITE_NET + name for name in (NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS,
-                                            NET_WORLD)]
     return [helper.make_node("Identity", [x], [LITE_NET + NET_INPUT], name=LITE_NET + "input"),
-            *net.graph.node,
-            helper.make_node("Concat", outputs, [output], axis=1, name=output)
-            ], list(net.graph.initializer)
+            *net.graph.node, _joined_outputs(LITE_NET, output)], list(net.graph.initializer)
 
 
 def _fallback_nodes(x: str, net_nodes: list, view_front: list, kinds: int,
@@ -661,15 +651,7 @@ def net_copy(net_nodes: list, input_name: str, prefix: str, output: str) -> list
     """The landmark network's nodes reading ``input_name``, every tensor they make renamed
     ``<prefix><name>`` (the weights are shared), then its three outputs joined into
     ``output`` [N, NET_ROW] (landmarks, presence, handedness, world landmarks)."""
-    from onnx import helper
-
-    from gesturenet_lib.families.hand_landmarks.assets import (
-        NET_HANDEDNESS,
-        NET_INPUT,
-        NET_LANDMARKS,
-        NET_PRESENCE,
-        NET_WORLD,
-    )
+    from gesturenet_lib.families.hand_landmarks.assets import NET_INPUT
 
     copies = []
     for original in net_nodes:
@@ -679,10 +661,24 @@ def net_copy(net_nodes: list, input_name: str, prefix: str, output: str) -> list
             if name == NET_INPUT:
                 copy.input[k] = input_name
         copies.append(copy)
+    return prefixed(copies, prefix) + [_joined_outputs(prefix, output)]
+
+
+def _joined_outputs(prefix: str, output: str):
+    """The node joining a landmark network's outputs, named ``<prefix><output name>``, into
+    ``output`` [N, NET_ROW]: landmarks, presence, handedness, world landmarks."""
+    from onnx import helper
+
+    from gesturenet_lib.families.hand_landmarks.assets import (
+        NET_HANDEDNESS,
+        NET_LANDMARKS,
+        NET_PRESENCE,
+        NET_WORLD,
+    )
+
     outputs = [prefix + name for name in (NET_LANDMARKS, NET_PRESENCE, NET_HANDEDNESS,
                                           NET_WORLD)]
-    return prefixed(copies, prefix) + [
-        helper.make_node("Concat", outputs, [output], axis=1, name=output)]
+    return helper.make_node("Concat", outputs, [output], axis=1, name=output)
 
 
 def prefixed(nodes: list, prefix: str) -> list:
