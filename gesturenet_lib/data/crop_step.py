@@ -36,8 +36,8 @@ def exit_with_parent(parent_pid: int, period_s: float = 1.0) -> None:
 
 
 class CropImageFn(beam.DoFn):
-    """Image groups ``(image path, [(split, record), ...])`` -> packed batches of data.json
-    entries (see ``cropping``); bad images and boxes go to ``rejected``.
+    """Image groups ``(image path, [(split, record), ...])`` -> packed batches of the
+    entries' rows (see ``cropping``); bad images and boxes go to ``rejected``.
 
     With ``processes > 1`` the groups are cropped in chunks of CHUNK images by a pool of
     worker processes: decoding and encoding are CPU-bound, and processes (unlike threads,
@@ -143,9 +143,10 @@ class CropHands(beam.PTransform):
     """Cut one crop per hand box at native resolution, from image groups (each image is
     decoded once for all of its boxes); bad images go to ``rejected``.
 
-    ``entries`` holds the data.json entries in packed batches (``unpack`` gives the dicts):
-    they are pickled once where they are made and unpickled once by the write step, instead
-    of at every step between (measured: 0.05 s of the runner's CPU at 2,725 crops).
+    ``entries`` holds the entries' rows (``dataset_file.entry_row``) in packed, compressed
+    batches (``cropping.unpack`` gives the rows): they are pickled once where they are made
+    and unpickled once by the write step, instead of at every step between (measured: 0.05 s
+    of the runner's CPU at 2,725 crops).
     """
 
     def __init__(self, settings: CropSettings, processes: int = 1):
