@@ -176,7 +176,7 @@ def lift_nodes(x: str) -> tuple[list, list, str]:
     inits = [scalar("lift_dark", DARK_MEAN / 255), scalar("lift_floor", 1 / 255),
              scalar("lift_log_target", float(np.log(LIFTED_MEAN))), scalar("lift_one", 1.0),
              scalar("lift_zero", 0.0), scalar("lift_tiny", 1e-6)]
-    curve = BatchGate("lift_curve")
+    curve = BatchGate("lift_gate")
     node = helper.make_node
     nodes = [
         # the mean of the values that are not black: mean(x) / mean(x > 0)

@@ -485,7 +485,7 @@ def upright_first_nodes(x: str, size: int, net_nodes: list, palm_rows: str, outp
     from onnx import TensorProto, helper
 
     node = helper.make_node
-    palm = BatchGate("up_palm")
+    palm = BatchGate("up_palm_gate")
 
     def const(name: str, value: int):
         return helper.make_tensor(name, TensorProto.INT64, [1], [value])
@@ -586,7 +586,7 @@ def landmarks_first_nodes(x: str, size: int, lite_onnx: bytes, net_nodes: list,
         helper.make_tensor("lf_presence_end", TensorProto.INT64, [1], [PRESENCE + 1]),
         helper.make_tensor("lf_threshold", TensorProto.FLOAT, [], [threshold]),
         helper.make_tensor("lf_lite_threshold", TensorProto.FLOAT, [], [LITE_PRESENCE])]
-    reread_gate, palm = BatchGate("reread"), BatchGate("lf_palm")
+    reread_gate, palm = BatchGate("reread_gate"), BatchGate("lf_palm_gate")
 
     def found(rows: str, name: str, bar: str) -> list:
         return [node("Slice", [rows, "lf_lm_end", "lf_presence_end", "lf_c1"],
@@ -635,7 +635,7 @@ def _fallback_nodes(x: str, net_nodes: list, view_front: list, kinds: int,
     """``palm_ok`` -> ``views_best``: the ``kinds`` fallback views of each crop, made from no
     crop at all unless some crop of the batch needs them (an empty batch costs nothing
     downstream), their outputs padded back to kinds*N rows with zeros. (nodes, inits)"""
-    views = BatchGate("views")
+    views = BatchGate("views_gate")
     nodes = [
         *views.nodes(x, "palm_ok"),
         *views.first_rows(x, VIEWS_CROPS),
