@@ -23,7 +23,13 @@ from gesturenet_lib.families.hand_landmarks.assets import (
     palm_onnx_bytes,
 )
 from gesturenet_lib.families.hand_landmarks.backend import landmark_reader
-from gesturenet_lib.families.hand_landmarks.extractor import Extractor, build_extractor
+from gesturenet_lib.families.hand_landmarks.extractor import (
+    EXTRACTOR_OUTPUT,
+    ROWS,
+    Extractor,
+    build_extractor,
+    from_rows,
+)
 from gesturenet_lib.families.hand_landmarks.hand_finder import HandFinder, lifted
 from gesturenet_lib.families.hand_landmarks.palm_detection import (
     HandRect,
@@ -268,7 +274,8 @@ def test_photos_searched_at_once_come_back_as_one_after_the_other(trained, frame
 def test_a_whole_photo_is_classified_from_the_landmarks_the_finder_read(trained, frames,
                                                                           tmp_path):
     """The single pass (the head on the finder's landmarks) calls each hand as the crop path
-    does, from the .tlt and from the exported .onnx alike; a phone-sized version of a photo,
+    does, from the .tlt (its Keras head run as ONNX, to the same probabilities) and from the
+    exported .onnx alike; a phone-sized version of a photo,
     decoded reduced, gives the same hands in its own pixels. A model without the landmark
     rows has no landmark path."""
     root, spec, model = trained
@@ -288,6 +295,10 @@ def test_a_whole_photo_is_classified_from_the_landmarks_the_finder_read(trained,
                                [c.probabilities for _, _, c in hands], atol=2e-3)
     same = sum(a.index == b.index for a, b, _ in hands)
     assert same >= 0.85 * len(hands), (same, len(hands))
+    rows = np.stack([a.hand.raw for a, _, _ in hands])
+    after_rows = ort.InferenceSession(from_rows(tlt.extractor_onnx, [EXTRACTOR_OUTPUT]))
+    keras_probs = tlt.head.run(after_rows.run(None, {ROWS: rows})[0])
+    np.testing.assert_allclose(landmark_reader(tlt)(rows)[0], keras_probs, atol=1e-5)
 
     big = cv2.resize(cv2.imread(sources[0].path), None, fx=5, fy=5)   # 14-18 megapixels
     cv2.imwrite(str(tmp_path / "phone.jpg"), big, [cv2.IMWRITE_JPEG_QUALITY, 92])
