@@ -297,7 +297,7 @@ def test_a_whole_photo_is_classified_from_the_landmarks_the_finder_read(trained,
     assert same >= 0.85 * len(hands), (same, len(hands))
     rows = np.stack([a.hand.raw for a, _, _ in hands])
     after_rows = ort.InferenceSession(from_rows(tlt.extractor_onnx, [EXTRACTOR_OUTPUT]))
-    keras_probs = tlt.head.run(after_rows.run(None, {ROWS: rows})[0])
+    keras_probs = tlt.keras_head(after_rows.run(None, {ROWS: rows})[0]).numpy()
     np.testing.assert_allclose(landmark_reader(tlt)(rows)[0], keras_probs, atol=1e-5)
 
     big = cv2.resize(cv2.imread(sources[0].path), None, fx=5, fy=5)   # 14-18 megapixels

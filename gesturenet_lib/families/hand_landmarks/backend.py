@@ -1,5 +1,5 @@
-"""A hand_landmarks model in inference: the crop path (the stored extractor, then the Keras
-head) and the landmark path (the head on landmarks a hand finder already read)."""
+"""A hand_landmarks model in inference: the crop path (the stored extractor, then the head)
+and the landmark path (the head on landmarks a hand finder already read)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from gesturenet_lib.families.hand_landmarks.extractor import (
     from_rows,
     hand_found,
 )
-from gesturenet_lib.inference.backends import Backend, KerasBackend, OnnxBackend
+from gesturenet_lib.inference.backends import Backend, OnnxBackend
 from gesturenet_lib.ort_cpu import cpu_session, quiet_between_runs
 
 # rows [N, NET_ROW] (landmarks in any square-pixel frame) -> (probabilities, hand found)
@@ -24,37 +24,45 @@ LandmarkReader = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 class LandmarkBackend(Backend):
-    """A hand_landmarks .tlt: the stored extractor (ONNX Runtime) then the Keras head, the
-    two-step path that export joins into one graph."""
+    """A hand_landmarks .tlt or .keras: the stored extractor, then the Keras head run as ONNX
+    (the two steps export joins into one graph), both with ONNX Runtime.
+
+    The head is converted once per loaded model, when first used (~0.3 s). Called for a
+    photo's one or two hands between the hand finder's runs, TensorFlow's call took ~2.2 ms of
+    CPU (its thread pool wakes and spins) against ~0.1 ms for ONNX Runtime's: a tenth of what
+    finding a photo's hands costs; a served crop pays the same."""
 
     def __init__(self, extractor_onnx: bytes, head, classes, preprocessing, threshold: float):
         self.extractor_onnx = extractor_onnx
         self.extractor = Extractor(extractor_onnx)
-        self.head = KerasBackend(head, classes, preprocessing)
+        self.keras_head = head
         self.threshold = threshold
-        super().__init__("onnxruntime+keras", classes, preprocessing, self.head.num_outputs)
+        super().__init__("onnxruntime", classes, preprocessing, int(head.output_shape[-1]))
+
+    @cached_property
+    def head(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The head: extractor rows [N, ...] -> class probabilities [N, classes]."""
+        session = _session(keras_to_onnx(self.keras_head, {}))
+        name = session.get_inputs()[0].name
+        return lambda raw: session.run(None, {name: np.ascontiguousarray(raw, np.float32)})[0]
 
     def run(self, batch):
-        return self.head.run(self.extractor(batch))
+        return self.head(self.extractor(batch))
 
     def predict_with_hands(self, batch):
         raw = self.extractor(np.ascontiguousarray(batch, dtype=np.float32))
-        return np.asarray(self.head.run(raw)), hand_found(raw, self.threshold)
+        return self.head(raw), hand_found(raw, self.threshold)
 
     @cached_property
     def landmark_path(self) -> LandmarkReader:
         """The classifier from the landmark network's rows (``landmark_reader``): the
-        extractor's part after the rows, then the Keras head run as ONNX, converted once per
-        loaded model (~0.3 s). Called for a photo's one or two hands between the hand
-        finder's runs, TensorFlow's call took ~2.2 ms of CPU (its thread pool wakes and spins)
-        against ~0.1 ms for ONNX Runtime's: a tenth of what finding a photo's hands costs."""
+        extractor's part after the rows, then the head."""
         after_rows = _session(from_rows(self.extractor_onnx, [EXTRACTOR_OUTPUT]))
-        head = _session(keras_to_onnx(self.head.model, {}))
-        head_input, threshold = head.get_inputs()[0].name, self.threshold
+        head, threshold = self.head, self.threshold
 
         def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             raw = after_rows.run(None, {ROWS: np.ascontiguousarray(rows, np.float32)})[0]
-            return head.run(None, {head_input: raw})[0], hand_found(raw, threshold)
+            return head(raw), hand_found(raw, threshold)
         return read
 
 
