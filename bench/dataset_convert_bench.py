@@ -9,7 +9,7 @@ syncs once before committing data.json).
 Wall times include everything each one does (Beam: pipeline start-up, splits, data.json).
 
     .venv/bin/python bench/dataset_convert_bench.py [--min_images 2000] [--tfds] \
-        [--dask_workers 2]
+        [--dask_workers 2 [--dask_untrimmed]]
 
 Before the timed runs, each Beam runner converts the sample once, untimed: the in-process
 runner's first run would also import Apache Beam (~1 s), and a new Dask cluster's workers
@@ -134,9 +134,13 @@ def forked_loop(root: Path, dataset: Path, processes: int, folder: str) -> int:
         return sum(pool.imap_unordered(work, groups, chunksize=16))
 
 
-def start_dask(root: Path, workers: int) -> tuple[str, list]:
-    """A dask.distributed scheduler and ``workers`` single-threaded worker processes."""
+def start_dask(root: Path, workers: int, untrimmed: bool = False) -> tuple[str, list]:
+    """A dask.distributed scheduler and ``workers`` single-threaded worker processes.
+    ``untrimmed``: the workers start without the MALLOC_TRIM_THRESHOLD_ Dask's nanny sets by
+    default, as a Dask user may configure a cluster (a config file that sets it to null in
+    ``distributed.nanny.pre-spawn-environ``)."""
     import json as _json
+    import os
     import subprocess
 
     from distributed import Client
@@ -149,9 +153,16 @@ def start_dask(root: Path, workers: int) -> tuple[str, list]:
     while not scheduler_file.exists():
         time.sleep(0.2)
     address = _json.loads(scheduler_file.read_text())["address"]
+    env = dict(os.environ)
+    if untrimmed:
+        config = root / "dask-config"
+        config.mkdir()
+        (config / "untrimmed.yaml").write_text(
+            "distributed:\n  nanny:\n    pre-spawn-environ:\n      MALLOC_TRIM_THRESHOLD_: null\n")
+        env["DASK_CONFIG"] = str(config)
     procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", str(workers),
                                    "--nthreads", "1", "--no-dashboard", "--host",
-                                   "127.0.0.1"],
+                                   "127.0.0.1"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     with Client(address) as client:
         client.wait_for_workers(workers, timeout=120)
@@ -181,9 +192,13 @@ def main() -> int:
     parser.add_argument("--dask_workers", type=int, default=0,
                         help="also run on Beam's DaskRunner: a scheduler and this many "
                              "single-threaded worker processes on 127.0.0.1")
+    parser.add_argument("--dask_untrimmed", action="store_true",
+                        help="start the Dask workers without the MALLOC_TRIM_THRESHOLD_ "
+                             "Dask's nanny sets by default (what it costs: docs/benchmarks.md)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="gesturenet-bench-"))
-    cluster = start_dask(root, args.dask_workers) if args.dask_workers else None
+    cluster = start_dask(root, args.dask_workers, args.dask_untrimmed) \
+        if args.dask_workers else None
     dask_times: list[float] = []
     try:
         dataset, n_images = build_dataset(root, args.min_images)
@@ -259,7 +274,8 @@ def main() -> int:
           f"on {os.cpu_count()} forked processes, no Beam: what the cores alone give)")
     if dask_times:
         dask_s = statistics.median(dask_times)
-        figures.update(dask_workers=args.dask_workers, dask_s=round(dask_s, 2),
+        figures.update(dask_workers=args.dask_workers, dask_untrimmed=args.dask_untrimmed,
+                       dask_s=round(dask_s, 2),
                        dask_runs_s=[round(t, 2) for t in dask_times],
                        dask_crops_per_s=round(beam_crops / dask_s, 1),
                        dask_ratio_to_in_process=round(beam_s / dask_s, 2))
