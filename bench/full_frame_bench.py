@@ -103,17 +103,24 @@ def hands_blurred(exp, classes: dict[str, int], folder: Path) -> list[tuple[str,
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for k, (relative, hand_boxes) in enumerate(boxes.items()):
-        image = cv2.imread(str(Path(exp.eval_image_root) / relative))
-        blurred = cv2.GaussianBlur(image, (0, 0), 25)
-        h, w = image.shape[:2]
-        for x0, y0, x1, y1 in hand_boxes:
-            mx, my = (x1 - x0) // 4, (y1 - y0) // 4
-            a0, b0, a1, b1 = max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
-            image[b0:b1, a0:a1] = blurred[b0:b1, a0:a1]
+        image = blur_boxes(cv2.imread(str(Path(exp.eval_image_root) / relative)), hand_boxes)
         path = str(folder / f"blurred_{k:03d}.jpg")
         cv2.imwrite(path, image, [cv2.IMWRITE_JPEG_QUALITY, 95])
         out.append((path, []))
     return out
+
+
+def blur_boxes(image, boxes: list) -> object:
+    """``image`` with each box (x0, y0, x1, y1), and a quarter of it around, blurred away."""
+    import cv2
+
+    blurred = cv2.GaussianBlur(image, (0, 0), 25)
+    h, w = image.shape[:2]
+    for x0, y0, x1, y1 in boxes:
+        mx, my = (x1 - x0) // 4, (y1 - y0) // 4
+        a0, b0, a1, b1 = max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
+        image[b0:b1, a0:a1] = blurred[b0:b1, a0:a1]
+    return image
 
 
 def detection(wanted: list[list], found: list[list]) -> dict:

@@ -37,6 +37,11 @@ from gesturenet_lib.models.preprocessing import load_frame
 log = logging.getLogger(__name__)
 # A video file that fails this many reads in a row before its last frame has ended early.
 MAX_FAILED_READS = 5
+# While no hand is tracked, the palm detector sees every frame letterboxed (as MediaPipe's
+# video mode does) and, on every WINDOWS_EVERY-th of those frames, also the square windows
+# that find small hands (``HandFinder.find``): they cost twice the letterbox on a 4:3 or
+# 16:9 frame, and a hand too small for the letterbox is found a few frames later instead.
+WINDOWS_EVERY = 5
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,7 @@ class HandTracker:
         self.tracks: list[tuple[_Track, object]] = []   # (track, the rect to read next)
         self.next_id = 0
         self.since_detection = 0
+        self.since_windows = WINDOWS_EVERY   # frames searched without the windows
 
     def reset(self) -> None:
         """Forget every hand (after a frame that could not be decoded)."""
@@ -177,8 +183,10 @@ class HandTracker:
         self.since_detection += 1
         if not kept or self.since_detection >= self.tracking.detect_every:
             self.since_detection = 0
+            with_windows = bool(kept) or self.since_windows >= WINDOWS_EVERY
+            self.since_windows = 1 if with_windows else self.since_windows + 1
             boxes = np.array([hand.box(w, h) for _, hand in kept], np.float64).reshape(-1, 4)
-            for hand in self.finder.find(rgb):
+            for hand in self.finder.find(rgb, with_windows):
                 if len(kept) + len(detected) >= self.tracking.max_hands:
                     break
                 box = np.array(hand.box(w, h), np.float64)

@@ -41,6 +41,7 @@ from gesturenet_lib.inference.backends import OnnxBackend
 from gesturenet_lib.inference.full_frame import CropRule, classify_frames, cut, hand_finder
 from gesturenet_lib.inference.loading import load_backend
 from gesturenet_lib.inference.run import Source
+from gesturenet_lib.inference.video import WINDOWS_EVERY, Frame, HandTracker, Tracking
 from gesturenet_lib.models.preprocessing import Preprocessing, load_rgb, to_input
 from gesturenet_lib.specs.experiment import HandLandmarks
 from tests.conftest import REPO, SPECS
@@ -376,6 +377,31 @@ def test_video_tracks_each_hand_and_runs_the_detector_rarely(trained, frames, tm
     assert video.get(cv2.CAP_PROP_FRAME_COUNT) == 40
     assert (video.get(cv2.CAP_PROP_FRAME_WIDTH), video.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (480, 360)
     assert not list(previews.glob(".*"))   # no partial file left
+
+
+def test_video_without_a_hand_looks_through_the_windows_every_few_frames(trained, frames):
+    """While nothing is tracked, the detector sees every frame letterboxed and the square
+    windows every WINDOWS_EVERY-th frame, from the first; a hand that comes into view is
+    found in its first frame and tracked."""
+    root, spec, model = trained
+    finder, searched = hand_finder(), []
+    find = finder.find
+
+    def recorded(rgb, with_windows=True):
+        searched.append(with_windows)
+        return find(rgb, with_windows)
+
+    finder.find = recorded
+    tracker = HandTracker(finder, load_backend(model, KEY, None), CropRule(True, 1.3),
+                          Tracking())
+    empty = np.full((360, 640, 3), 90, np.uint8)   # 16:9: the windows exist
+    n = 2 * WINDOWS_EVERY + 1
+    assert all(not tracker.step(Frame(k, k / 30, empty)).hands for k in range(n))
+    assert searched == [k % WINDOWS_EVERY == 0 for k in range(n)]
+    hand = cv2.cvtColor(cv2.imread(frames[0][0]), cv2.COLOR_BGR2RGB)
+    assert tracker.step(Frame(n, n / 30, hand)).hands
+    assert tracker.step(Frame(n + 1, (n + 1) / 30, hand)).hands
+    assert len(searched) == n + 1   # the hand was tracked into the last frame
 
 
 def test_video_from_a_phone_the_gesture_inside_its_labelled_span(trained, tmp_path):

@@ -173,18 +173,19 @@ class HandFinder:
         return np.concatenate([np.stack(mapped), presence, handedness, np.stack(world_mapped)],
                               axis=1).astype(np.float32)
 
-    def find(self, rgb: np.ndarray) -> list[FoundHand]:
+    def find(self, rgb: np.ndarray, with_windows: bool = True) -> list[FoundHand]:
         """Every hand whose presence score reaches the threshold, surest first; where two
         found hands are the same hand, only the surer one. The detector sees the whole image
         letterboxed (as MediaPipe does); an image longer than ``window_aspect`` is also seen
         in square windows along its long side (a hand there gets up to that ratio more
         pixels), but only where they can find what the letterbox missed: when it found no
         hand, or a hand as small as ``SMALL_HAND`` (its neighbours may be smaller still); a
-        hand only they find must reach ``WINDOW_PRESENCE``."""
+        hand only they find must reach ``WINDOW_PRESENCE``. ``with_windows=False``: the
+        letterbox alone (a video's tracker runs the windows less often)."""
         h, w = rgb.shape[:2]
         shown, detected = network_views(rgb)
         hands = self._hands(shown, self.palms(detected, [(0, 0, w, h)]))
-        windows = square_windows(w, h, self.window_aspect)[1:]
+        windows = square_windows(w, h, self.window_aspect)[1:] if with_windows else []
         if windows and (not hands or min(_long_side(f.box(w, h)) for f in hands)
                         < SMALL_HAND * max(w, h)):
             boxes = [f.box(w, h) for f in hands]
