@@ -161,7 +161,7 @@ class HandTracker:
         self.tracks: list[tuple[_Track, object]] = []   # (track, the rect to read next)
         self.next_id = 0
         self.since_detection = 0
-        self.since_windows = WINDOWS_EVERY   # frames searched without the windows
+        self.since_windows = WINDOWS_EVERY   # searches since the windows last ran
 
     def reset(self) -> None:
         """Forget every hand (after a frame that could not be decoded)."""
