@@ -140,7 +140,6 @@ def start_dask(root: Path, workers: int, untrimmed: bool = False) -> tuple[str, 
     default, as a Dask user may configure a cluster (a config file that sets it to null in
     ``distributed.nanny.pre-spawn-environ``)."""
     import json as _json
-    import os
     import subprocess
 
     from distributed import Client
