@@ -50,6 +50,9 @@ _OTHER_FORMATS = {b"#?RADIANCE": "Radiance HDR", b"#?RGBE": "Radiance HDR", b"GI
                   b"\x00\x00\x00\x0cjP  ": "JPEG 2000", b"\xff\x4f\xff\x51": "JPEG 2000",
                   b"%PDF": "PDF", b"P6": "PPM", b"P5": "PGM", b"\x76\x2f\x31\x01": "OpenEXR",
                   b"qoif": "QOI", b"\x00\x00\x01\x00": "ICO"}
+# ISO media files (an "ftyp" box at byte 4) by their brand: a phone's HEIC or AVIF photo.
+_ISO_BRANDS = {b"heic": "HEIF/HEIC", b"heix": "HEIF/HEIC", b"mif1": "HEIF/HEIC",
+               b"msf1": "HEIF/HEIC", b"hevc": "HEIF/HEIC", b"avif": "AVIF", b"avis": "AVIF"}
 
 _EXIF_ORIENTATION = 0x0112
 _JPEG_EOI, _PNG_IEND = b"\xff\xd9", b"IEND"
@@ -69,6 +72,8 @@ def check_format(data: bytes) -> str:
     if found:
         return found
     other = next((n for m, n in _OTHER_FORMATS.items() if data.startswith(m)), None)
+    if data[4:8] == b"ftyp":
+        other = _ISO_BRANDS.get(data[8:12], "an ISO media file (MP4, HEIF, ...)")
     what = other or f"unknown, first bytes {data[:8]!r}"
     raise RecordError(f"unreadable image (not an accepted format: {what}; accepted: "
                       f"{', '.join(FORMATS)})")

@@ -83,3 +83,14 @@ def test_files_that_are_not_images_by_name_are_counted_not_lost(caplog):
     assert "(no suffix) 1, .gif 1, .tif 2" in line
     caplog.clear()
     assert images_among(["x.png"], "d", "--image_dir") == ["x.png"] and not caplog.records
+
+
+@pytest.mark.parametrize("brand, named", [(b"heic", "HEIF/HEIC"), (b"mif1", "HEIF/HEIC"),
+                                          (b"avif", "AVIF"), (b"isom", "ISO media file")])
+def test_a_phone_photo_in_a_format_not_accepted_is_named(brand, named):
+    """An iPhone's HEIC (or an AVIF) renamed .jpg: the reject says what it is."""
+    from gesturenet_lib.errors import RecordError
+
+    data = b"\x00\x00\x00\x18ftyp" + brand + b"\x00\x00\x00\x00mif1heic" + bytes(64)
+    with pytest.raises(RecordError, match=f"not an accepted format: .*{named}.*accepted: JPEG"):
+        decode(data)
