@@ -14,7 +14,7 @@ recall / precision at IoU >= 0.3
 - ours, crop path: every found hand's crop through the model again (what a ResNet or a
   TensorRT engine does; the baseline before the single pass);
 - ours, letterbox only: the palm detector on the letterboxed photo alone, no square windows
-  (how much the windows cost and find);
+  and no closer look (how much they cost and find);
 - MediaPipe Hands 0.10.21 (static images, up to 4 hands, model_complexity 1; the throwaway
   venv of hand_localization_bench), its time with `cv2.imread`; its Python API takes one
   photo at a time (the cores it keeps busy are printed beside ours).
@@ -152,7 +152,8 @@ def ours(photos: list, backend, rule, classes: dict[str, int], window_aspect: fl
 
     finder = HandFinder(palm_onnx_bytes(), landmark_onnx_bytes(),
                         threads=1 if workers > 1 else 0,
-                        **({} if window_aspect is None else {"window_aspect": window_aspect}))
+                        **({} if window_aspect is None else {"window_aspect": window_aspect,
+                                                             "zoom_side": 0}))
     sources = [Source(p, p) for p, _ in photos]
     classify_frames(sources[:3], finder, backend, rule, from_landmarks=from_landmarks)  # warm
     start, cpu = time.perf_counter(), time.process_time()

@@ -186,7 +186,7 @@ class HandTracker:
             with_windows = bool(kept) or self.since_windows >= WINDOWS_EVERY
             self.since_windows = 1 if with_windows else self.since_windows + 1
             boxes = np.array([hand.box(w, h) for _, hand in kept], np.float64).reshape(-1, 4)
-            for hand in self.finder.find(rgb, with_windows):
+            for hand in self.finder.find(rgb, with_windows, zoom=False):
                 if len(kept) + len(detected) >= self.tracking.max_hands:
                     break
                 box = np.array(hand.box(w, h), np.float64)

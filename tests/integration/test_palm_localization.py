@@ -147,6 +147,22 @@ def test_hands_are_found_in_a_gray_photo(frames):
     assert colour >= 12 and same >= 0.6 * colour, (same, colour)
 
 
+def test_a_small_hand_alone_in_a_photo_is_found_by_looking_closer():
+    """A sample photo of someone standing, her only hand a 40x55 px thumbs-down at her chest:
+    neither the letterbox nor the square windows give the detector enough of it; the closer
+    look (zoom tiles) finds it where HaGRID's annotators boxed it."""
+    rgb = load_rgb(str(REPO / "data" / "hagrid-sample" / "dataset" / "dislike"
+                       / "fea18986-f69b-45b3-9ee5-9f56e9e3d2b7.jpg"))
+    h, w = rgb.shape[:2]
+    x, y, bw, bh = 0.49775051, 0.32000772, 0.07782124, 0.08132018   # manifest.csv
+    annotated = np.array([x * w, y * h, (x + bw) * w, (y + bh) * h])
+    finder = hand_finder()
+    assert not finder.find(rgb, zoom=False)
+    hands = finder.find(rgb)
+    assert len(hands) == 1 and hands[0].presence >= 0.9
+    assert iou(annotated, np.array([hands[0].box(w, h)], np.float64))[0] > 0.5
+
+
 def test_the_crop_graph_lifts_a_dim_crop_as_the_finder_does(frames):
     """A crop from a dim room goes through the exported graph as the hand finder sees a dim
     photo (lifted): the same hands found, the same landmarks, as for the crop lifted first."""
@@ -387,9 +403,10 @@ def test_video_without_a_hand_looks_through_the_windows_every_few_frames(trained
     finder, searched = hand_finder(), []
     find = finder.find
 
-    def recorded(rgb, with_windows=True):
+    def recorded(rgb, with_windows=True, zoom=True):
         searched.append(with_windows)
-        return find(rgb, with_windows)
+        assert not zoom   # a video never zooms
+        return find(rgb, with_windows, zoom)
 
     finder.find = recorded
     tracker = HandTracker(finder, load_backend(model, KEY, None), CropRule(True, 1.3),

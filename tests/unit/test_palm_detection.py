@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gesturenet_lib.families.hand_landmarks import palm_detection as pd
-from gesturenet_lib.families.hand_landmarks.hand_finder import square_windows
+from gesturenet_lib.families.hand_landmarks.hand_finder import square_windows, zoom_tiles
 
 
 def test_anchors_follow_the_ssd_layout_of_the_graph():
@@ -111,6 +111,23 @@ def test_the_detector_sees_square_windows_along_a_long_image():
     wide = square_windows(1280, 400)
     assert wide[0] == (0, 0, 1280, 400) and len(wide) == 5
     assert wide[1] == (0, 0, 400, 400) and wide[-1] == (880, 0, 400, 400)
+
+
+@pytest.mark.parametrize("width, height", [(512, 683), (1280, 720), (512, 512), (300, 4000)])
+def test_the_closer_look_covers_the_whole_image_in_overlapping_squares(width, height):
+    tiles = zoom_tiles(width, height)
+    side = round(0.75 * min(width, height))
+    assert all(t[2:] == (side, side) for t in tiles)
+    covered = np.zeros((height, width), bool)
+    for x, y, s, _ in tiles:
+        assert 0 <= x <= width - s and 0 <= y <= height - s
+        covered[y:y + s, x:x + s] = True
+    assert covered.all()
+    for axis in (0, 1):   # neighbours at most 0.8 of a side apart: a hand of 1/5 fits in one
+        starts = sorted({t[axis] for t in tiles})
+        assert all(b - a <= 0.8 * side for a, b in zip(starts, starts[1:], strict=False))
+    assert zoom_tiles(512, 683) == [(0, 0, 384, 384), (128, 0, 384, 384), (0, 299, 384, 384),
+                                    (128, 299, 384, 384)]
 
 
 def test_full_frame_matching_uses_the_annotated_box_or_a_tao_cut(tmp_path):
