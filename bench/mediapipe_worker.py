@@ -1,9 +1,11 @@
 """Runs inside the benchmark's throwaway venv (mediapipe==0.10.21 pins numpy < 2, so it never
 shares our environment): MediaPipe's own hand solution on a list of images in static-image
-mode, or on a video in video mode (tracking). Reads a JSON job on stdin:
-{"images": [...], "max_hands": n} or {"video": path, "max_hands": n}; writes, per image or
-frame, the hands found (21 landmarks in pixels each), the seconds ``process`` took, the
-seconds with the decoding, and the CPU seconds of this process meanwhile (all its threads)."""
+mode, or on a video in video mode (tracking); or MediaPipe's GestureRecognizer (Tasks API,
+image mode) on a list of images. Reads a JSON job on stdin: {"images": [...], "max_hands": n},
+{"video": path, "max_hands": n} or {"images": [...], "max_hands": n, "recognizer":
+gesture_recognizer.task}; writes, per image or frame, the hands found (21 landmarks in pixels
+each), the seconds ``process`` (or ``recognize``) took, the seconds with the decoding, and the
+CPU seconds of this process meanwhile (all its threads)."""
 
 import json
 import sys
@@ -28,6 +30,35 @@ def images(job: dict) -> list:
             out.append({"path": path, "hands": _hands(result, rgb), "seconds": done - start,
                         "wall_seconds": done - read, "cpu_seconds": time.process_time() - cpu})
     return out
+
+
+def recognized(job: dict) -> list:
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+    from mediapipe.tasks.python.vision import GestureRecognizer, GestureRecognizerOptions
+
+    options = GestureRecognizerOptions(base_options=BaseOptions(model_asset_path=job["recognizer"]),
+                                       num_hands=job["max_hands"])
+    out = []
+    with GestureRecognizer.create_from_options(options) as recognizer:
+        for warm in job["images"][:5]:  # graph start-up and allocation, not measured
+            recognizer.recognize(_image(warm))
+        for path in job["images"]:
+            read, cpu = time.perf_counter(), time.process_time()
+            image = _image(path)
+            start = time.perf_counter()
+            result = recognizer.recognize(image)
+            done = time.perf_counter()
+            h, w = image.height, image.width
+            out.append({"path": path, "seconds": done - start, "wall_seconds": done - read,
+                        "cpu_seconds": time.process_time() - cpu,
+                        "hands": [[[p.x * w, p.y * h, p.z * w] for p in hand]
+                                  for hand in result.hand_landmarks]})
+    return out
+
+
+def _image(path: str):
+    rgb = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+    return mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
 
 
 def video(job: dict) -> list:
@@ -59,7 +90,8 @@ def _hands(result, rgb) -> list:
 
 def main() -> int:
     job = json.load(sys.stdin)
-    json.dump(video(job) if "video" in job else images(job), sys.stdout)
+    run = video if "video" in job else recognized if "recognizer" in job else images
+    json.dump(run(job), sys.stdout)
     return 0
 
 

