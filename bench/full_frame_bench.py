@@ -19,6 +19,9 @@ recall / precision at IoU >= 0.3
   venv of hand_localization_bench), its time with `cv2.imread`; its Python API takes one
   photo at a time (the cores it keeps busy are printed beside ours).
 
+On the matched hands, per-class F1 of ours beside Google's canned gesture classifier on the
+same hands' embedding (as crop_fit_bench does for crops).
+
 Then photos without hands: all 464 photos of the sample with every annotated hand blurred
 away; the hands each finder still finds there (a hand nobody annotated counts for both).
 
@@ -139,8 +142,45 @@ def detection(wanted: list[list], found: list[list]) -> dict:
             "hand_precision": round(matched / max(total, 1), 4)}
 
 
+def google_on_frames(photos: list, results: list, backend, classes: dict[str, int]) -> dict:
+    """Per-class F1 on the matched hands of whole photos, ours beside Google's canned gesture
+    classifier on the same hands (their embedding, from the rows the finder read; the mapping
+    of crop_fit_bench), with counts, on the classes both know."""
+    import numpy as np
+    from crop_fit_bench import GOOGLE_TO_OURS
+
+    from gesturenet_lib.evaluation.evaluate import counted_index
+    from gesturenet_lib.evaluation.full_frame import match
+    from gesturenet_lib.evaluation.metrics import classification_metrics
+    from gesturenet_lib.families.hand_landmarks.assets import CANNED_GESTURES
+    from gesturenet_lib.families.hand_landmarks.extractor import EXTRACTOR_OUTPUT, ROWS, from_rows
+    from gesturenet_lib.families.hand_landmarks.layout import CANNED_SIZE, CANNED_START
+    from gesturenet_lib.ort_cpu import cpu_session
+
+    truth, mine, rows = [], [], []
+    for (_, wanted), result in zip(photos, results, strict=True):
+        for a, f in match([b for b, _ in wanted], [h.box for h in result.hands]):
+            truth.append(classes[wanted[a][1]])
+            mine.append(counted_index(result.hands[f], classes))
+            rows.append(result.hands[f].hand.raw)
+    after_rows = cpu_session(from_rows(backend.extractor_onnx, [EXTRACTOR_OUTPUT]))
+    raw = after_rows.run(None, {ROWS: np.stack(rows).astype(np.float32)})[0]
+    canned = np.argmax(raw[:, CANNED_START:CANNED_START + CANNED_SIZE], axis=1)
+    google = [classes[GOOGLE_TO_OURS.get(CANNED_GESTURES[k], "random")] for k in canned]
+    names = sorted(classes, key=classes.get)
+    known = ["random", *GOOGLE_TO_OURS.values()]
+    figures = {}
+    for who, pred in (("ours", mine), ("google", google)):
+        metrics = classification_metrics(np.array(truth), np.array(pred), names)
+        figures[who] = {c: round(metrics["per_class"][c]["f1"], 4) for c in known}
+    figures["support"] = {c: truth.count(classes[c]) for c in known}
+    figures["ours >= google - 0.01 on every class"] = all(
+        figures["ours"][c] >= figures["google"][c] - 0.01 for c in known)
+    return figures
+
+
 def ours(photos: list, backend, rule, classes: dict[str, int], window_aspect: float | None,
-         from_landmarks: bool, workers: int) -> dict:
+         from_landmarks: bool, workers: int, with_google: bool = False) -> dict:
     """Wall seconds per photo of classify_frames (decoding included), ``workers`` photos at
     once as inference does (1: one after the other), the cores it kept busy, the figures."""
     from gesturenet_lib.evaluation.evaluate import counted_index
@@ -170,7 +210,9 @@ def ours(photos: list, backend, rule, classes: dict[str, int], window_aspect: fl
     return {"ms_per_photo": round(seconds * 1000, 1), "workers": workers,
             "cores_busy": round(cores, 2),
             **detection([w for _, w in photos], [[h.box for h in r.hands] for r in results]),
-            "gesture_accuracy_on_matched": round(right / max(total, 1), 4)}
+            "gesture_accuracy_on_matched": round(right / max(total, 1), 4),
+            **({"f1_vs_google_canned": google_on_frames(photos, results, backend, classes)}
+               if with_google else {})}
 
 
 def mediapipe(python: Path, photos: list) -> dict:
@@ -218,7 +260,8 @@ def main() -> int:
         figures[name] = {
             "photos": len(photos), "hands": sum(len(w) for _, w in photos),
             "ours": single,
-            "ours_one_at_a_time": ours(photos, backend, rule, classes, None, True, 1),
+            "ours_one_at_a_time": ours(photos, backend, rule, classes, None, True, 1,
+                                       with_google=True),
             "ours_crop_path": ours(photos, backend, rule, classes, None, False, workers),
             "ours_letterbox_only": ours(photos, backend, rule, classes, float("inf"), True,
                                         workers),
