@@ -270,12 +270,14 @@ def _load(req: ServeRequest, models: list, on_error: Callable[[Exception], None]
 def exit_on_error(err: Exception) -> None:
     """The default ``on_error``: the one-line error, then exit 2 at once. Nothing was served
     (requests got 503), so there is nothing to drain; Kubernetes restarts the pod and shows
-    the line in its log. The log handlers are held first, so that no other thread (the
-    server starting up) writes a line after it."""
+    the line in its log. The log handlers are held first (a second at most each, so that a
+    stuck handler cannot keep the process alive), so that no other thread (the server
+    starting up) writes a line after it."""
     loggers = [logging.getLogger(), *(logger for logger in logging.Logger.manager.loggerDict
                                       .values() if isinstance(logger, logging.Logger))]
     for handler in {handler for logger in loggers for handler in logger.handlers}:
-        handler.acquire()
+        if handler.lock is not None:
+            handler.lock.acquire(timeout=1.0)
     print(f"gesturenet serve: error: {err}", file=sys.stderr, flush=True)
     os._exit(2)
 
