@@ -85,7 +85,6 @@ def google_predictions(crops: list[np.ndarray], classes: dict[str, int]) -> np.n
     extractor's output: the same frozen networks as the trained model), mapped to our
     classes."""
     from gesturenet_lib.families.hand_landmarks.assets import (
-        CANNED_GESTURES,
         canned_onnx_bytes,
         embedder_onnx_bytes,
         landmark_onnx_bytes,
@@ -93,11 +92,6 @@ def google_predictions(crops: list[np.ndarray], classes: dict[str, int]) -> np.n
         palm_onnx_bytes,
     )
     from gesturenet_lib.families.hand_landmarks.extractor import Extractor, build_extractor
-    from gesturenet_lib.families.hand_landmarks.layout import (
-        CANNED_SIZE,
-        CANNED_START,
-        PRESENCE,
-    )
     from gesturenet_lib.models.preprocessing import Preprocessing, to_input
     from gesturenet_lib.specs.experiment import LANDMARK_INPUT_SIZE, HandLandmarks
 
@@ -108,12 +102,23 @@ def google_predictions(crops: list[np.ndarray], classes: dict[str, int]) -> np.n
                                           canned_onnx=canned_onnx_bytes(),
                                           lite_onnx=lite_landmark_onnx_bytes()))
     prep = Preprocessing(size, size, 3, "channels_last", fit="letterbox")
-    raw = extractor(np.stack([to_input(c, prep) for c in crops]))
+    return google_classes(extractor(np.stack([to_input(c, prep) for c in crops])), classes)
+
+
+def google_classes(raw: np.ndarray, classes: dict[str, int]) -> np.ndarray:
+    """Google's canned gesture for each extractor row ``raw`` (its scores), mapped to our
+    classes; "random" where no hand is present."""
+    from gesturenet_lib.families.hand_landmarks.assets import CANNED_GESTURES
+    from gesturenet_lib.families.hand_landmarks.layout import (
+        CANNED_SIZE,
+        CANNED_START,
+        PRESENCE,
+    )
+
     scores = raw[:, CANNED_START:CANNED_START + CANNED_SIZE]
     ours = [classes[GOOGLE_TO_OURS.get(CANNED_GESTURES[k], "random")]
             for k in np.argmax(scores, axis=1)]
-    ours = np.where(raw[:, PRESENCE] >= 0.5, ours, classes["random"])
-    return np.asarray(ours)
+    return np.where(raw[:, PRESENCE] >= 0.5, ours, classes["random"])
 
 
 def main() -> int:

@@ -147,14 +147,12 @@ def google_on_frames(photos: list, results: list, backend, classes: dict[str, in
     classifier on the same hands (their embedding, from the rows the finder read; the mapping
     of crop_fit_bench), with counts, on the classes both know."""
     import numpy as np
-    from crop_fit_bench import GOOGLE_TO_OURS
+    from crop_fit_bench import GOOGLE_TO_OURS, google_classes
 
     from gesturenet_lib.evaluation.evaluate import counted_index
     from gesturenet_lib.evaluation.full_frame import match
     from gesturenet_lib.evaluation.metrics import classification_metrics
-    from gesturenet_lib.families.hand_landmarks.assets import CANNED_GESTURES
     from gesturenet_lib.families.hand_landmarks.extractor import EXTRACTOR_OUTPUT, ROWS, from_rows
-    from gesturenet_lib.families.hand_landmarks.layout import CANNED_SIZE, CANNED_START
     from gesturenet_lib.ort_cpu import cpu_session
 
     truth, mine, rows = [], [], []
@@ -164,9 +162,8 @@ def google_on_frames(photos: list, results: list, backend, classes: dict[str, in
             mine.append(counted_index(result.hands[f], classes))
             rows.append(result.hands[f].hand.raw)
     after_rows = cpu_session(from_rows(backend.extractor_onnx, [EXTRACTOR_OUTPUT]))
-    raw = after_rows.run(None, {ROWS: np.stack(rows).astype(np.float32)})[0]
-    canned = np.argmax(raw[:, CANNED_START:CANNED_START + CANNED_SIZE], axis=1)
-    google = [classes[GOOGLE_TO_OURS.get(CANNED_GESTURES[k], "random")] for k in canned]
+    google = google_classes(after_rows.run(None, {ROWS: np.stack(rows).astype(np.float32)})[0],
+                            classes)
     names = sorted(classes, key=classes.get)
     known = ["random", *GOOGLE_TO_OURS.values()]
     figures = {}
