@@ -16,20 +16,9 @@ import mediapipe as mp
 
 
 def images(job: dict) -> list:
-    out = []
     with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=job["max_hands"],
                                   model_complexity=1, min_detection_confidence=0.5) as hands:
-        for warm in job["images"][:5]:  # graph start-up and allocation, not measured
-            hands.process(cv2.cvtColor(cv2.imread(warm), cv2.COLOR_BGR2RGB))
-        for path in job["images"]:
-            read, cpu = time.perf_counter(), time.process_time()
-            rgb = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
-            start = time.perf_counter()
-            result = hands.process(rgb)
-            done = time.perf_counter()
-            out.append({"path": path, "hands": _hands(result, rgb), "seconds": done - start,
-                        "wall_seconds": done - read, "cpu_seconds": time.process_time() - cpu})
-    return out
+        return _timed(job["images"], lambda rgb: rgb, hands.process, _solution_landmarks)
 
 
 def recognized(job: dict) -> list:
@@ -38,27 +27,34 @@ def recognized(job: dict) -> list:
 
     options = GestureRecognizerOptions(base_options=BaseOptions(model_asset_path=job["recognizer"]),
                                        num_hands=job["max_hands"])
-    out = []
     with GestureRecognizer.create_from_options(options) as recognizer:
-        for warm in job["images"][:5]:  # graph start-up and allocation, not measured
-            recognizer.recognize(_image(warm))
-        for path in job["images"]:
-            read, cpu = time.perf_counter(), time.process_time()
-            image = _image(path)
-            start = time.perf_counter()
-            result = recognizer.recognize(image)
-            done = time.perf_counter()
-            h, w = image.height, image.width
-            out.append({"path": path, "seconds": done - start, "wall_seconds": done - read,
-                        "cpu_seconds": time.process_time() - cpu,
-                        "hands": [[[p.x * w, p.y * h, p.z * w] for p in hand]
-                                  for hand in result.hand_landmarks]})
+        return _timed(job["images"],
+                      lambda rgb: mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb),
+                      recognizer.recognize, lambda result: result.hand_landmarks)
+
+
+def _timed(paths: list, prepare, detect, landmarks) -> list:
+    """``detect`` on each image as ``prepare`` makes it from the RGB pixels, timed; its
+    ``landmarks`` (per hand, normalised) in pixels. The first 5 images once more before,
+    untimed (graph start-up and allocation)."""
+    for warm in paths[:5]:
+        detect(prepare(_rgb(warm)))
+    out = []
+    for path in paths:
+        read, cpu = time.perf_counter(), time.process_time()
+        rgb = _rgb(path)
+        given = prepare(rgb)
+        start = time.perf_counter()
+        result = detect(given)
+        done = time.perf_counter()
+        out.append({"path": path, "hands": _pixels(landmarks(result), rgb),
+                    "seconds": done - start, "wall_seconds": done - read,
+                    "cpu_seconds": time.process_time() - cpu})
     return out
 
 
-def _image(path: str):
-    rgb = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
-    return mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+def _rgb(path: str):
+    return cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
 
 
 def video(job: dict) -> list:
@@ -76,16 +72,21 @@ def video(job: dict) -> list:
             start = time.perf_counter()
             result = hands.process(rgb)
             done = time.perf_counter()
-            out.append({"hands": _hands(result, rgb), "seconds": done - start,
+            out.append({"hands": _pixels(_solution_landmarks(result), rgb),
+                        "seconds": done - start,
                         "wall_seconds": done - read})
         capture.release()
     return out
 
 
-def _hands(result, rgb) -> list:
+def _solution_landmarks(result) -> list:
+    """The hand solution's landmarks of each hand found."""
+    return [hand.landmark for hand in (result.multi_hand_landmarks or [])]
+
+
+def _pixels(hands: list, rgb) -> list:
     h, w = rgb.shape[:2]
-    return [[[p.x * w, p.y * h, p.z * w] for p in hand.landmark]
-            for hand in (result.multi_hand_landmarks or [])]
+    return [[[p.x * w, p.y * h, p.z * w] for p in hand] for hand in hands]
 
 
 def main() -> int:
