@@ -80,6 +80,13 @@ class HandLandmarks:
              "\"upright_first\": the crop as it is when the landmark network is sure of an "
              "upright hand filling it, the palm detector's path only for the batches where a "
              "crop is not; the views alone; or the crop as it is")
+    second_look_border: float = spec_field(
+        0.15, min=0.0, max=1.0,
+        help="where the landmark network is not sure of the hand it found (presence under "
+             "0.9), the crop is looked at again on a black border of this fraction of its "
+             "side on each side and the surer of the two kept: a hand that fills its crop "
+             "(a tight box) is found more surely with room around it (part of the model and "
+             "of the exported graph; 0: off)")
     try_rotations: bool = spec_field(
         True, help="views: also run the network on the crop turned 90 degrees each way and "
                    "keep the view where it is surest of a hand (the network expects an upright "

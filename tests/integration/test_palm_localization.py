@@ -86,11 +86,17 @@ def trained(converted):
     return converted, str(path), str(converted / "workspace/experiments_landmarks/model/model.tlt")
 
 
-def _extractor(localization: str) -> Extractor:
-    return Extractor(build_extractor(landmark_onnx_bytes(), HandLandmarks(
-        localization=localization), "channels_last", palm_onnx_bytes(),
-        embedder_onnx=embedder_onnx_bytes(), canned_onnx=canned_onnx_bytes(),
-        lite_onnx=lite_landmark_onnx_bytes()))
+def _extractor(localization: str, second_look_border: float = 0.0) -> Extractor:
+    """The crop graph; by default its first look alone (the second look has a test of its
+    own)."""
+    return Extractor(_extractor_onnx(localization, second_look_border))
+
+
+def _extractor_onnx(localization: str, second_look_border: float) -> bytes:
+    return build_extractor(landmark_onnx_bytes(), HandLandmarks(
+        localization=localization, second_look_border=second_look_border), "channels_last",
+        palm_onnx_bytes(), embedder_onnx=embedder_onnx_bytes(),
+        canned_onnx=canned_onnx_bytes(), lite_onnx=lite_landmark_onnx_bytes())
 
 
 def _crops(frames, ratio: float) -> np.ndarray:
@@ -194,9 +200,9 @@ def test_palm_detector_finds_hands_in_loose_and_tight_crops(frames):
 
 
 def test_each_crop_is_judged_alone_in_a_batch(frames):
-    """The fallback views run for a whole batch when one crop needs them; each crop's result
-    still depends on that crop alone."""
-    extractor = _extractor("palm_detector")
+    """The fallback views and the second look run for a whole batch when one crop needs them;
+    each crop's result still depends on that crop alone."""
+    extractor = _extractor("palm_detector", HandLandmarks().second_look_border)
     crops = np.concatenate([_crops(frames[:3], 1.3), np.zeros((1, 224, 224, 3), np.float32)])
     together = extractor(crops)
     alone = np.concatenate([extractor(c[None]) for c in crops])
@@ -533,10 +539,10 @@ def test_upright_first_reads_a_sure_upright_crop_as_it_is_and_any_other_by_the_p
     filling it gets the crop's own landmarks, any other the palm detector's path; a crop's
     result does not depend on the rest of its batch; the graph holds only TensorRT's ops."""
     def extractor(localization: str) -> bytes:
-        return build_extractor(landmark_onnx_bytes(), HandLandmarks(localization=localization),
-                               "channels_last", palm_onnx_bytes(),
-                               embedder_onnx=embedder_onnx_bytes(),
-                               canned_onnx=canned_onnx_bytes())
+        return build_extractor(landmark_onnx_bytes(), HandLandmarks(
+            localization=localization, second_look_border=0.0), "channels_last",
+            palm_onnx_bytes(), embedder_onnx=embedder_onnx_bytes(),
+            canned_onnx=canned_onnx_bytes())
 
     first_onnx = extractor("upright_first")
     first, palm, plain = (Extractor(first_onnx), Extractor(extractor("palm_detector")),
@@ -561,11 +567,10 @@ def test_landmarks_first_reads_the_hand_in_the_box_the_lite_network_gives(frames
     detector's path; many loose (2.0x) crops are read that way; a crop's result does not
     depend on the rest of its batch; the graph holds only TensorRT's ops."""
     def extractor(localization: str) -> bytes:
-        return build_extractor(landmark_onnx_bytes(), HandLandmarks(localization=localization),
-                               "channels_last", palm_onnx_bytes(),
-                               embedder_onnx=embedder_onnx_bytes(),
-                               canned_onnx=canned_onnx_bytes(),
-                               lite_onnx=lite_landmark_onnx_bytes())
+        return build_extractor(landmark_onnx_bytes(), HandLandmarks(
+            localization=localization, second_look_border=0.0), "channels_last",
+            palm_onnx_bytes(), embedder_onnx=embedder_onnx_bytes(),
+            canned_onnx=canned_onnx_bytes(), lite_onnx=lite_landmark_onnx_bytes())
 
     graph = onnx.load_from_string(extractor("landmarks_first"))
     graph.graph.output.append(onnx.helper.make_tensor_value_info(REREAD_OK, onnx.TensorProto.BOOL,
@@ -595,4 +600,46 @@ def test_landmarks_first_reads_the_hand_in_the_box_the_lite_network_gives(frames
                                  for i in range(len(crops))])
     np.testing.assert_allclose(one_by_one, got, atol=2e-3)
     used = {n.op_type for n in graph.graph.node}
+    assert not used - TENSORRT_OPS, used - TENSORRT_OPS
+
+
+# Hands of the sample (their HaGRID boxes, pixels) that the first look is not sure of when
+# the box is cut as it is, made square: two fists and two thumbs-up, fingers at the edge.
+TIGHT_HANDS = (("fist/d1167d45-e011-41b9-9069-15e94a9ac19c", (140, 168, 239, 263)),
+               ("like/87854d2f-aa35-4d61-9966-554028c297b2", (160, 330, 219, 397)),
+               ("fist/4220e9cd-9753-4641-b5d4-e5a9ac15a53c", (563, 143, 643, 216)),
+               ("like/5cd98fd0-6bce-46b5-9848-96e6a4300304", (248, 252, 279, 297)))
+
+
+def test_a_hand_that_fills_its_crop_gets_a_second_look_with_room_around_it(frames):
+    """Tight crops (the annotated box made square): where the first look is not sure of the
+    hand (presence < 0.9), the graph looks again at the crop on a black border and keeps the
+    surer answer, its landmarks mapped back into the crop's frame (as the first look gives
+    them on the same bordered crop made by OpenCV); a crop the first look is sure of keeps
+    the first look's row, in the same batch; the graph holds only TensorRT's ops."""
+    from gesturenet_lib.families.hand_landmarks.extractor import SECOND_LOOK_PRESENCE
+
+    sample = REPO / "data" / "hagrid-sample" / "dataset"
+    prep = Preprocessing(224, 224, 3, "channels_last")
+    tight = [to_input(cut(load_rgb(str(sample / f"{name}.jpg")), box, CropRule(True, 1.0))[0],
+                      prep) for name, box in TIGHT_HANDS]
+    crops = np.concatenate([np.stack(tight), _crops(frames[:8], 1.0)])
+    border = HandLandmarks().second_look_border
+    first = _extractor("landmarks_first")
+    both_onnx = _extractor_onnx("landmarks_first", border)
+    once, twice = first(crops), Extractor(both_onnx)(crops)
+    pixels = int(round(border * 224))
+    bordered = np.stack([cv2.resize(cv2.copyMakeBorder(c, *(pixels,) * 4, cv2.BORDER_CONSTANT,
+                                                       value=0), (224, 224)) for c in crops])
+    again = first(bordered)
+    taken = (once[:, 63] < SECOND_LOOK_PRESENCE) & (again[:, 63] > once[:, 63])
+    assert taken[:len(tight)].all(), (once[:, 63], again[:, 63])
+    assert (twice[:len(tight), 63] >= 0.7).all()   # first look: 0.06-0.72
+    np.testing.assert_allclose(twice[~taken], once[~taken], atol=2e-3)
+    scale = (224 + 2 * pixels) / 224
+    mapped = again[taken, :63].reshape(-1, 21, 3) * scale - np.array([pixels, pixels, 0])
+    # OpenCV's resize and ONNX's Resize differ by a little
+    assert np.abs(twice[taken, :63].reshape(-1, 21, 3)[..., :2] - mapped[..., :2]).mean() < 1.5
+    np.testing.assert_allclose(twice[taken, 63], again[taken, 63], atol=0.05)
+    used = {n.op_type for n in onnx.load_from_string(both_onnx).graph.node}
     assert not used - TENSORRT_OPS, used - TENSORRT_OPS

@@ -31,6 +31,7 @@ from gesturenet_lib.export.onnx_export import HAND_FOUND
 from gesturenet_lib.families.hand_landmarks.batch_gate import BatchGate
 from gesturenet_lib.families.hand_landmarks.layout import (
     NET_ROW,
+    POINTS_END,
     PRESENCE,
     RAW_SIZE,
     WORLD_START,
@@ -39,6 +40,8 @@ from gesturenet_lib.specs.experiment import LANDMARK_INPUT_SIZE, HandLandmarks
 
 EXTRACTOR_OUTPUT = "landmark_features"
 ROWS = "landmark_rows"   # the network's rows [N, NET_ROW] for the crops, before the embedder
+# a crop's hand found at a presence under this is looked for again on a border (second_look)
+SECOND_LOOK_PRESENCE = 0.9
 
 
 # ------------------------------------------------------------------- the extractor (ONNX graph)
@@ -72,42 +75,30 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
     lifting, lifting_inits, x = lift_nodes(x)
     nodes += lifting
     inits += lifting_inits
-    border_nodes, border_inits, x = _border_nodes(x, settings, size)
+    border_nodes, border_inits, x = _border_nodes(x, settings.padding,
+                                                  settings.padding_mode, size)
     nodes += border_nodes
     inits += border_inits
-    rotations = settings.try_rotations and settings.localization != "none"
     palm_needed, lite_needed = localization_networks(settings.localization)
+    if palm_needed and (palm_onnx is None or (lite_needed and lite_onnx is None)):
+        raise ValueError(f"localization {settings.localization} needs the palm detector's "
+                         "ONNX" + (" and the lite landmark network's" if lite_needed else ""))
+
+    def localization(crop: str, rows: str) -> tuple[list, list]:
+        return _localization_nodes(crop, settings, size, net_nodes, palm_onnx, lite_onnx, rows)
+
+    if settings.second_look_border and settings.localization != "none":
+        found, found_inits = _second_look_nodes(x, size, settings.second_look_border,
+                                                localization, ROWS)
+    else:
+        found, found_inits = localization(x, ROWS)
+    nodes += found
+    inits += found_inits
     if palm_needed:
-        if palm_onnx is None or (lite_needed and lite_onnx is None):
-            raise ValueError(f"localization {settings.localization} needs the palm detector's "
-                             "ONNX" + (" and the lite landmark network's" if lite_needed else ""))
-        front, kinds, back, view_inits = _views(palm_graph.VIEWS_CROPS, size, rotations,
-                                                "views_best")
-        palm_input, palm_output, after = x, ROWS, []
-        if settings.localization in ("upright_first", "landmarks_first"):
-            if settings.localization == "upright_first":
-                before, after, first_inits = palm_graph.upright_first_nodes(
-                    x, size, net_nodes, "palm_rows", ROWS)
-            else:
-                before, after, first_inits = palm_graph.landmarks_first_nodes(
-                    x, size, lite_onnx, net_nodes, "palm_rows", ROWS,
-                    settings.presence_threshold)
-            nodes += before
-            inits += first_inits
-            palm_input, palm_output = palm_graph.PALM_CROPS, "palm_rows"
-        found, found_inits = palm_graph.localised_nodes(
-            palm_input, size, palm_onnx, net_nodes, (front, kinds, back),
-            settings.presence_threshold, palm_output)
-        nodes += found + after
-        inits += view_inits + found_inits
         for opset in model.opset_import:
             if opset.domain in ("", "ai.onnx"):
                 opset.version = max(opset.version, palm_graph.OPSET)
         model.ir_version = max(model.ir_version, palm_graph.IR_VERSION)
-    else:
-        views, view_inits = _views_alone(x, size, net_nodes, rotations)
-        nodes += views
-        inits += view_inits
     from gesturenet_lib.families.hand_landmarks.embedding_graph import embedding_nodes
 
     embedding, embedding_inits = embedding_nodes(ROWS, size, embedder_onnx, canned_onnx,
@@ -132,6 +123,100 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
     return model.SerializeToString()
 
 
+def _localization_nodes(x: str, settings: HandLandmarks, size: int, net_nodes: list,
+                        palm_onnx: bytes | None, lite_onnx: bytes | None, output: str
+                        ) -> tuple[list, list]:
+    """The NHWC crop ``x`` -> the landmark network's row for the hand found in it, as
+    ``settings.localization`` finds it: ``output`` [N, NET_ROW]. (nodes, initializers)"""
+    from gesturenet_lib.families.hand_landmarks import palm_graph
+
+    rotations = settings.try_rotations and settings.localization != "none"
+    palm_needed, _ = localization_networks(settings.localization)
+    if not palm_needed:
+        return _views_alone(x, size, net_nodes, rotations, output)
+    nodes, inits = [], []
+    front, kinds, back, view_inits = _views(palm_graph.VIEWS_CROPS, size, rotations,
+                                            "views_best")
+    palm_input, palm_output, after = x, output, []
+    if settings.localization in ("upright_first", "landmarks_first"):
+        if settings.localization == "upright_first":
+            before, after, first_inits = palm_graph.upright_first_nodes(
+                x, size, net_nodes, "palm_rows", output)
+        else:
+            before, after, first_inits = palm_graph.landmarks_first_nodes(
+                x, size, lite_onnx, net_nodes, "palm_rows", output,
+                settings.presence_threshold)
+        nodes += before
+        inits += first_inits
+        palm_input, palm_output = palm_graph.PALM_CROPS, "palm_rows"
+    found, found_inits = palm_graph.localised_nodes(
+        palm_input, size, palm_onnx, net_nodes, (front, kinds, back),
+        settings.presence_threshold, palm_output)
+    return nodes + found + after, inits + view_inits + found_inits
+
+
+def _second_look_nodes(x: str, size: int, border: float, localization, output: str
+                       ) -> tuple[list, list]:
+    """The hand found in the NHWC crop ``x`` by ``localization`` (crop name, rows name ->
+    (nodes, initializers)), and where the landmark network is not sure of it (presence under
+    SECOND_LOOK_PRESENCE), found again in the crop on a black border of ``border`` of its side
+    on each side: the surer of the two rows, the second's landmarks mapped back into the
+    crop's frame. A hand that fills its crop (a tight box, as a detector or a labelling tool
+    cuts it) is out of the networks' habit, which is a hand with room around it. The second
+    look runs on the whole batch when some crop needs it, else on no crop (as the palm
+    path's gate). ``output`` [N, NET_ROW]; (nodes, initializers)."""
+    from onnx import TensorProto, helper
+
+    from gesturenet_lib.families.hand_landmarks.palm_graph import prefixed
+
+    node = helper.make_node
+    first, first_inits = localization(x, "first_look_rows")
+    gate = BatchGate("second_look_gate")
+    bordered, border_inits, x_bordered = _border_nodes(
+        "second_look_crops", border, "constant", size, "second_look_border")
+    second, second_inits = localization(x_bordered, "second_look_raw")
+    pixels = int(round(border * size))
+    scale = (size + 2 * pixels) / size   # the bordered crop was resized back to ``size``
+    mul = [scale] * POINTS_END + [1.0] * (NET_ROW - POINTS_END)
+    sub = [float(pixels), float(pixels), 0.0] * (POINTS_END // 3) + [0.0] * (
+        NET_ROW - POINTS_END)
+    inits = [helper.make_tensor("second_look_mul", TensorProto.FLOAT, [NET_ROW], mul),
+             helper.make_tensor("second_look_sub", TensorProto.FLOAT, [NET_ROW], sub),
+             helper.make_tensor("second_look_bar", TensorProto.FLOAT, [],
+                                [SECOND_LOOK_PRESENCE]),
+             helper.make_tensor("second_look_presence_at", TensorProto.INT64, [1], [PRESENCE]),
+             helper.make_tensor("second_look_presence_end", TensorProto.INT64, [1],
+                                [PRESENCE + 1]),
+             helper.make_tensor("second_look_axis", TensorProto.INT64, [1], [1])]
+
+    def presence(rows: str) -> list:
+        return [node("Slice", [rows, "second_look_presence_at", "second_look_presence_end",
+                               "second_look_axis"], [f"{rows}_presence"])]
+
+    nodes = [
+        *first,
+        *presence("first_look_rows"),
+        node("GreaterOrEqual", ["first_look_rows_presence", "second_look_bar"],
+             ["first_look_sure"]),
+        *gate.nodes(x, "first_look_sure"),
+        *gate.first_rows(x, "second_look_crops"),
+        *bordered,
+        *prefixed(second, "second_look/"),
+        node("Mul", ["second_look/second_look_raw", "second_look_mul"], ["second_look_scaled"]),
+        node("Sub", ["second_look_scaled", "second_look_sub"], ["second_look_mapped"]),
+        *gate.padded("second_look_mapped", "second_look_rows", NET_ROW),
+        *presence("second_look_rows"),
+        node("Not", ["first_look_sure"], ["first_look_unsure"]),
+        node("Greater", ["second_look_rows_presence", "first_look_rows_presence"],
+             ["second_look_surer"]),
+        node("And", ["first_look_unsure", "second_look_surer"], ["second_look_taken"]),
+        node("Where", ["second_look_taken", "second_look_rows", "first_look_rows"], [output],
+             name=output)]
+    # the second look's own copy shares the first's weights and constants (same names)
+    shared = {t.name: t for t in [*first_inits, *second_inits]}
+    return nodes, [*shared.values(), *border_inits, *inits, *gate.inits()]
+
+
 def localization_networks(localization: str) -> tuple[bool, bool]:
     """(the palm detector, the lite landmark network): which of them a localization's graph
     holds besides the full landmark network."""
@@ -153,11 +238,12 @@ def _views(x: str, size: int, rotations: bool, out: str) -> tuple[list, int, lis
             [helper.make_node("Identity", ["views_raw"], [out], name=out)], [])
 
 
-def _views_alone(x: str, size: int, net_nodes: list, rotations: bool) -> tuple[list, list]:
-    """The views with the network between them, ``x`` -> ``ROWS``."""
+def _views_alone(x: str, size: int, net_nodes: list, rotations: bool, output: str
+                 ) -> tuple[list, list]:
+    """The views with the network between them, ``x`` -> ``output``."""
     from gesturenet_lib.families.hand_landmarks.palm_graph import net_copy
 
-    front, _, back, inits = _views(x, size, rotations, ROWS)
+    front, _, back, inits = _views(x, size, rotations, output)
     return front + net_copy(net_nodes, "views_input", "", "views_raw") + back, inits
 
 
@@ -209,33 +295,35 @@ def lift_nodes(x: str) -> tuple[list, list, str]:
     return nodes, inits + curve.inits(), "crop_lifted"
 
 
-def _border_nodes(x: str, settings: HandLandmarks, size: int) -> tuple[list, list, str]:
-    """Nodes that pad the NHWC crop ``x`` by ``settings.padding`` of its side and resize it
-    back to ``size``: (nodes, initializers, the bordered tensor's name)."""
+def _border_nodes(x: str, fraction: float, mode: str, size: int, name: str = "border"
+                  ) -> tuple[list, list, str]:
+    """Nodes that pad the NHWC crop ``x`` by ``fraction`` of its side on each side (``mode``:
+    ONNX Pad's "edge" or "constant", black) and resize it back to ``size``: (nodes,
+    initializers, the bordered tensor's name); every name begins with ``name``."""
     from onnx import TensorProto, helper
 
-    border = int(round(settings.padding * size))
+    border = int(round(fraction * size))
     if not border:
         return [], [], x
-    inits = [helper.make_tensor("border_pads", TensorProto.INT64, [8],
+    n = name
+    inits = [helper.make_tensor(f"{n}_pads", TensorProto.INT64, [8],
                                 [0, border, border, 0, 0, border, border, 0]),
-             helper.make_tensor("resize_roi", TensorProto.FLOAT, [0], []),
-             helper.make_tensor("resize_scales", TensorProto.FLOAT, [0], []),
-             helper.make_tensor("resize_hwc", TensorProto.INT64, [3], [size, size, 3]),
-             helper.make_tensor("batch_start", TensorProto.INT64, [1], [0]),
-             helper.make_tensor("batch_end", TensorProto.INT64, [1], [1])]
+             helper.make_tensor(f"{n}_roi", TensorProto.FLOAT, [0], []),
+             helper.make_tensor(f"{n}_scales", TensorProto.FLOAT, [0], []),
+             helper.make_tensor(f"{n}_hwc", TensorProto.INT64, [3], [size, size, 3]),
+             helper.make_tensor(f"{n}_batch_start", TensorProto.INT64, [1], [0]),
+             helper.make_tensor(f"{n}_batch_end", TensorProto.INT64, [1], [1])]
     nodes = [
-        helper.make_node("Pad", [x, "border_pads"], ["crop_padded"],
-                         mode=settings.padding_mode, name="border"),
-        helper.make_node("Shape", ["crop_padded"], ["padded_shape"], name="padded_shape"),
-        helper.make_node("Slice", ["padded_shape", "batch_start", "batch_end"], ["batch"],
-                         name="batch_dim"),
-        helper.make_node("Concat", ["batch", "resize_hwc"], ["resize_sizes"], axis=0,
-                         name="resize_sizes"),
-        helper.make_node("Resize", ["crop_padded", "resize_roi", "resize_scales",
-                                    "resize_sizes"], ["crop_bordered"], mode="linear",
-                         name="border_resize")]
-    return nodes, inits, "crop_bordered"
+        helper.make_node("Pad", [x, f"{n}_pads"], [f"{n}_padded"], mode=mode, name=n),
+        helper.make_node("Shape", [f"{n}_padded"], [f"{n}_padded_shape"],
+                         name=f"{n}_padded_shape"),
+        helper.make_node("Slice", [f"{n}_padded_shape", f"{n}_batch_start", f"{n}_batch_end"],
+                         [f"{n}_batch"], name=f"{n}_batch_dim"),
+        helper.make_node("Concat", [f"{n}_batch", f"{n}_hwc"], [f"{n}_sizes"], axis=0,
+                         name=f"{n}_sizes"),
+        helper.make_node("Resize", [f"{n}_padded", f"{n}_roi", f"{n}_scales", f"{n}_sizes"],
+                         [f"{n}_out"], mode="linear", name=f"{n}_resize")]
+    return nodes, inits, f"{n}_out"
 
 
 def _map_back_nodes(kind: str) -> list:
