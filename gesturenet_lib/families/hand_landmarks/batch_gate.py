@@ -39,9 +39,17 @@ class BatchGate:
         from onnx import TensorProto, helper
 
         node, n = helper.make_node, self.name
+        one = f"{self.name}_one"
+        self._inits.setdefault(one, helper.make_tensor(one, TensorProto.FLOAT, [1], [1.0]))
         return [
             node("Cast", [skip], [f"{n}_skip_f"], to=TensorProto.FLOAT, name=f"{n}_skip_f"),
-            node("ReduceMin", [f"{n}_skip_f"], [f"{n}_all_skip"], keepdims=0,
+            node("Reshape", [f"{n}_skip_f", self._int(-1)], [f"{n}_skip_flat"],
+                 name=f"{n}_skip_flat"),
+            # a 1 ("skip") beside the crops' flags: an empty batch skips with a finite
+            # minimum (ReduceMin of nothing is +inf, which INT8 calibrators cannot bin)
+            node("Concat", [f"{n}_skip_flat", one], [f"{n}_skip_all"], axis=0,
+                 name=f"{n}_skip_all"),
+            node("ReduceMin", [f"{n}_skip_all"], [f"{n}_all_skip"], keepdims=0,
                  name=f"{n}_all_skip"),
             node("Less", [f"{n}_all_skip", self._half()], [f"{n}_needed"],
                  name=f"{n}_needed"),
