@@ -143,9 +143,8 @@ def crop_pixels(points: np.ndarray, shape: tuple[int, ...], prep) -> np.ndarray:
     H, W = prep.image_height, prep.image_width
     if prep.fit != "letterbox":
         return points * np.array([w / W, h / H, w / W])
-    nh, nw = prep.letterbox_size(h, w)
-    shift = np.array([(W - nw) // 2, (H - nh) // 2, 0])
-    return (points - shift) * (w / nw)
+    top, left, _, nw = prep.letterbox_place(h, w)
+    return (points - np.array([left, top, 0])) * (w / nw)
 
 
 def exported_timer(model_path: str):

@@ -58,6 +58,12 @@ class Preprocessing:
             return max(1, (2 * height * W + width) // (2 * width)), W
         return H, max(1, (2 * width * H + height) // (2 * height))
 
+    def letterbox_place(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(top, left, height, width) of a crop of this size inside the input under
+        letterbox: scaled by ``letterbox_size``, centred."""
+        nh, nw = self.letterbox_size(height, width)
+        return (self.image_height - nh) // 2, (self.image_width - nw) // 2, nh, nw
+
     def tf_resize(self, image):
         """uint8/float HxWxC (RGB) -> float32 HxWxC in [0, 255] at the model's size."""
         import tensorflow as tf
@@ -128,9 +134,8 @@ def fitted(image: np.ndarray, prep: Preprocessing) -> np.ndarray:
     H, W = prep.image_height, prep.image_width
     if prep.fit != "letterbox" or image.shape[:2] == (H, W):
         return cv2.resize(image, (W, H), interpolation=cv2.INTER_LINEAR)
-    nh, nw = prep.letterbox_size(*image.shape[:2])
+    top, left, nh, nw = prep.letterbox_place(*image.shape[:2])
     small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    top, left = (H - nh) // 2, (W - nw) // 2
     return cv2.copyMakeBorder(small, top, H - nh - top, left, W - nw - left,
                               cv2.BORDER_CONSTANT, value=0)
 
