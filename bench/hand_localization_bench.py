@@ -383,11 +383,14 @@ def main() -> int:
     parser.add_argument("--contender", nargs="*", default=[], metavar="KEY=VALUE",
                         help="model.hand_landmarks settings of a third model, measured the same "
                              "way in the same run")
+    parser.add_argument("--without_before", action="store_true",
+                        help="leave out the head as it was before (a third of the run's time)")
     python, root = start(__doc__, "localization", parser)
-    contender = {k: json.loads(v) for k, v in
-                 (a.split("=", 1) for a in parser.parse_args().contender)}
-    contenders = {**CONTENDERS, **({"contender": {"hand_landmarks": contender}}
-                                   if contender else {})}
+    args = parser.parse_args()
+    contender = {k: json.loads(v) for k, v in (a.split("=", 1) for a in args.contender)}
+    contenders = {**{k: v for k, v in CONTENDERS.items()
+                     if not (k == "before" and args.without_before)},
+                  **({"contender": {"hand_landmarks": contender}} if contender else {})}
     figures = {"folds": FOLDS, "cores": os.cpu_count(), "mediapipe": MEDIAPIPE,
                "contenders": contenders, "cuts": robustness(root, python, contenders),
                "full_frames": full_frames(root, python)}

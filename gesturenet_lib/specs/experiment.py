@@ -83,10 +83,14 @@ class HandLandmarks:
     second_look_border: float = spec_field(
         0.15, min=0.0, max=1.0,
         help="where the landmark network is not sure of the hand it found (presence under "
-             "0.9), the crop is looked at again on a black border of this fraction of its "
-             "side on each side and the surer of the two kept: a hand that fills its crop "
-             "(a tight box) is found more surely with room around it (part of the model and "
-             "of the exported graph; 0: off)")
+             "second_look_below), the crop is looked at again on a black border of this "
+             "fraction of its side on each side and the surer of the two kept: a hand that "
+             "fills its crop (a tight box) is found more surely with room around it (part of "
+             "the model and of the exported graph; 0: off)")
+    second_look_below: float = spec_field(
+        0.99, min=0.0, max=1.0, min_exclusive=True,
+        help="the hand-presence score under which a crop gets the second look (higher: "
+             "more crops looked at twice, each such batch costs a second pass)")
     try_rotations: bool = spec_field(
         True, help="views: also run the network on the crop turned 90 degrees each way and "
                    "keep the view where it is surest of a hand (the network expects an upright "

@@ -613,12 +613,11 @@ TIGHT_HANDS = (("fist/d1167d45-e011-41b9-9069-15e94a9ac19c", (140, 168, 239, 263
 
 def test_a_hand_that_fills_its_crop_gets_a_second_look_with_room_around_it(frames):
     """Tight crops (the annotated box made square): where the first look is not sure of the
-    hand (presence < 0.9), the graph looks again at the crop on a black border and keeps the
-    surer answer, its landmarks mapped back into the crop's frame (as the first look gives
-    them on the same bordered crop made by OpenCV); a crop the first look is sure of keeps
-    the first look's row, in the same batch; the graph holds only TensorRT's ops."""
-    from gesturenet_lib.families.hand_landmarks.extractor import SECOND_LOOK_PRESENCE
-
+    hand (presence under second_look_below), the graph looks again at the crop on a black
+    border and keeps the surer answer, its landmarks mapped back into the crop's frame (as
+    the first look gives them on the same bordered crop made by OpenCV); a crop the first
+    look is sure of keeps the first look's row, in the same batch; the graph holds only
+    TensorRT's ops."""
     sample = REPO / "data" / "hagrid-sample" / "dataset"
     prep = Preprocessing(224, 224, 3, "channels_last")
     tight = [to_input(cut(load_rgb(str(sample / f"{name}.jpg")), box, CropRule(True, 1.0))[0],
@@ -632,7 +631,7 @@ def test_a_hand_that_fills_its_crop_gets_a_second_look_with_room_around_it(frame
     bordered = np.stack([cv2.resize(cv2.copyMakeBorder(c, *(pixels,) * 4, cv2.BORDER_CONSTANT,
                                                        value=0), (224, 224)) for c in crops])
     again = first(bordered)
-    taken = (once[:, 63] < SECOND_LOOK_PRESENCE) & (again[:, 63] > once[:, 63])
+    taken = (once[:, 63] < HandLandmarks().second_look_below) & (again[:, 63] > once[:, 63])
     assert taken[:len(tight)].all(), (once[:, 63], again[:, 63])
     assert (twice[:len(tight), 63] >= 0.7).all()   # first look: 0.06-0.72
     np.testing.assert_allclose(twice[~taken], once[~taken], atol=2e-3)

@@ -40,9 +40,6 @@ from gesturenet_lib.specs.experiment import LANDMARK_INPUT_SIZE, HandLandmarks
 
 EXTRACTOR_OUTPUT = "landmark_features"
 ROWS = "landmark_rows"   # the network's rows [N, NET_ROW] for the crops, before the embedder
-# a crop's hand found at a presence under this is looked for again on a border (second_look)
-SECOND_LOOK_PRESENCE = 0.9
-
 
 # ------------------------------------------------------------------- the extractor (ONNX graph)
 
@@ -89,7 +86,8 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
 
     if settings.second_look_border and settings.localization != "none":
         found, found_inits = _second_look_nodes(x, size, settings.second_look_border,
-                                                localization, ROWS)
+                                                settings.second_look_below, localization,
+                                                ROWS)
     else:
         found, found_inits = localization(x, ROWS)
     nodes += found
@@ -155,11 +153,11 @@ def _localization_nodes(x: str, settings: HandLandmarks, size: int, net_nodes: l
     return nodes + found + after, inits + view_inits + found_inits
 
 
-def _second_look_nodes(x: str, size: int, border: float, localization, output: str
-                       ) -> tuple[list, list]:
+def _second_look_nodes(x: str, size: int, border: float, below: float, localization,
+                       output: str) -> tuple[list, list]:
     """The hand found in the NHWC crop ``x`` by ``localization`` (crop name, rows name ->
     (nodes, initializers)), and where the landmark network is not sure of it (presence under
-    SECOND_LOOK_PRESENCE), found again in the crop on a black border of ``border`` of its side
+    ``below``), found again in the crop on a black border of ``border`` of its side
     on each side: the surer of the two rows, the second's landmarks mapped back into the
     crop's frame. A hand that fills its crop (a tight box, as a detector or a labelling tool
     cuts it) is out of the networks' habit, which is a hand with room around it. The second
@@ -183,7 +181,7 @@ def _second_look_nodes(x: str, size: int, border: float, localization, output: s
     inits = [helper.make_tensor("second_look_mul", TensorProto.FLOAT, [NET_ROW], mul),
              helper.make_tensor("second_look_sub", TensorProto.FLOAT, [NET_ROW], sub),
              helper.make_tensor("second_look_bar", TensorProto.FLOAT, [],
-                                [SECOND_LOOK_PRESENCE]),
+                                [below]),
              helper.make_tensor("second_look_presence_at", TensorProto.INT64, [1], [PRESENCE]),
              helper.make_tensor("second_look_presence_end", TensorProto.INT64, [1],
                                 [PRESENCE + 1]),
