@@ -92,9 +92,11 @@ def _extractor(localization: str, second_look_border: float = 0.0) -> Extractor:
     return Extractor(_extractor_onnx(localization, second_look_border))
 
 
-def _extractor_onnx(localization: str, second_look_border: float) -> bytes:
+def _extractor_onnx(localization: str, second_look_border: float,
+                    second_look_below: float = HandLandmarks().second_look_below) -> bytes:
     return build_extractor(landmark_onnx_bytes(), HandLandmarks(
-        localization=localization, second_look_border=second_look_border), "channels_last",
+        localization=localization, second_look_border=second_look_border,
+        second_look_below=second_look_below), "channels_last",
         palm_onnx_bytes(), embedder_onnx=embedder_onnx_bytes(),
         canned_onnx=canned_onnx_bytes(), lite_onnx=lite_landmark_onnx_bytes())
 
@@ -642,3 +644,9 @@ def test_a_hand_that_fills_its_crop_gets_a_second_look_with_room_around_it(frame
     np.testing.assert_allclose(twice[taken, 63], again[taken, 63], atol=0.05)
     used = {n.op_type for n in onnx.load_from_string(both_onnx).graph.node}
     assert not used - TENSORRT_OPS, used - TENSORRT_OPS
+    # second_look_below 1.0: every crop is looked at again, the surer row kept
+    always = Extractor(_extractor_onnx("landmarks_first", border, 1.0))(crops)
+    surer = again[:, 63] > once[:, 63]
+    assert (surer & ~taken).any()   # a crop the default bar leaves alone
+    np.testing.assert_allclose(always[surer, 63], again[surer, 63], atol=0.05)
+    np.testing.assert_allclose(always[~surer], once[~surer], atol=2e-3)
