@@ -39,19 +39,17 @@ class BatchGate:
         from onnx import TensorProto, helper
 
         node, n = helper.make_node, self.name
-        one = f"{self.name}_one"
-        self._inits.setdefault(one, helper.make_tensor(one, TensorProto.FLOAT, [1], [1.0]))
         return [
             node("Cast", [skip], [f"{n}_skip_f"], to=TensorProto.FLOAT, name=f"{n}_skip_f"),
             node("Reshape", [f"{n}_skip_f", self._int(-1)], [f"{n}_skip_flat"],
                  name=f"{n}_skip_flat"),
             # a 1 ("skip") beside the crops' flags: an empty batch skips with a finite
             # minimum (ReduceMin of nothing is +inf, which INT8 calibrators cannot bin)
-            node("Concat", [f"{n}_skip_flat", one], [f"{n}_skip_all"], axis=0,
-                 name=f"{n}_skip_all"),
+            node("Concat", [f"{n}_skip_flat", self._float("one", 1.0, [1])],
+                 [f"{n}_skip_all"], axis=0, name=f"{n}_skip_all"),
             node("ReduceMin", [f"{n}_skip_all"], [f"{n}_all_skip"], keepdims=0,
                  name=f"{n}_all_skip"),
-            node("Less", [f"{n}_all_skip", self._half()], [f"{n}_needed"],
+            node("Less", [f"{n}_all_skip", self._float("half", 0.5, [])], [f"{n}_needed"],
                  name=f"{n}_needed"),
             node("Cast", [f"{n}_needed"], [f"{n}_needed_i"], to=TensorProto.INT64,
                  name=f"{n}_needed_i"),
@@ -106,9 +104,9 @@ class BatchGate:
         self._inits.setdefault(name, helper.make_tensor(name, TensorProto.INT64, [1], [value]))
         return name
 
-    def _half(self) -> str:
+    def _float(self, suffix: str, value: float, dims: list[int]) -> str:
         from onnx import TensorProto, helper
 
-        name = f"{self.name}_half"
-        self._inits.setdefault(name, helper.make_tensor(name, TensorProto.FLOAT, [], [0.5]))
+        name = f"{self.name}_{suffix}"
+        self._inits.setdefault(name, helper.make_tensor(name, TensorProto.FLOAT, dims, [value]))
         return name
