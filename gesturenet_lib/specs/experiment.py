@@ -82,16 +82,26 @@ class HandLandmarks:
              "crop is not; the views alone; or the crop as it is")
     second_look_border: float = spec_field(
         0.15, min=0.0, max=1.0,
-        help="where the landmark network is not sure of the hand it found (presence under "
-             "second_look_below), the crop is looked at again on a black border of this "
-             "fraction of its side on each side and the surer of the two kept: a hand that "
-             "fills its crop (a tight box) is found more surely with room around it (part of "
-             "the model and of the exported graph; 0: off)")
+        help="where the landmark network is not sure of the hand it found "
+             "(second_look_below, second_look_below_at_edge), the crop is looked at again "
+             "on a black border of this fraction of its side on each side and the surer of "
+             "the two kept: a hand that fills its crop (a tight box) is found more surely "
+             "with room around it (part of the model and of the exported graph; 0: off)")
     second_look_below: float = spec_field(
         0.9, min=0.0, max=1.0, min_exclusive=True,
         help="the hand-presence score under which a crop gets the second look (higher: "
-             "more crops looked at twice, each costing a second pass: 0.99 is more accurate "
-             "on tight crops and 8-26 % slower per crop at batch 1)")
+             "more crops looked at twice, each such crop costing a second pass)")
+    second_look_edge: float = spec_field(
+        0.15, min=0.0, max=0.5,
+        help="a hand 'fills its crop' when the first look put a landmark within this "
+             "fraction of the side from the crop's edge; such a hand gets the second look "
+             "under second_look_below_at_edge instead (0: only a hand reaching out of the "
+             "crop)")
+    second_look_below_at_edge: float = spec_field(
+        0.99, min=0.0, max=1.0, min_exclusive=True,
+        help="the hand-presence score under which a hand that fills its crop (see "
+             "second_look_edge) gets the second look: tight boxes, where it helps most, are "
+             "looked at again more often than loose ones, where more room gains little")
     try_rotations: bool = spec_field(
         True, help="views: also run the network on the crop turned 90 degrees each way and "
                    "keep the view where it is surest of a hand (the network expects an upright "

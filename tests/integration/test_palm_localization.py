@@ -92,11 +92,11 @@ def _extractor(localization: str, second_look_border: float = 0.0) -> Extractor:
     return Extractor(_extractor_onnx(localization, second_look_border))
 
 
-def _extractor_onnx(localization: str, second_look_border: float,
-                    second_look_below: float = HandLandmarks().second_look_below) -> bytes:
+def _extractor_onnx(localization: str, second_look_border: float, **second_look) -> bytes:
+    """``second_look``: other second_look_* settings than the defaults."""
     return build_extractor(landmark_onnx_bytes(), HandLandmarks(
-        localization=localization, second_look_border=second_look_border,
-        second_look_below=second_look_below), "channels_last",
+        localization=localization, second_look_border=second_look_border, **second_look),
+        "channels_last",
         palm_onnx_bytes(), embedder_onnx=embedder_onnx_bytes(),
         canned_onnx=canned_onnx_bytes(), lite_onnx=lite_landmark_onnx_bytes())
 
@@ -613,19 +613,31 @@ TIGHT_HANDS = (("fist/d1167d45-e011-41b9-9069-15e94a9ac19c", (140, 168, 239, 263
                ("like/5cd98fd0-6bce-46b5-9848-96e6a4300304", (248, 252, 279, 297)))
 
 
+def _second_look_bar(rows: np.ndarray, settings: HandLandmarks) -> np.ndarray:
+    """The presence under which a crop gets the second look, from the first look's rows:
+    second_look_below_at_edge for a hand with a landmark within second_look_edge of the side
+    from the crop's edge (it fills its crop), else second_look_below."""
+    xy = rows[:, :63].reshape(-1, 21, 3)[..., :2]
+    room = np.minimum(xy.min(axis=(1, 2)), 224 - xy.max(axis=(1, 2)))
+    return np.where(room < settings.second_look_edge * 224, settings.second_look_below_at_edge,
+                    settings.second_look_below)
+
+
 def test_a_hand_that_fills_its_crop_gets_a_second_look_with_room_around_it(frames):
     """Tight crops (the annotated box made square): where the first look is not sure of the
-    hand (presence under second_look_below), the graph looks again at the crop on a black
+    hand (presence under second_look_below, or under second_look_below_at_edge for a hand
+    with a landmark near the crop's edge), the graph looks again at the crop on a black
     border and keeps the surer answer, its landmarks mapped back into the crop's frame (as
     the first look gives them on the same bordered crop made by OpenCV); a crop the first
-    look is sure of keeps the first look's row, in the same batch; the graph holds only
-    TensorRT's ops."""
+    look is sure enough of keeps the first look's row, in the same batch (a small hand in a
+    loose crop is held to the lower bar); the graph holds only TensorRT's ops."""
     sample = REPO / "data" / "hagrid-sample" / "dataset"
     prep = Preprocessing(224, 224, 3, "channels_last")
     tight = [to_input(cut(load_rgb(str(sample / f"{name}.jpg")), box, CropRule(True, 1.0))[0],
                       prep) for name, box in TIGHT_HANDS]
-    crops = np.concatenate([np.stack(tight), _crops(frames[:8], 1.0)])
-    border = HandLandmarks().second_look_border
+    crops = np.concatenate([np.stack(tight), _crops(frames[:8], 1.0), _crops(frames[:8], 3.0)])
+    settings = HandLandmarks()
+    border = settings.second_look_border
     first = _extractor("landmarks_first")
     both_onnx = _extractor_onnx("landmarks_first", border)
     once, twice = first(crops), Extractor(both_onnx)(crops)
@@ -633,9 +645,12 @@ def test_a_hand_that_fills_its_crop_gets_a_second_look_with_room_around_it(frame
     bordered = np.stack([cv2.resize(cv2.copyMakeBorder(c, *(pixels,) * 4, cv2.BORDER_CONSTANT,
                                                        value=0), (224, 224)) for c in crops])
     again = first(bordered)
-    taken = (once[:, 63] < HandLandmarks().second_look_below) & (again[:, 63] > once[:, 63])
+    bar = _second_look_bar(once, settings)
+    taken = (once[:, 63] < bar) & (again[:, 63] > once[:, 63])
     assert taken[:len(tight)].all(), (once[:, 63], again[:, 63])
     assert (twice[:len(tight), 63] >= 0.7).all()   # first look: 0.06-0.72
+    loose = (bar == settings.second_look_below) & (once[:, 63] < settings.second_look_below_at_edge)
+    assert loose[-8:].any()   # a small hand in a loose (3.0x) crop, left alone at 0.9-0.99
     np.testing.assert_allclose(twice[~taken], once[~taken], atol=2e-3)
     scale = (224 + 2 * pixels) / 224
     mapped = again[taken, :63].reshape(-1, 21, 3) * scale - np.array([pixels, pixels, 0])
@@ -644,8 +659,9 @@ def test_a_hand_that_fills_its_crop_gets_a_second_look_with_room_around_it(frame
     np.testing.assert_allclose(twice[taken, 63], again[taken, 63], atol=0.05)
     used = {n.op_type for n in onnx.load_from_string(both_onnx).graph.node}
     assert not used - TENSORRT_OPS, used - TENSORRT_OPS
-    # second_look_below 1.0: every crop is looked at again, the surer row kept
-    always = Extractor(_extractor_onnx("landmarks_first", border, 1.0))(crops)
+    # both bars at 1.0: every crop is looked at again, the surer row kept
+    always = Extractor(_extractor_onnx("landmarks_first", border, second_look_below=1.0,
+                                       second_look_below_at_edge=1.0))(crops)
     surer = again[:, 63] > once[:, 63]
     assert (surer & ~taken).any()   # a crop the default bar leaves alone
     np.testing.assert_allclose(always[surer, 63], again[surer, 63], atol=0.05)

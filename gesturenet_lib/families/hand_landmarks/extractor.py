@@ -85,9 +85,7 @@ def build_extractor(network_onnx: bytes, settings: HandLandmarks, data_format: s
         return _localization_nodes(crop, settings, size, net_nodes, palm_onnx, lite_onnx, rows)
 
     if settings.second_look_border and settings.localization != "none":
-        found, found_inits = _second_look_nodes(x, size, settings.second_look_border,
-                                                settings.second_look_below, localization,
-                                                ROWS)
+        found, found_inits = _second_look_nodes(x, size, settings, localization, ROWS)
     else:
         found, found_inits = localization(x, ROWS)
     nodes += found
@@ -153,16 +151,19 @@ def _localization_nodes(x: str, settings: HandLandmarks, size: int, net_nodes: l
     return nodes + found + after, inits + view_inits + found_inits
 
 
-def _second_look_nodes(x: str, size: int, border: float, below: float, localization,
+def _second_look_nodes(x: str, size: int, settings: HandLandmarks, localization,
                        output: str) -> tuple[list, list]:
     """The hand found in the NHWC crop ``x`` by ``localization`` (crop name, rows name ->
-    (nodes, initializers)), and where the landmark network is not sure of it (presence under
-    ``below``), found again in the crop on a black border of ``border`` of its side
-    on each side: the surer of the two rows, the second's landmarks mapped back into the
-    crop's frame. A hand that fills its crop (a tight box, as a detector or a labelling tool
-    cuts it) is out of the networks' habit, which is a hand with room around it. The second
-    look runs on the whole batch when some crop needs it, else on no crop (as the palm
-    path's gate). ``output`` [N, NET_ROW]; (nodes, initializers)."""
+    (nodes, initializers)), and where the landmark network is not sure of it, found again in
+    the crop on a black border of ``second_look_border`` of its side on each side: the surer
+    of the two rows, the second's landmarks mapped back into the crop's frame. A hand that
+    fills its crop (a tight box, as a detector or a labelling tool cuts it) is out of the
+    networks' habit, which is a hand with room around it. "Not sure": presence under
+    ``second_look_below``, or under ``second_look_below_at_edge`` for a hand that fills its
+    crop (a landmark within ``second_look_edge`` of the side from the crop's edge): a small
+    hand in a loose crop gains little from more room and is not worth a second pass at the
+    higher bar. The second look runs on the whole batch when some crop needs it, else on no
+    crop (as the palm path's gate). ``output`` [N, NET_ROW]; (nodes, initializers)."""
     from onnx import TensorProto, helper
 
     from gesturenet_lib.families.hand_landmarks.palm_graph import prefixed
@@ -170,6 +171,7 @@ def _second_look_nodes(x: str, size: int, border: float, below: float, localizat
     node = helper.make_node
     first, first_inits = localization(x, "first_look_rows")
     gate = BatchGate("second_look_gate")
+    border = settings.second_look_border
     bordered, border_inits, x_bordered = _border_nodes(
         "second_look_crops", border, "constant", size, "second_look_border")
     second, second_inits = localization(x_bordered, "second_look_raw")
@@ -178,24 +180,49 @@ def _second_look_nodes(x: str, size: int, border: float, below: float, localizat
     mul = [scale] * POINTS_END + [1.0] * (NET_ROW - POINTS_END)
     sub = [float(pixels), float(pixels), 0.0] * (POINTS_END // 3) + [0.0] * (
         NET_ROW - POINTS_END)
+
+    def scalar(name: str, value: float):
+        return helper.make_tensor(name, TensorProto.FLOAT, [], [value])
+
+    def ints(name: str, values: list[int]):
+        return helper.make_tensor(name, TensorProto.INT64, [len(values)], values)
+
     inits = [helper.make_tensor("second_look_mul", TensorProto.FLOAT, [NET_ROW], mul),
              helper.make_tensor("second_look_sub", TensorProto.FLOAT, [NET_ROW], sub),
-             helper.make_tensor("second_look_bar", TensorProto.FLOAT, [],
-                                [below]),
-             helper.make_tensor("second_look_presence_at", TensorProto.INT64, [1], [PRESENCE]),
-             helper.make_tensor("second_look_presence_end", TensorProto.INT64, [1],
-                                [PRESENCE + 1]),
-             helper.make_tensor("second_look_axis", TensorProto.INT64, [1], [1])]
+             scalar("second_look_bar", settings.second_look_below),
+             scalar("second_look_bar_at_edge", settings.second_look_below_at_edge),
+             scalar("second_look_side", float(size)),
+             scalar("second_look_edge_px", settings.second_look_edge * size),
+             ints("second_look_presence_at", [PRESENCE]),
+             ints("second_look_presence_end", [PRESENCE + 1]),
+             ints("second_look_axis", [1]), ints("second_look_i0", [0]),
+             ints("second_look_i2", [2]), ints("second_look_points_end", [POINTS_END]),
+             ints("second_look_points_shape", [-1, POINTS_END // 3, 3])]
 
     def presence(rows: str) -> list:
         return [node("Slice", [rows, "second_look_presence_at", "second_look_presence_end",
                                "second_look_axis"], [f"{rows}_presence"])]
 
+    fills = "first_look"   # the first look's landmarks: how near the crop's edge they come
     nodes = [
         *first,
         *presence("first_look_rows"),
-        node("GreaterOrEqual", ["first_look_rows_presence", "second_look_bar"],
-             ["first_look_sure"]),
+        node("Slice", ["first_look_rows", "second_look_i0", "second_look_points_end",
+                       "second_look_axis"], [f"{fills}_points_flat"]),
+        node("Reshape", [f"{fills}_points_flat", "second_look_points_shape"],
+             [f"{fills}_points"]),
+        node("Slice", [f"{fills}_points", "second_look_i0", "second_look_i2",
+                       "second_look_i2"], [f"{fills}_xy"]),
+        node("ReduceMin", [f"{fills}_xy"], [f"{fills}_low"], axes=[1, 2], keepdims=0),
+        node("ReduceMax", [f"{fills}_xy"], [f"{fills}_high"], axes=[1, 2], keepdims=0),
+        node("Sub", ["second_look_side", f"{fills}_high"], [f"{fills}_room_high"]),
+        node("Min", [f"{fills}_low", f"{fills}_room_high"], [f"{fills}_room_flat"]),
+        node("Unsqueeze", [f"{fills}_room_flat", "second_look_axis"], [f"{fills}_room"]),
+        node("Less", [f"{fills}_room", "second_look_edge_px"], [f"{fills}_at_edge"]),
+        node("Where", [f"{fills}_at_edge", "second_look_bar_at_edge", "second_look_bar"],
+             [f"{fills}_bar"]),
+        node("Less", ["first_look_rows_presence", f"{fills}_bar"], ["first_look_unsure"]),
+        node("Not", ["first_look_unsure"], ["first_look_sure"]),
         *gate.nodes(x, "first_look_sure"),
         *gate.first_rows(x, "second_look_crops"),
         *bordered,
@@ -204,7 +231,6 @@ def _second_look_nodes(x: str, size: int, border: float, below: float, localizat
         node("Sub", ["second_look_scaled", "second_look_sub"], ["second_look_mapped"]),
         *gate.padded("second_look_mapped", "second_look_rows", NET_ROW),
         *presence("second_look_rows"),
-        node("Not", ["first_look_sure"], ["first_look_unsure"]),
         node("Greater", ["second_look_rows_presence", "first_look_rows_presence"],
              ["second_look_surer"]),
         node("And", ["first_look_unsure", "second_look_surer"], ["second_look_taken"]),
