@@ -181,47 +181,24 @@ def _second_look_nodes(x: str, size: int, settings: HandLandmarks, localization,
     sub = [float(pixels), float(pixels), 0.0] * (POINTS_END // 3) + [0.0] * (
         NET_ROW - POINTS_END)
 
-    def scalar(name: str, value: float):
-        return helper.make_tensor(name, TensorProto.FLOAT, [], [value])
-
-    def ints(name: str, values: list[int]):
-        return helper.make_tensor(name, TensorProto.INT64, [len(values)], values)
-
     inits = [helper.make_tensor("second_look_mul", TensorProto.FLOAT, [NET_ROW], mul),
              helper.make_tensor("second_look_sub", TensorProto.FLOAT, [NET_ROW], sub),
-             scalar("second_look_bar", settings.second_look_below),
-             scalar("second_look_bar_at_edge", settings.second_look_below_at_edge),
-             scalar("second_look_side", float(size)),
-             scalar("second_look_edge_px", settings.second_look_edge * size),
-             ints("second_look_presence_at", [PRESENCE]),
-             ints("second_look_presence_end", [PRESENCE + 1]),
-             ints("second_look_axis", [1]), ints("second_look_i0", [0]),
-             ints("second_look_i2", [2]), ints("second_look_points_end", [POINTS_END]),
-             ints("second_look_points_shape", [-1, POINTS_END // 3, 3])]
+             helper.make_tensor("second_look_presence_at", TensorProto.INT64, [1], [PRESENCE]),
+             helper.make_tensor("second_look_presence_end", TensorProto.INT64, [1],
+                                [PRESENCE + 1]),
+             helper.make_tensor("second_look_axis", TensorProto.INT64, [1], [1])]
 
     def presence(rows: str) -> list:
         return [node("Slice", [rows, "second_look_presence_at", "second_look_presence_end",
                                "second_look_axis"], [f"{rows}_presence"])]
 
-    fills = "first_look"   # the first look's landmarks: how near the crop's edge they come
+    bar, bar_inits = _second_look_bar_nodes("first_look_rows", size, settings,
+                                            "first_look_bar")
     nodes = [
         *first,
         *presence("first_look_rows"),
-        node("Slice", ["first_look_rows", "second_look_i0", "second_look_points_end",
-                       "second_look_axis"], [f"{fills}_points_flat"]),
-        node("Reshape", [f"{fills}_points_flat", "second_look_points_shape"],
-             [f"{fills}_points"]),
-        node("Slice", [f"{fills}_points", "second_look_i0", "second_look_i2",
-                       "second_look_i2"], [f"{fills}_xy"]),
-        node("ReduceMin", [f"{fills}_xy"], [f"{fills}_low"], axes=[1, 2], keepdims=0),
-        node("ReduceMax", [f"{fills}_xy"], [f"{fills}_high"], axes=[1, 2], keepdims=0),
-        node("Sub", ["second_look_side", f"{fills}_high"], [f"{fills}_room_high"]),
-        node("Min", [f"{fills}_low", f"{fills}_room_high"], [f"{fills}_room_flat"]),
-        node("Unsqueeze", [f"{fills}_room_flat", "second_look_axis"], [f"{fills}_room"]),
-        node("Less", [f"{fills}_room", "second_look_edge_px"], [f"{fills}_at_edge"]),
-        node("Where", [f"{fills}_at_edge", "second_look_bar_at_edge", "second_look_bar"],
-             [f"{fills}_bar"]),
-        node("Less", ["first_look_rows_presence", f"{fills}_bar"], ["first_look_unsure"]),
+        *bar,
+        node("Less", ["first_look_rows_presence", "first_look_bar"], ["first_look_unsure"]),
         node("Not", ["first_look_unsure"], ["first_look_sure"]),
         *gate.nodes(x, "first_look_sure"),
         *gate.first_rows(x, "second_look_crops"),
@@ -238,7 +215,43 @@ def _second_look_nodes(x: str, size: int, settings: HandLandmarks, localization,
              name=output)]
     # the second look's own copy shares the first's weights and constants (same names)
     shared = {t.name: t for t in [*first_inits, *second_inits]}
-    return nodes, [*shared.values(), *border_inits, *inits, *gate.inits()]
+    return nodes, [*shared.values(), *border_inits, *inits, *bar_inits, *gate.inits()]
+
+
+def _second_look_bar_nodes(rows: str, size: int, settings: HandLandmarks, out: str
+                           ) -> tuple[list, list]:
+    """``out`` [N, 1]: the presence under which each crop gets the second look, from the
+    first look's ``rows``: ``second_look_below_at_edge`` where a landmark lies within
+    ``second_look_edge`` of the side from the crop's edge (or outside it), else
+    ``second_look_below``. (nodes, initializers)"""
+    from onnx import TensorProto, helper
+
+    node, n = helper.make_node, "second_look_edge"
+
+    def scalar(name: str, value: float):
+        return helper.make_tensor(f"{n}_{name}", TensorProto.FLOAT, [], [value])
+
+    def ints(name: str, values: list[int]):
+        return helper.make_tensor(f"{n}_{name}", TensorProto.INT64, [len(values)], values)
+
+    inits = [scalar("bar", settings.second_look_below),
+             scalar("bar_at_edge", settings.second_look_below_at_edge),
+             scalar("side", float(size)), scalar("margin", settings.second_look_edge * size),
+             ints("i0", [0]), ints("i1", [1]), ints("i2", [2]),
+             ints("points_end", [POINTS_END]), ints("points_shape", [-1, POINTS_END // 3, 3])]
+    nodes = [
+        node("Slice", [rows, f"{n}_i0", f"{n}_points_end", f"{n}_i1"], [f"{n}_flat"]),
+        node("Reshape", [f"{n}_flat", f"{n}_points_shape"], [f"{n}_points"]),
+        node("Slice", [f"{n}_points", f"{n}_i0", f"{n}_i2", f"{n}_i2"], [f"{n}_xy"]),
+        node("ReduceMin", [f"{n}_xy"], [f"{n}_low"], axes=[1, 2], keepdims=0),
+        node("ReduceMax", [f"{n}_xy"], [f"{n}_high"], axes=[1, 2], keepdims=0),
+        node("Sub", [f"{n}_side", f"{n}_high"], [f"{n}_room_high"]),
+        # the room between the hand and the crop's nearest edge (negative: past it)
+        node("Min", [f"{n}_low", f"{n}_room_high"], [f"{n}_room_flat"]),
+        node("Unsqueeze", [f"{n}_room_flat", f"{n}_i1"], [f"{n}_room"]),
+        node("Less", [f"{n}_room", f"{n}_margin"], [f"{n}_fills"]),
+        node("Where", [f"{n}_fills", f"{n}_bar_at_edge", f"{n}_bar"], [out], name=out)]
+    return nodes, inits
 
 
 def localization_networks(localization: str) -> tuple[bool, bool]:
