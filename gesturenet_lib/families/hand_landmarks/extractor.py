@@ -36,6 +36,7 @@ from gesturenet_lib.families.hand_landmarks.layout import (
     RAW_SIZE,
     WORLD_START,
 )
+from gesturenet_lib.families.hand_landmarks.onnx_constants import floats, ints
 from gesturenet_lib.specs.experiment import LANDMARK_INPUT_SIZE, HandLandmarks
 
 EXTRACTOR_OUTPUT = "landmark_features"
@@ -180,7 +181,6 @@ def _second_look_nodes(x: str, size: int, settings: HandLandmarks, localization,
     mul = [scale] * POINTS_END + [1.0] * (NET_ROW - POINTS_END)
     sub = [float(pixels), float(pixels), 0.0] * (POINTS_END // 3) + [0.0] * (
         NET_ROW - POINTS_END)
-
     inits = [helper.make_tensor("second_look_mul", TensorProto.FLOAT, [NET_ROW], mul),
              helper.make_tensor("second_look_sub", TensorProto.FLOAT, [NET_ROW], sub),
              helper.make_tensor("second_look_presence_at", TensorProto.INT64, [1], [PRESENCE]),
@@ -224,21 +224,16 @@ def _second_look_bar_nodes(rows: str, size: int, settings: HandLandmarks, out: s
     first look's ``rows``: ``second_look_below_at_edge`` where a landmark lies within
     ``second_look_edge`` of the side from the crop's edge (or outside it), else
     ``second_look_below``. (nodes, initializers)"""
-    from onnx import TensorProto, helper
+    from onnx import helper
 
     node, n = helper.make_node, "second_look_edge"
-
-    def scalar(name: str, value: float):
-        return helper.make_tensor(f"{n}_{name}", TensorProto.FLOAT, [], [value])
-
-    def ints(name: str, values: list[int]):
-        return helper.make_tensor(f"{n}_{name}", TensorProto.INT64, [len(values)], values)
-
-    inits = [scalar("bar", settings.second_look_below),
-             scalar("bar_at_edge", settings.second_look_below_at_edge),
-             scalar("side", float(size)), scalar("margin", settings.second_look_edge * size),
-             ints("i0", [0]), ints("i1", [1]), ints("i2", [2]),
-             ints("points_end", [POINTS_END]), ints("points_shape", [-1, POINTS_END // 3, 3])]
+    inits = [floats(f"{n}_bar", [], [settings.second_look_below]),
+             floats(f"{n}_bar_at_edge", [], [settings.second_look_below_at_edge]),
+             floats(f"{n}_side", [], [float(size)]),
+             floats(f"{n}_margin", [], [settings.second_look_edge * size]),
+             ints(f"{n}_i0", [0]), ints(f"{n}_i1", [1]), ints(f"{n}_i2", [2]),
+             ints(f"{n}_points_end", [POINTS_END]),
+             ints(f"{n}_points_shape", [-1, POINTS_END // 3, 3])]
     nodes = [
         node("Slice", [rows, f"{n}_i0", f"{n}_points_end", f"{n}_i1"], [f"{n}_flat"]),
         node("Reshape", [f"{n}_flat", f"{n}_points_shape"], [f"{n}_points"]),
@@ -294,7 +289,7 @@ def lift_nodes(x: str) -> tuple[list, list, str]:
     from gesturenet_lib.families.hand_landmarks.hand_finder import DARK_MEAN, LIFTED_MEAN
 
     def scalar(name: str, value: float):
-        return helper.make_tensor(name, TensorProto.FLOAT, [], [value])
+        return floats(name, [], [value])
 
     inits = [scalar("lift_dark", DARK_MEAN / 255), scalar("lift_floor", 1 / 255),
              scalar("lift_log_target", float(np.log(LIFTED_MEAN))), scalar("lift_one", 1.0),

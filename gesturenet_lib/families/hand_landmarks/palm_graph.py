@@ -19,6 +19,7 @@ from gesturenet_lib.families.hand_landmarks.layout import (
     PRESENCE,
     WORLD_START,
 )
+from gesturenet_lib.families.hand_landmarks.onnx_constants import floats, ints
 
 OPSET = 16           # GridSample
 IR_VERSION = 8       # what opset 16 needs (and what tf2onnx writes at it)
@@ -276,15 +277,9 @@ def landmark_rect_nodes(row: str, size: int) -> tuple[list, list]:
     (``palm_detection.rect_from_landmarks``, its NumPy twin): turned so the wrist is below the
     knuckles, the extent of the palm and lower finger joints in that frame, shifted towards
     the fingers, squared and scaled. (nodes, initializers)"""
-    from onnx import TensorProto, helper
+    from onnx import helper
 
     node = helper.make_node
-
-    def ints(name: str, values: list[int]):
-        return helper.make_tensor(name, TensorProto.INT64, [len(values)], values)
-
-    def floats(name: str, shape: list[int], values: list[float]):
-        return helper.make_tensor(name, TensorProto.FLOAT, shape, values)
 
     inits = [
         ints("track_c0", [0]), ints("track_c1", [1]), ints("track_c2", [2]),
@@ -488,7 +483,7 @@ def upright_first_nodes(x: str, size: int, net_nodes: list, palm_rows: str, outp
     palm = BatchGate("up_palm_gate")
 
     def const(name: str, value: int):
-        return helper.make_tensor(name, TensorProto.INT64, [1], [value])
+        return ints(name, [value])
 
     inits = [
         const("up_c0", 0), const("up_c1", 1), const("up_c2", 2), const("up_c9", 9),
