@@ -7,7 +7,13 @@ the tensor out of that layout and back, and the PRelus and the layout changes we
 detector's 32 ms. Since PRelu(y) = (1 - s) * Relu(y) + s * y, a Relu and two per-channel 1x1
 convolutions (added) compute it inside the layout: the detector then ran in 13-19 ms instead of
 21-27 on this 2-core CPU, its outputs equal to 1e-4. Only the sessions built here are
-rewritten: stored and exported graphs keep their PRelu (TensorRT runs it natively)."""
+rewritten: stored and exported graphs keep their PRelu (TensorRT runs it natively).
+
+A branch of an If (the hand_landmarks crop graph's second look) that reads the main graph's
+weights runs its convolutions outside that blocked layout: ONNX Runtime's layout pass takes
+only a graph's own constants. The session's copy of the model gives each branch its own copy
+of the weights it reads (the crop graph's second look then ran in 28 ms instead of 55-61 ms);
+stored and exported graphs keep one copy."""
 
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ def cpu_session(onnx_bytes: bytes, options=None):
     above; bytes that do not parse as ONNX go to ONNX Runtime as they are, for its error)."""
     import onnxruntime as ort
 
-    return ort.InferenceSession(without_prelu(onnx_bytes), options,
+    return ort.InferenceSession(with_branch_constants(without_prelu(onnx_bytes)), options,
                                 providers=["CPUExecutionProvider"])
 
 
@@ -52,31 +58,101 @@ def without_prelu(onnx_bytes: bytes) -> bytes:
         model.ParseFromString(onnx_bytes)
     except Exception:  # protobuf's DecodeError; ONNX Runtime will name the problem
         return onnx_bytes
-    if not any(node.op_type == "PRelu" for node in model.graph.node):
+    graphs = _graphs(model.graph)   # the main graph and the branches of its If nodes
+    if not any(node.op_type == "PRelu" for graph in graphs for node in graph.node):
         return onnx_bytes
     try:
-        ranks = _ranks(onnx.shape_inference.infer_shapes(model))
+        ranks = _ranks(onnx.shape_inference.infer_shapes(_inlined(model)))
     except Exception:  # onnx's inference errors; the graph then runs as it is
         return onnx_bytes
     inputs = {v.name for v in model.graph.input}   # an initializer a caller may override
     slopes = {t.name: t for t in model.graph.initializer if t.name not in inputs}
-    nodes, replaced = [], set()
-    for node in model.graph.node:
-        slope = slopes.get(node.input[1]) if node.op_type == "PRelu" else None
-        channels = _channels(slope) if slope is not None else None
-        if channels is None or ranks.get(node.input[0]) != 4:
-            nodes.append(node)
-            continue
-        nodes += _as_convs(model, node, onnx.numpy_helper.to_array(slope), channels)
-        replaced.add(slope.name)
+    replaced = set()
+    for graph in reversed(graphs):   # branches first: a graph's rewrite copies its nodes
+        nodes = []
+        for node in graph.node:
+            slope = slopes.get(node.input[1]) if node.op_type == "PRelu" else None
+            channels = _channels(slope) if slope is not None else None
+            if channels is None or ranks.get(node.input[0]) != 4:
+                nodes.append(node)
+                continue
+            nodes += _as_convs(model, node, onnx.numpy_helper.to_array(slope), channels)
+            replaced.add(slope.name)
+        del graph.node[:]
+        graph.node.extend(nodes)
     if not replaced:
         return onnx_bytes
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    used = {name for node in nodes for name in node.input}
+    used = {name for graph in _graphs(model.graph) for node in graph.node for name in node.input}
     for tensor in [slopes[name] for name in replaced if name not in used]:
         model.graph.initializer.remove(tensor)   # ONNX Runtime warns of each unused one
     return model.SerializeToString()
+
+
+def with_branch_constants(onnx_bytes: bytes) -> bytes:
+    """``onnx_bytes`` with every subgraph holding its own copy of each of the main graph's
+    constants it reads (same name); the same bytes when there is no subgraph."""
+    from onnx.onnx_pb import ModelProto
+
+    if b"_branch" not in onnx_bytes:   # an If's then_branch / else_branch attribute
+        return onnx_bytes
+    model = ModelProto()
+    try:
+        model.ParseFromString(onnx_bytes)
+    except Exception:  # protobuf's DecodeError; ONNX Runtime will name the problem
+        return onnx_bytes
+    inputs = {v.name for v in model.graph.input}   # an initializer a caller may override
+    constants = {t.name: t for t in model.graph.initializer if t.name not in inputs}
+    copied = set()
+    for graph in _graphs(model.graph)[1:]:
+        own = {t.name for t in graph.initializer}
+        read = {name for node in graph.node for name in node.input}
+        for name in sorted(read & constants.keys() - own):
+            graph.initializer.append(constants[name])
+            copied.add(name)
+    if not copied:
+        return onnx_bytes
+    # what only the branches read now lives in them alone (ONNX Runtime warns of each unused)
+    kept = {name for node in model.graph.node for name in node.input} | {
+        v.name for v in model.graph.output}
+    for name in sorted(copied - kept):
+        model.graph.initializer.remove(constants[name])
+    return model.SerializeToString()
+
+
+def _graphs(graph) -> list:
+    """``graph`` and every graph inside its nodes' attributes (an If's branches), nested."""
+    found = [graph]
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                found += _graphs(attribute.g)
+    return found
+
+
+def _inlined(model):
+    """A copy of ``model`` for shape inference alone: each subgraph's nodes and constants also
+    placed in the main graph, before the node that holds it (a model's tensor names are unique
+    across its graphs). Inference inside a branch cannot read the values of constants from
+    outside it (a Resize's sizes, say) and gives up there; in one graph it reads them."""
+    from onnx.onnx_pb import ModelProto
+
+    def nodes_of(graph) -> list:
+        flat = []
+        for node in graph.node:
+            for attribute in node.attribute:
+                if attribute.HasField("g"):
+                    flat += nodes_of(attribute.g)
+            flat.append(node)
+        return flat
+
+    copy = ModelProto()
+    copy.CopyFrom(model)
+    nodes = nodes_of(copy.graph)
+    inner = [t for graph in _graphs(copy.graph)[1:] for t in graph.initializer]
+    del copy.graph.node[:]
+    copy.graph.node.extend(nodes)
+    copy.graph.initializer.extend(inner)
+    return copy
 
 
 def _ranks(model) -> dict[str, int]:

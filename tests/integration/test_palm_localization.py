@@ -50,7 +50,8 @@ from tests.landmark_sample import convert_sample_for_landmarks
 KEY = "palm-test-key"
 pytestmark = pytest.mark.slow
 # TensorRT 9.2's ONNX operator support matrix (onnx-tensorrt docs/operators.md), the ops the
-# exported graphs use: every one listed there as supported.
+# exported graphs use, inside an If's branches too: every one listed there as supported (If:
+# its two branches' outputs of the same rank and of different names, checked where it is used).
 TENSORRT_OPS = {
     "Add", "And", "ArgMax", "Cast", "Clip", "Concat", "Conv", "Div", "Expand", "Gather",
     "GatherElements", "Greater", "GreaterOrEqual", "GridSample", "Identity", "Less", "MatMul",
@@ -58,8 +59,25 @@ TENSORRT_OPS = {
     "ReduceMin", "ReduceProd", "ReduceSum", "Relu", "Reshape", "Resize", "Shape", "Sigmoid",
     "Slice", "Softmax", "Sqrt", "Squeeze", "Sub", "Transpose", "Unsqueeze", "Where", "Gemm",
     "Flatten", "Sum", "Abs", "Exp", "Log", "Pow", "Equal", "Tanh", "Or", "ConstantOfShape",
-    "GlobalAveragePool", "ReduceMean", "Split", "BatchNormalization",
+    "GlobalAveragePool", "ReduceMean", "Split", "BatchNormalization", "If",
 }
+
+
+def _op_types(model) -> set[str]:
+    """The ops of an ONNX model (a ModelProto or its bytes), its If branches' included."""
+    if isinstance(model, bytes):
+        model = onnx.load_from_string(model)
+
+    def of(graph) -> set[str]:
+        found = set()
+        for n in graph.node:
+            found.add(n.op_type)
+            for attribute in n.attribute:
+                if attribute.HasField("g"):
+                    found |= of(attribute.g)
+        return found
+
+    return of(model.graph)
 
 
 @pytest.fixture(scope="module")
@@ -220,13 +238,13 @@ def test_export_is_one_graph_at_opset_16_with_tensorrt_ops_and_the_detector(trai
     graph = onnx.load(str(out))
     assert max(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")) == 16
     assert [o.name for o in graph.graph.output] == ["predictions", "hand_found"]
-    used = {n.op_type for n in graph.graph.node}
+    used = _op_types(graph)
     assert "GridSample" in used and not used - TENSORRT_OPS, used - TENSORRT_OPS
     detector = onnx.load(str(tmp_path / "export" / "palm_detector.onnx"))
     meta = json.loads({p.key: p.value for p in detector.metadata_props}[
         "gesturenet_palm_detector"])
     assert meta["anchors"]["count"] == 2016 and meta["hand_box"]["scale"] == 2.6
-    assert not {n.op_type for n in detector.graph.node} - TENSORRT_OPS
+    assert not _op_types(detector) - TENSORRT_OPS
     config = (tmp_path / "export/triton/palm_detector/config.pbtxt").read_text()
     assert 'name: "palm_detector"' in config and "dims: [ 192, 192, 3 ]" in config
     assert "dims: [ 2016, 18 ]" in config and "dims: [ 2016, 1 ]" in config
@@ -558,7 +576,7 @@ def test_upright_first_reads_a_sure_upright_crop_as_it_is_and_any_other_by_the_p
         assert upright.mean() >= least_upright
         one_by_one = np.concatenate([first(crops[i:i + 1]) for i in range(len(crops))])
         np.testing.assert_allclose(one_by_one, got, atol=2e-3)
-    used = {n.op_type for n in onnx.load_from_string(first_onnx).graph.node}
+    used = _op_types(first_onnx)
     assert not used - TENSORRT_OPS, used - TENSORRT_OPS
 
 
@@ -601,7 +619,7 @@ def test_landmarks_first_reads_the_hand_in_the_box_the_lite_network_gives(frames
     one_by_one = np.concatenate([session.run(None, {"input_1": crops[i:i + 1]})[0]
                                  for i in range(len(crops))])
     np.testing.assert_allclose(one_by_one, got, atol=2e-3)
-    used = {n.op_type for n in graph.graph.node}
+    used = _op_types(graph)
     assert not used - TENSORRT_OPS, used - TENSORRT_OPS
 
 
@@ -657,8 +675,16 @@ def test_a_hand_that_fills_its_crop_gets_a_second_look_with_room_around_it(frame
     # OpenCV's resize and ONNX's Resize differ by a little
     assert np.abs(twice[taken, :63].reshape(-1, 21, 3)[..., :2] - mapped[..., :2]).mean() < 1.5
     np.testing.assert_allclose(twice[taken, 63], again[taken, 63], atol=0.05)
-    used = {n.op_type for n in onnx.load_from_string(both_onnx).graph.node}
+    used = _op_types(both_onnx)
     assert not used - TENSORRT_OPS, used - TENSORRT_OPS
+    # the second look is an If: nothing of it runs where no crop needs it (TensorRT wants the
+    # branches' outputs of one rank and of different names)
+    second_look = [n for n in onnx.load_from_string(both_onnx).graph.node if n.op_type == "If"]
+    assert len(second_look) == 1
+    branches = {a.name: a.g for a in second_look[0].attribute}
+    outputs = [branches[b].output[0].name for b in ("then_branch", "else_branch")]
+    assert outputs[0] != outputs[1] and "GridSample" in _op_types(
+        onnx.helper.make_model(branches["then_branch"]))
     # both bars at 1.0: every crop is looked at again, the surer row kept
     always = Extractor(_extractor_onnx("landmarks_first", border, second_look_below=1.0,
                                        second_look_below_at_edge=1.0))(crops)

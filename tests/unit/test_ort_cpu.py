@@ -87,3 +87,57 @@ def test_the_palm_detector_finds_the_same_palms_without_prelu():
     for got, expected in zip(cpu_session(stored).run(None, {"input_1": batch}),
                              plain(stored).run(None, {"input_1": batch}), strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+
+
+def conv_prelu_in_a_branch(slope: np.ndarray) -> bytes:
+    """x [N, 16, 9, 9] -> If (x's mean > 0): Conv 3x3 + PRelu(slope) in the then-branch, the
+    main graph's weights read from inside it; x as it is in the else-branch -> y."""
+    rng = np.random.default_rng(4)
+    weights = [numpy_helper.from_array(rng.normal(size=(16, 16, 3, 3)).astype(np.float32), "w"),
+               numpy_helper.from_array(slope.astype(np.float32), "slope"),
+               numpy_helper.from_array(np.array(0.0, np.float32), "zero")]
+    y_any = helper.make_tensor_value_info
+    then_branch = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+         helper.make_node("PRelu", ["c", "slope"], ["looked"])], "then", [],
+        [y_any("looked", TensorProto.FLOAT, None)])
+    else_branch = helper.make_graph([helper.make_node("Identity", ["x"], ["kept"])], "else", [],
+                                    [y_any("kept", TensorProto.FLOAT, None)])
+    nodes = [helper.make_node("ReduceMean", ["x"], ["mean"], keepdims=0),
+             helper.make_node("Greater", ["mean", "zero"], ["positive"]),
+             helper.make_node("If", ["positive"], ["y"], then_branch=then_branch,
+                              else_branch=else_branch)]
+    graph = helper.make_graph(nodes, "g", [y_any("x", TensorProto.FLOAT, ["N", 16, 9, 9])],
+                              [y_any("y", TensorProto.FLOAT, None)], weights)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]
+                             ).SerializeToString()
+
+
+def test_a_branch_gets_its_own_weights_and_its_prelu_rewritten_with_the_same_output():
+    """An If's branch that reads the main graph's weights: the CPU session's copy holds them
+    in the branch (ONNX Runtime's blocked layout takes only a graph's own constants), the
+    PRelu in it rewritten, nothing left unused in the main graph; same outputs both ways."""
+    from gesturenet_lib.ort_cpu import with_branch_constants
+
+    model = conv_prelu_in_a_branch(np.linspace(-1.5, 3.0, 16).reshape(16, 1, 1))
+    session_copy = onnx.load_from_string(with_branch_constants(without_prelu(model)))
+    then_branch = next(a.g for a in session_copy.graph.node[-1].attribute
+                       if a.name == "then_branch")
+    assert "PRelu" not in [node.op_type for node in then_branch.node]
+    assert {"w"} <= {t.name for t in then_branch.initializer}
+    assert {t.name for t in session_copy.graph.initializer} == {"zero"}
+    x = np.random.default_rng(5).normal(size=(2, 16, 9, 9)).astype(np.float32)
+    for sign in (1.0, -1.0):   # the then-branch (mean > 0) and the else-branch
+        shifted = x + sign * 5.0
+        expected = plain(model).run(None, {"x": shifted})[0]
+        np.testing.assert_allclose(cpu_session(model).run(None, {"x": shifted})[0], expected,
+                                   rtol=1e-5, atol=1e-4)
+    stored = onnx.load_from_string(model)
+    assert {t.name for t in stored.graph.initializer} == {"w", "slope", "zero"}
+
+
+def test_a_model_without_branches_is_left_as_it_is():
+    from gesturenet_lib.ort_cpu import with_branch_constants
+
+    model = conv_prelu(np.linspace(-1.0, 2.0, 16).reshape(16, 1, 1))
+    assert with_branch_constants(model) == model

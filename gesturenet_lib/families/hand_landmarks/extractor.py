@@ -163,35 +163,47 @@ def _second_look_nodes(x: str, size: int, settings: HandLandmarks, localization,
     ``second_look_below``, or under ``second_look_below_at_edge`` for a hand that fills its
     crop (a landmark within ``second_look_edge`` of the side from the crop's edge): a small
     hand in a loose crop gains little from more room and is not worth a second pass at the
-    higher bar. The second look runs on the whole batch when some crop needs it, else on no
-    crop (as the palm path's gate). ``output`` [N, NET_ROW]; (nodes, initializers)."""
+    higher bar. The second look is the then-branch of an ``If``: it runs on the whole batch
+    when some crop needs it and costs nothing otherwise (a copy of the steps run on an empty
+    batch still pays every node's launch: about 1 ms a crop on the CPU). ``output``
+    [N, NET_ROW]; (nodes, initializers)."""
     from onnx import TensorProto, helper
 
-    from gesturenet_lib.families.hand_landmarks.palm_graph import prefixed
+    from gesturenet_lib.families.hand_landmarks.palm_graph import prefixed, reachable
 
     node = helper.make_node
     first, first_inits = localization(x, "first_look_rows")
-    gate = BatchGate("second_look_gate")
     border = settings.second_look_border
     bordered, border_inits, x_bordered = _border_nodes(
-        "second_look_crops", border, "constant", size, "second_look_border")
+        x, border, "constant", size, "second_look_border")
     second, second_inits = localization(x_bordered, "second_look_raw")
     pixels = int(round(border * size))
     scale = (size + 2 * pixels) / size   # the bordered crop was resized back to ``size``
     mul = [scale] * POINTS_END + [1.0] * (NET_ROW - POINTS_END)
     sub = [float(pixels), float(pixels), 0.0] * (POINTS_END // 3) + [0.0] * (
         NET_ROW - POINTS_END)
-    inits = [helper.make_tensor("second_look_mul", TensorProto.FLOAT, [NET_ROW], mul),
-             helper.make_tensor("second_look_sub", TensorProto.FLOAT, [NET_ROW], sub),
-             helper.make_tensor("second_look_presence_at", TensorProto.INT64, [1], [PRESENCE]),
-             helper.make_tensor("second_look_presence_end", TensorProto.INT64, [1],
-                                [PRESENCE + 1]),
-             helper.make_tensor("second_look_axis", TensorProto.INT64, [1], [1])]
+    inits = [floats("second_look_mul", [NET_ROW], mul),
+             floats("second_look_sub", [NET_ROW], sub),
+             # a 0 ("not needed") beside the crops' flags: an empty batch gives a finite max
+             floats("second_look_none", [1], [0.0]), floats("second_look_half", [], [0.5]),
+             ints("second_look_presence_at", [PRESENCE]),
+             ints("second_look_presence_end", [PRESENCE + 1]),
+             ints("second_look_axis", [1]), ints("second_look_flat", [-1])]
 
     def presence(rows: str) -> list:
         return [node("Slice", [rows, "second_look_presence_at", "second_look_presence_end",
                                "second_look_axis"], [f"{rows}_presence"])]
 
+    looked = [*bordered, *prefixed(second, "second_look/"),
+              node("Mul", ["second_look/second_look_raw", "second_look_mul"],
+                   ["second_look_scaled"]),
+              node("Sub", ["second_look_scaled", "second_look_sub"], ["second_look_mapped"])]
+    then_branch = helper.make_graph(
+        reachable(looked, "second_look_mapped"), "second_look", [],
+        [helper.make_tensor_value_info("second_look_mapped", TensorProto.FLOAT, None)])
+    else_branch = helper.make_graph(
+        [node("Identity", ["first_look_rows"], ["second_look_skipped"])], "no_second_look", [],
+        [helper.make_tensor_value_info("second_look_skipped", TensorProto.FLOAT, None)])
     bar, bar_inits = _second_look_bar_nodes("first_look_rows", size, settings,
                                             "first_look_bar")
     nodes = [
@@ -199,14 +211,14 @@ def _second_look_nodes(x: str, size: int, settings: HandLandmarks, localization,
         *presence("first_look_rows"),
         *bar,
         node("Less", ["first_look_rows_presence", "first_look_bar"], ["first_look_unsure"]),
-        node("Not", ["first_look_unsure"], ["first_look_sure"]),
-        *gate.nodes(x, "first_look_sure"),
-        *gate.first_rows(x, "second_look_crops"),
-        *bordered,
-        *prefixed(second, "second_look/"),
-        node("Mul", ["second_look/second_look_raw", "second_look_mul"], ["second_look_scaled"]),
-        node("Sub", ["second_look_scaled", "second_look_sub"], ["second_look_mapped"]),
-        *gate.padded("second_look_mapped", "second_look_rows", NET_ROW),
+        node("Cast", ["first_look_unsure"], ["first_look_unsure_f"], to=TensorProto.FLOAT),
+        node("Reshape", ["first_look_unsure_f", "second_look_flat"], ["first_look_unsure_flat"]),
+        node("Concat", ["first_look_unsure_flat", "second_look_none"],
+             ["second_look_votes"], axis=0),
+        node("ReduceMax", ["second_look_votes"], ["second_look_vote"], keepdims=0),
+        node("Greater", ["second_look_vote", "second_look_half"], ["second_look_needed"]),
+        node("If", ["second_look_needed"], ["second_look_rows"], name="second_look",
+             then_branch=then_branch, else_branch=else_branch),
         *presence("second_look_rows"),
         node("Greater", ["second_look_rows_presence", "first_look_rows_presence"],
              ["second_look_surer"]),
@@ -215,7 +227,7 @@ def _second_look_nodes(x: str, size: int, settings: HandLandmarks, localization,
              name=output)]
     # the second look's own copy shares the first's weights and constants (same names)
     shared = {t.name: t for t in [*first_inits, *second_inits]}
-    return nodes, [*shared.values(), *border_inits, *inits, *bar_inits, *gate.inits()]
+    return nodes, [*shared.values(), *border_inits, *inits, *bar_inits]
 
 
 def _second_look_bar_nodes(rows: str, size: int, settings: HandLandmarks, out: str
