@@ -49,14 +49,9 @@ def without_prelu(onnx_bytes: bytes) -> bytes:
     """``onnx_bytes`` with every PRelu on a 4-D tensor with per-channel constant slopes as a
     Relu, two depthwise 1x1 convolutions and an Add; the same bytes when there is none."""
     import onnx
-    from onnx.onnx_pb import ModelProto
 
-    if b"PRelu" not in onnx_bytes:
-        return onnx_bytes
-    model = ModelProto()
-    try:
-        model.ParseFromString(onnx_bytes)
-    except Exception:  # protobuf's DecodeError; ONNX Runtime will name the problem
+    model = _parsed(onnx_bytes, b"PRelu")
+    if model is None:
         return onnx_bytes
     graphs = _graphs(model.graph)   # the main graph and the branches of its If nodes
     if not any(node.op_type == "PRelu" for graph in graphs for node in graph.node):
@@ -65,8 +60,7 @@ def without_prelu(onnx_bytes: bytes) -> bytes:
         ranks = _ranks(onnx.shape_inference.infer_shapes(_inlined(model)))
     except Exception:  # onnx's inference errors; the graph then runs as it is
         return onnx_bytes
-    inputs = {v.name for v in model.graph.input}   # an initializer a caller may override
-    slopes = {t.name: t for t in model.graph.initializer if t.name not in inputs}
+    slopes = _constants(model)
     replaced = set()
     for graph in reversed(graphs):   # branches first: a graph's rewrite copies its nodes
         nodes = []
@@ -91,17 +85,10 @@ def without_prelu(onnx_bytes: bytes) -> bytes:
 def with_branch_constants(onnx_bytes: bytes) -> bytes:
     """``onnx_bytes`` with every subgraph holding its own copy of each of the main graph's
     constants it reads (same name); the same bytes when there is no subgraph."""
-    from onnx.onnx_pb import ModelProto
-
-    if b"_branch" not in onnx_bytes:   # an If's then_branch / else_branch attribute
+    model = _parsed(onnx_bytes, b"_branch")   # an If's then_branch / else_branch attribute
+    if model is None:
         return onnx_bytes
-    model = ModelProto()
-    try:
-        model.ParseFromString(onnx_bytes)
-    except Exception:  # protobuf's DecodeError; ONNX Runtime will name the problem
-        return onnx_bytes
-    inputs = {v.name for v in model.graph.input}   # an initializer a caller may override
-    constants = {t.name: t for t in model.graph.initializer if t.name not in inputs}
+    constants = _constants(model)
     copied = set()
     for graph in _graphs(model.graph)[1:]:
         own = {t.name for t in graph.initializer}
@@ -117,6 +104,28 @@ def with_branch_constants(onnx_bytes: bytes) -> bytes:
     for name in sorted(copied - kept):
         model.graph.initializer.remove(constants[name])
     return model.SerializeToString()
+
+
+def _parsed(onnx_bytes: bytes, marker: bytes):
+    """The ModelProto of ``onnx_bytes``, or None where ``marker`` (a name the rewrite looks
+    for) is nowhere in them or they do not parse (ONNX Runtime will name that problem)."""
+    from onnx.onnx_pb import ModelProto
+
+    if marker not in onnx_bytes:
+        return None
+    model = ModelProto()
+    try:
+        model.ParseFromString(onnx_bytes)
+    except Exception:  # protobuf's DecodeError
+        return None
+    return model
+
+
+def _constants(model) -> dict:
+    """The main graph's initializers by name, but those that are also graph inputs (a caller
+    may override them at run time: not constants)."""
+    inputs = {v.name for v in model.graph.input}
+    return {t.name: t for t in model.graph.initializer if t.name not in inputs}
 
 
 def _graphs(graph) -> list:
