@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 class BatchGate:
     """One gate; every tensor and constant it makes is named ``<name>_...``. ``nodes`` first,
     then any of ``first_rows``, ``other_rows`` and ``padded``; ``inits()`` last (the constants
-    its nodes use, each once)."""
+    its nodes use, each once). ``needed_nodes`` alone gives an If its condition."""
     name: str
     _inits: dict = field(default_factory=dict, repr=False)
 
@@ -35,9 +35,13 @@ class BatchGate:
         """The batch of the gated input ([1], int64)."""
         return f"{self.name}_batch"
 
-    def nodes(self, x: str, skip: str) -> list:
-        """``k``: the batch of ``x``, unless every crop may ``skip`` the stage (bool, one per
-        crop), then 0. An empty ``x`` gives 0."""
+    @property
+    def needed(self) -> str:
+        """Whether some crop needs the stage (a bool scalar; false for an empty batch)."""
+        return f"{self.name}_needed"
+
+    def needed_nodes(self, skip: str) -> list:
+        """``needed``: not every crop may ``skip`` the stage (bool, one per crop)."""
         from onnx import TensorProto, helper
 
         node, n = helper.make_node, self.name
@@ -51,9 +55,18 @@ class BatchGate:
                  [f"{n}_skip_all"], axis=0, name=f"{n}_skip_all"),
             node("ReduceMin", [f"{n}_skip_all"], [f"{n}_all_skip"], keepdims=0,
                  name=f"{n}_all_skip"),
-            node("Less", [f"{n}_all_skip", self._float("half", 0.5, [])], [f"{n}_needed"],
-                 name=f"{n}_needed"),
-            node("Cast", [f"{n}_needed"], [f"{n}_needed_i"], to=TensorProto.INT64,
+            node("Less", [f"{n}_all_skip", self._float("half", 0.5, [])], [self.needed],
+                 name=self.needed)]
+
+    def nodes(self, x: str, skip: str) -> list:
+        """``k``: the batch of ``x``, unless every crop may ``skip`` the stage (bool, one per
+        crop), then 0. An empty ``x`` gives 0."""
+        from onnx import TensorProto, helper
+
+        node, n = helper.make_node, self.name
+        return [
+            *self.needed_nodes(skip),
+            node("Cast", [self.needed], [f"{n}_needed_i"], to=TensorProto.INT64,
                  name=f"{n}_needed_i"),
             node("Shape", [x], [f"{n}_x_shape"], name=f"{n}_x_shape"),
             node("Slice", [f"{n}_x_shape", self._int(0), self._int(1)], [self.batch],

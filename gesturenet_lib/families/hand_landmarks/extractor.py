@@ -173,6 +173,7 @@ def _second_look_nodes(x: str, size: int, settings: HandLandmarks, localization,
 
     node = helper.make_node
     first, first_inits = localization(x, "first_look_rows")
+    gate = BatchGate("second_look_gate")
     border = settings.second_look_border
     bordered, border_inits, x_bordered = _border_nodes(
         x, border, "constant", size, "second_look_border")
@@ -184,11 +185,9 @@ def _second_look_nodes(x: str, size: int, settings: HandLandmarks, localization,
         NET_ROW - POINTS_END)
     inits = [floats("second_look_mul", [NET_ROW], mul),
              floats("second_look_sub", [NET_ROW], sub),
-             # a 0 ("not needed") beside the crops' flags: an empty batch gives a finite max
-             floats("second_look_none", [1], [0.0]), floats("second_look_half", [], [0.5]),
              ints("second_look_presence_at", [PRESENCE]),
              ints("second_look_presence_end", [PRESENCE + 1]),
-             ints("second_look_axis", [1]), ints("second_look_flat", [-1])]
+             ints("second_look_axis", [1])]
 
     def presence(rows: str) -> list:
         return [node("Slice", [rows, "second_look_presence_at", "second_look_presence_end",
@@ -211,13 +210,9 @@ def _second_look_nodes(x: str, size: int, settings: HandLandmarks, localization,
         *presence("first_look_rows"),
         *bar,
         node("Less", ["first_look_rows_presence", "first_look_bar"], ["first_look_unsure"]),
-        node("Cast", ["first_look_unsure"], ["first_look_unsure_f"], to=TensorProto.FLOAT),
-        node("Reshape", ["first_look_unsure_f", "second_look_flat"], ["first_look_unsure_flat"]),
-        node("Concat", ["first_look_unsure_flat", "second_look_none"],
-             ["second_look_votes"], axis=0),
-        node("ReduceMax", ["second_look_votes"], ["second_look_vote"], keepdims=0),
-        node("Greater", ["second_look_vote", "second_look_half"], ["second_look_needed"]),
-        node("If", ["second_look_needed"], ["second_look_rows"], name="second_look",
+        node("Not", ["first_look_unsure"], ["first_look_sure"]),
+        *gate.needed_nodes("first_look_sure"),
+        node("If", [gate.needed], ["second_look_rows"], name="second_look",
              then_branch=then_branch, else_branch=else_branch),
         *presence("second_look_rows"),
         node("Greater", ["second_look_rows_presence", "first_look_rows_presence"],
@@ -227,7 +222,7 @@ def _second_look_nodes(x: str, size: int, settings: HandLandmarks, localization,
              name=output)]
     # the second look's own copy shares the first's weights and constants (same names)
     shared = {t.name: t for t in [*first_inits, *second_inits]}
-    return nodes, [*shared.values(), *border_inits, *inits, *bar_inits]
+    return nodes, [*shared.values(), *border_inits, *inits, *bar_inits, *gate.inits()]
 
 
 def _second_look_bar_nodes(rows: str, size: int, settings: HandLandmarks, out: str
