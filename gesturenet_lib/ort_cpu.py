@@ -23,12 +23,23 @@ PREFIX = "cpu_prelu/"   # names of the nodes and weights this module adds
 
 
 def cpu_session(onnx_bytes: bytes, options=None):
-    """An ``onnxruntime.InferenceSession`` on the CPU for ``onnx_bytes`` (PRelus rewritten as
-    above; bytes that do not parse as ONNX go to ONNX Runtime as they are, for its error)."""
+    """An ``onnxruntime.InferenceSession`` on the CPU for ``onnx_bytes`` in the form above
+    (bytes that do not parse as ONNX go to ONNX Runtime as they are, for its error)."""
     import onnxruntime as ort
 
-    return ort.InferenceSession(with_branch_constants(without_prelu(onnx_bytes)), options,
+    return ort.InferenceSession(in_cpu_form(onnx_bytes), options,
                                 providers=["CPUExecutionProvider"])
+
+
+def in_cpu_form(onnx_bytes: bytes) -> bytes:
+    """``onnx_bytes`` with both rewrites (PRelu as convolutions, each branch with its own
+    constants), parsed and written once; the same bytes when neither applies."""
+    model = _parsed(onnx_bytes, (b"PRelu", b"_branch"))
+    if model is None:
+        return onnx_bytes
+    changed = _rewrite_prelu(model)
+    changed = _copy_branch_constants(model) or changed
+    return model.SerializeToString() if changed else onnx_bytes
 
 
 def quiet_between_runs(threads: int = 0):
@@ -48,18 +59,22 @@ def quiet_between_runs(threads: int = 0):
 def without_prelu(onnx_bytes: bytes) -> bytes:
     """``onnx_bytes`` with every PRelu on a 4-D tensor with per-channel constant slopes as a
     Relu, two depthwise 1x1 convolutions and an Add; the same bytes when there is none."""
+    model = _parsed(onnx_bytes, (b"PRelu",))
+    return model.SerializeToString() if model is not None and _rewrite_prelu(model) \
+        else onnx_bytes
+
+
+def _rewrite_prelu(model) -> bool:
+    """``without_prelu`` on ``model`` in place; whether anything changed."""
     import onnx
 
-    model = _parsed(onnx_bytes, b"PRelu")
-    if model is None:
-        return onnx_bytes
     graphs = _graphs(model.graph)   # the main graph and the branches of its If nodes
     if not any(node.op_type == "PRelu" for graph in graphs for node in graph.node):
-        return onnx_bytes
+        return False
     try:
         ranks = _ranks(onnx.shape_inference.infer_shapes(_inlined(model)))
     except Exception:  # onnx's inference errors; the graph then runs as it is
-        return onnx_bytes
+        return False
     slopes = _constants(model)
     replaced = set()
     for graph in reversed(graphs):   # branches first: a graph's rewrite copies its nodes
@@ -74,20 +89,22 @@ def without_prelu(onnx_bytes: bytes) -> bytes:
             replaced.add(slope.name)
         del graph.node[:]
         graph.node.extend(nodes)
-    if not replaced:
-        return onnx_bytes
     used = {name for graph in _graphs(model.graph) for node in graph.node for name in node.input}
     for tensor in [slopes[name] for name in replaced if name not in used]:
         model.graph.initializer.remove(tensor)   # ONNX Runtime warns of each unused one
-    return model.SerializeToString()
+    return bool(replaced)
 
 
 def with_branch_constants(onnx_bytes: bytes) -> bytes:
     """``onnx_bytes`` with every subgraph holding its own copy of each of the main graph's
     constants it reads (same name); the same bytes when there is no subgraph."""
-    model = _parsed(onnx_bytes, b"_branch")   # an If's then_branch / else_branch attribute
-    if model is None:
-        return onnx_bytes
+    model = _parsed(onnx_bytes, (b"_branch",))   # an If's then_branch / else_branch attribute
+    return model.SerializeToString() if model is not None and _copy_branch_constants(model) \
+        else onnx_bytes
+
+
+def _copy_branch_constants(model) -> bool:
+    """``with_branch_constants`` on ``model`` in place; whether anything changed."""
     constants = _constants(model)
     copied = set()
     for graph in _graphs(model.graph)[1:]:
@@ -96,22 +113,20 @@ def with_branch_constants(onnx_bytes: bytes) -> bytes:
         for name in sorted(read & constants.keys() - own):
             graph.initializer.append(constants[name])
             copied.add(name)
-    if not copied:
-        return onnx_bytes
     # what only the branches read now lives in them alone (ONNX Runtime warns of each unused)
     kept = {name for node in model.graph.node for name in node.input} | {
         v.name for v in model.graph.output}
     for name in sorted(copied - kept):
         model.graph.initializer.remove(constants[name])
-    return model.SerializeToString()
+    return bool(copied)
 
 
-def _parsed(onnx_bytes: bytes, marker: bytes):
-    """The ModelProto of ``onnx_bytes``, or None where ``marker`` (a name the rewrite looks
-    for) is nowhere in them or they do not parse (ONNX Runtime will name that problem)."""
+def _parsed(onnx_bytes: bytes, markers: tuple[bytes, ...]):
+    """The ModelProto of ``onnx_bytes``, or None where none of ``markers`` (names a rewrite
+    looks for) is in them or they do not parse (ONNX Runtime will name that problem)."""
     from onnx.onnx_pb import ModelProto
 
-    if marker not in onnx_bytes:
+    if not any(marker in onnx_bytes for marker in markers):
         return None
     model = ModelProto()
     try:
