@@ -117,6 +117,13 @@ class HandLandmarks:
              "handedness); \"landmarks\", features of the raw landmarks (wrist-relative, one "
              "handedness mirrored, fingertip distances); \"canned\", the 8 scores of "
              "Google's pretrained canned gesture classifier on that embedding")
+    canned_vote: bool = spec_field(
+        True, help="a second head, of the same widths, that reads Google's 8 canned gesture "
+                   "scores alone and votes with the main head: their probabilities are "
+                   "averaged. Each training example trains one of the two, picked at random, "
+                   "so the second learns on its own what Google's classifier (trained on far "
+                   "more people) says of each class, and a few examples a class cannot talk "
+                   "the model out of it")
     hidden_units: list[int] = spec_field(
         default_factory=lambda: [128, 64], min=1, max=65536,
         help="widths of the head's hidden layers (empty: logistic regression)")

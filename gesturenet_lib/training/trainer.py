@@ -145,8 +145,8 @@ def _initial_model(exp: Experiment, key: str | None):
             f"model.weights_init = {json.dumps(spec.model.weights_init)}: has {classes_out} "
             f"classes, the spec {num_classes}; set model.add_new_head to replace the classifier")
     for layer in model.layers:
-        if spec.model.add_new_head and layer.name == "predictions_dense":
-            continue  # the new head keeps its fresh weights
+        if spec.model.add_new_head and layer.name.endswith("predictions_dense"):
+            continue  # the new head (and hand_landmarks' canned vote's) keeps fresh weights
         try:
             source = start.get_layer(layer.name)
         except ValueError:

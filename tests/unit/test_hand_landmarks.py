@@ -118,6 +118,43 @@ def test_no_hand_gives_random_or_uniform_and_uniform_counts_as_wrong():
                                    "support": 2}
 
 
+def test_the_vote_trains_each_head_on_its_own_examples_and_averages_them_after():
+    from gesturenet_lib.families.hand_landmarks.head import Vote
+
+    rng = np.random.default_rng(0)
+    first, second = rng.random((200, 6), np.float32), rng.random((200, 6), np.float32)
+    picked = np.asarray(Vote(seed=3)([first, second], training=True))
+    from_first = np.all(picked == first, axis=1)
+    assert np.all(from_first | np.all(picked == second, axis=1))   # whole rows, one head each
+    assert 60 < from_first.sum() < 140                              # both heads train
+    again = np.asarray(Vote(seed=3)([first, second], training=True))
+    np.testing.assert_array_equal(again, picked)                    # the seed decides
+    np.testing.assert_allclose(np.asarray(Vote(seed=3)([first, second])), (first + second) / 2,
+                               rtol=1e-6)
+
+
+def test_the_canned_vote_reads_googles_scores_alone_and_is_averaged_in():
+    import keras
+
+    from gesturenet_lib.families.hand_landmarks.head import build_head
+    from gesturenet_lib.families.hand_landmarks.layout import CANNED_SIZE, CANNED_START
+    from gesturenet_lib.specs.experiment import HandLandmarks
+
+    head = build_head(HandLandmarks(), CLASSES, seed=1)
+    inner = keras.Model(head.input, [head.get_layer("probabilities").output,
+                                     head.get_layer("canned_probabilities").output])
+    raw = np.concatenate([_raw(_hand(s), presence=0.9) for s in range(3)])
+    raw[:, CANNED_START:CANNED_START + CANNED_SIZE] = np.eye(CANNED_SIZE)[[0, 5, 6]]
+    main, canned = (np.asarray(t) for t in inner(raw))
+    np.testing.assert_allclose(np.asarray(head(raw)), (main + canned) / 2, atol=1e-6)
+    other = raw.copy()
+    other[:, :CANNED_START] = _raw(_hand(9), presence=0.9)[:, :CANNED_START]  # another hand
+    np.testing.assert_allclose(np.asarray(inner(other)[1]), canned, atol=1e-6)
+    assert not np.allclose(np.asarray(inner(other)[0]), main, atol=1e-4)
+    plain = build_head(HandLandmarks(canned_vote=False), CLASSES)
+    assert {"vote", "canned_probabilities"}.isdisjoint(layer.name for layer in plain.layers)
+
+
 def test_the_landmark_spec_loads_and_resnet_keys_are_refused(write_json):
     spec = load_experiment_spec(str(SPECS / "landmark_train_spec.json"))
     assert spec.model.base_model == "hand_landmarks"

@@ -35,7 +35,7 @@ class HandLandmarks:
         from gesturenet_lib.models.regularizer import make_regularizer
 
         return build_head(spec.model.landmarks, dict(spec.dataset.classes),
-                          make_regularizer(spec.model))
+                          make_regularizer(spec.model), spec.random_seed)
 
     def training_inputs(self, spec, train_set, val_set, prep, repeat_val) -> TrainingInputs:
         import numpy as np
@@ -109,10 +109,11 @@ class HandLandmarks:
             LandmarkFeatures,
             NoHandFallback,
             RawSection,
+            Vote,
         )
 
         return {keras.saving.get_registered_name(c): c
-                for c in (LandmarkFeatures, NoHandFallback, RawSection)}
+                for c in (LandmarkFeatures, NoHandFallback, RawSection, Vote)}
 
     def backend(self, loaded, classes, prep):
         from gesturenet_lib.families.hand_landmarks.backend import LandmarkBackend

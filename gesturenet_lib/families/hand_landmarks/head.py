@@ -1,8 +1,9 @@
 """The trainable head of the hand_landmarks family (Keras): the extractor's raw vector
 [N, RAW_SIZE] -> features (MediaPipe's hand embedding, features of the landmarks, Google's
-canned gesture scores; ``settings.features`` says which) -> MLP -> softmax -> no-hand
-fallback. The feature steps are Keras ops, so the same code runs in training and, converted by
-tf2onnx, in the exported graph."""
+canned gesture scores; ``settings.features`` says which) -> MLP -> softmax, averaged with a
+second MLP on Google's canned scores alone (``settings.canned_vote``) -> no-hand fallback. The
+feature steps are Keras ops, so the same code runs in training and, converted by tf2onnx, in
+the exported graph."""
 
 from __future__ import annotations
 
@@ -75,6 +76,32 @@ class RawSection(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="gesturenet")
+class Vote(layers.Layer):
+    """Two heads' probabilities [N, C] -> their average. In training, each example takes one
+    head's probabilities, picked at random: the loss then trains each head on its own examples
+    (trained through the average, one head would learn some classes and the other the rest,
+    and their average would tie)."""
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        first, second = inputs
+        if training:
+            pick = keras.random.uniform(ops.shape(first)[:1], seed=self.seed_generator) < 0.5
+            return ops.where(ops.expand_dims(pick, -1), first, second)
+        return (first + second) * 0.5
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="gesturenet")
 class NoHandFallback(layers.Layer):
     """Where the presence score is below ``threshold``, the head's probabilities are replaced
     by ``fallback``."""
@@ -97,9 +124,21 @@ class NoHandFallback(layers.Layer):
         return {**super().get_config(), "threshold": self.threshold, "fallback": self.fallback}
 
 
-def build_head(settings: HandLandmarks, classes: dict[str, int], regularizer=None):
+def _hidden(x, settings: HandLandmarks, regularizer, prefix: str):
+    """The hidden Dense layers (``hidden_units``, ReLU, ``dropout``)."""
+    for i, units in enumerate(settings.hidden_units, start=1):
+        x = layers.Dense(units, activation="relu", kernel_regularizer=regularizer,
+                         name=f"{prefix}dense_{i}")(x)
+        if settings.dropout > 0:
+            x = layers.Dropout(settings.dropout, name=f"{prefix}dropout_{i}")(x)
+    return x
+
+
+def build_head(settings: HandLandmarks, classes: dict[str, int], regularizer=None,
+               seed: int | None = None):
     """Raw landmark vector -> class probabilities. Layer names are fixed (``head_dense_<i>``,
-    ``predictions_dense``, ``predictions``), as in the ResNet family."""
+    ``predictions_dense``, ``predictions``), as in the ResNet family; the canned vote's are
+    ``canned_dense_<i>``, ``canned_predictions_dense``, ``canned_probabilities``, ``vote``."""
     raw = keras.Input(shape=(RAW_SIZE,), name="input_1")
     parts = []
     if "embedding" in settings.features:
@@ -115,13 +154,17 @@ def build_head(settings: HandLandmarks, classes: dict[str, int], regularizer=Non
         # Victory, ILoveYou
         parts.append(RawSection(CANNED_START, CANNED_SIZE, name="canned_scores")(raw))
     x = parts[0] if len(parts) == 1 else layers.Concatenate(name="features")(parts)
-    for i, units in enumerate(settings.hidden_units, start=1):
-        x = layers.Dense(units, activation="relu", kernel_regularizer=regularizer,
-                         name=f"head_dense_{i}")(x)
-        if settings.dropout > 0:
-            x = layers.Dropout(settings.dropout, name=f"head_dropout_{i}")(x)
-    x = layers.Dense(len(classes), kernel_regularizer=regularizer, name="predictions_dense")(x)
+    x = layers.Dense(len(classes), kernel_regularizer=regularizer, name="predictions_dense")(
+        _hidden(x, settings, regularizer, "head_"))
     probabilities = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    if settings.canned_vote:
+        canned = RawSection(CANNED_START, CANNED_SIZE, name="canned_vote_scores")(raw)
+        y = layers.Dense(len(classes), kernel_regularizer=regularizer,
+                         name="canned_predictions_dense")(
+            _hidden(canned, settings, regularizer, "canned_"))
+        probabilities = Vote(seed, name="vote")(
+            [probabilities, layers.Activation("softmax", dtype="float32",
+                                              name="canned_probabilities")(y)])
     outputs = NoHandFallback(settings.presence_threshold, fallback_probabilities(classes),
                              name="predictions")([probabilities, raw])
     return keras.Model(raw, outputs, name="gesturenet_hand_landmarks")
