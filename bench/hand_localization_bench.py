@@ -72,10 +72,12 @@ MEDIAPIPE = "mediapipe==0.10.21"
 
 
 def landmark_spec(workspace: Path, data_json: Path, classes: dict[str, int], name: str,
-                  model: dict | None = None) -> Path:
+                  model: dict | None = None, seed: int | None = None) -> Path:
     """The project's landmark train spec on ``data_json``, with ``model`` settings changed
-    (its "hand_landmarks" entry updates model.hand_landmarks)."""
+    (its "hand_landmarks" entry updates model.hand_landmarks) and ``seed`` as random_seed."""
     spec = json.loads((REPO / "specs" / "landmark_train_spec.json").read_text())
+    if seed is not None:
+        spec["random_seed"] = seed
     spec["dataset"].update(classes=classes, num_classes=len(classes), data_path=str(data_json),
                            image_root_path=str(workspace))
     spec["evaluator"]["data_path"] = str(data_json)
@@ -289,17 +291,19 @@ def robustness(root: Path, python: Path, contenders: dict[str, dict]) -> dict:
     return figures
 
 
-def kpi_model(root: Path, localization: str = "palm_detector"):
+def kpi_model(root: Path, localization: str = "palm_detector", settings: dict | None = None,
+              seed: int | None = None):
     """A hand_landmarks model trained on everyone but the sample's kpi people: (experiment,
-    model path, dataset_convert's crop rule, classes). A second call with another
-    ``localization`` reuses the converted sample."""
+    model path, dataset_convert's crop rule, classes); ``settings`` change
+    model.hand_landmarks, ``seed`` the spec's random_seed. A second call with another
+    ``localization``, settings or seed reuses the converted sample."""
     import gesturenet_lib as gn
 
     workspace, specs = root / "kpi" / "workspace", root / "kpi" / "specs"
     if (workspace / "data.json").exists():
         ds_spec = json.loads((REPO / "specs" / "landmark_dataset_config.json").read_text())
         classes = json.loads((workspace / "data.json").read_text())["classes"]
-        return _kpi_trained(workspace, classes, localization, ds_spec)
+        return _kpi_trained(workspace, classes, localization, ds_spec, settings, seed)
     specs.mkdir(parents=True)
     sample = REPO / "data" / "hagrid-sample"
     gn.run(gn.ImportRequest("hagrid", str(sample / "dataset"),
@@ -312,15 +316,19 @@ def kpi_model(root: Path, localization: str = "palm_detector"):
         str(specs / "dataset_experiment_config.json"),
         str(workspace / "data.json"), "frames", k_folds=0, write_tfds=False))
     classes = json.loads((workspace / "data.json").read_text())["classes"]
-    return _kpi_trained(workspace, classes, localization, ds_spec)
+    return _kpi_trained(workspace, classes, localization, ds_spec, settings, seed)
 
 
-def _kpi_trained(workspace: Path, classes: dict, localization: str, ds_spec: dict):
+def _kpi_trained(workspace: Path, classes: dict, localization: str, ds_spec: dict,
+                 settings: dict | None, seed: int | None):
     import gesturenet_lib as gn
 
     name = "model" if localization == "palm_detector" else f"model_{localization}"
+    name += "".join(f"_{k}{v}" for k, v in sorted((settings or {}).items()))
+    name += "" if seed is None else f"_seed{seed}"
     spec = landmark_spec(workspace, workspace / "data.json", classes, name,
-                         {"hand_landmarks": {"localization": localization}})
+                         {"hand_landmarks": {"localization": localization, **(settings or {})}},
+                         seed)
     exp = gn.load_experiment(str(spec))
     model = gn.run(gn.TrainRequest(exp, KEY)).model_path
     rule = gn.CropRule(ds_spec["convert_bbox_square"], ds_spec["bbox_enlarge_ratio"])

@@ -19,13 +19,20 @@ the share of frames whose surest hand we call by the span's gesture ("other": ca
 random). Goal: >= MediaPipe's fps at its hands-found rate (on the hand-free clip: hands in
 no more frames than MediaPipe's).
 
-    .venv/bin/python bench/video_bench.py [--mediapipe_venv DIR]
+``--seeds N`` trains the model N times (random_seed 108, 109, ...) and gives the labelled
+spans' shares for each and their mean (one model's figures move by a few frames a span);
+``--contender KEY=VALUE ...`` trains a second model the same way with those
+model.hand_landmarks settings changed and gives its shares beside (tracking, the spans only).
+
+    .venv/bin/python bench/video_bench.py [--mediapipe_venv DIR] [--seeds N]
+                                          [--contender KEY=VALUE ...]
 
 Writes bench/results/video.json.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -140,11 +147,37 @@ def agreement(mine: list[dict], theirs: list[dict]) -> float | None:
     return round(float(np.mean(distances)), 4) if distances else None
 
 
-def main() -> int:
-    python, root = start(__doc__, "video")
+def span_shares(root: Path, clips: list, settings: dict, seeds: int) -> dict:
+    """Per clip and label: the share of the span's frames called right by a model with
+    ``settings`` trained with each of ``seeds`` seeds (tracking), and their mean."""
     from gesturenet_lib.inference.loading import load_backend
 
-    exp, model, rule, classes = kpi_model(root)
+    shares: dict = {}
+    for seed in range(108, 108 + seeds):
+        _, model, rule, classes = kpi_model(root, settings=settings, seed=seed)
+        backend, names = load_backend(model, KEY, None), sorted(classes, key=classes.get)
+        for clip, spans, fps in clips:
+            share = gesture_share(ours(clip, backend, rule, 30), spans, fps, names)
+            for label, row in share.items():
+                shares.setdefault(clip.name, {}).setdefault(label, []).append(
+                    row["called_right"])
+    return {clip: {label: {"per_seed": v, "mean": round(float(np.mean(v)), 4)}
+                   for label, v in labels.items()} for clip, labels in shares.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="train the model this many times (random_seed 108, 109, ...)")
+    parser.add_argument("--contender", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="model.hand_landmarks settings of a second model, measured on "
+                             "the labelled spans in the same run")
+    python, root = start(__doc__, "video", parser)
+    args = parser.parse_args()
+    contender = {k: json.loads(v) for k, v in (a.split("=", 1) for a in args.contender)}
+    from gesturenet_lib.inference.loading import load_backend
+
+    exp, model, rule, classes = kpi_model(root, seed=108)
     backend = load_backend(model, KEY, None)
     names = sorted(classes, key=classes.get)
     folder = SHARED_VIDEOS if SHARED_VIDEOS.is_dir() else BUNDLED_VIDEOS
@@ -172,6 +205,16 @@ def main() -> int:
             and row["ours_tracking"]["frames_with_a_hand"]
             >= row["mediapipe_video_mode"]["frames_with_a_hand"]
         for name, row in figures["clips"].items() if name != "no_hands.mp4"}
+    labelled = [c for c in clips if c[1]]
+    if args.seeds > 1 or contender:
+        figures["spans_over_seeds"] = {"spec": span_shares(root, labelled, {}, args.seeds)}
+    if contender:
+        figures["spans_over_seeds"]["contender"] = span_shares(root, labelled, contender,
+                                                               args.seeds)
+        figures["contender"] = contender
+    for name, shares in figures.get("spans_over_seeds", {}).items():
+        print(name, json.dumps({clip: {label: row["mean"] for label, row in labels.items()}
+                                for clip, labels in shares.items()}), flush=True)
     hand_free = figures["clips"]["no_hands.mp4"]
     figures["targets_met"]["no_hands.mp4: fps >= MediaPipe's, hands in no more frames"] = (
         hand_free["fps_ratio_vs_mediapipe"] >= 1.0
