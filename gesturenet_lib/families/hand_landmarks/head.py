@@ -124,14 +124,19 @@ class NoHandFallback(layers.Layer):
         return {**super().get_config(), "threshold": self.threshold, "fallback": self.fallback}
 
 
-def _hidden(x, settings: HandLandmarks, regularizer, prefix: str):
-    """The hidden Dense layers (``hidden_units``, ReLU, ``dropout``)."""
+def _classifier(x, settings: HandLandmarks, classes: dict[str, int], regularizer,
+                hidden_prefix: str, prefix: str):
+    """Features -> the hidden Dense layers (``hidden_units``, ReLU, ``dropout``) -> softmax
+    over the classes; layers ``<hidden_prefix>dense_<i>``, ``<prefix>predictions_dense``,
+    ``<prefix>probabilities``."""
     for i, units in enumerate(settings.hidden_units, start=1):
         x = layers.Dense(units, activation="relu", kernel_regularizer=regularizer,
-                         name=f"{prefix}dense_{i}")(x)
+                         name=f"{hidden_prefix}dense_{i}")(x)
         if settings.dropout > 0:
-            x = layers.Dropout(settings.dropout, name=f"{prefix}dropout_{i}")(x)
-    return x
+            x = layers.Dropout(settings.dropout, name=f"{hidden_prefix}dropout_{i}")(x)
+    x = layers.Dense(len(classes), kernel_regularizer=regularizer,
+                     name=f"{prefix}predictions_dense")(x)
+    return layers.Activation("softmax", dtype="float32", name=f"{prefix}probabilities")(x)
 
 
 def build_head(settings: HandLandmarks, classes: dict[str, int], regularizer=None,
@@ -140,6 +145,9 @@ def build_head(settings: HandLandmarks, classes: dict[str, int], regularizer=Non
     ``predictions_dense``, ``predictions``), as in the ResNet family; the canned vote's are
     ``canned_dense_<i>``, ``canned_predictions_dense``, ``canned_probabilities``, ``vote``."""
     raw = keras.Input(shape=(RAW_SIZE,), name="input_1")
+    # Google's 8 scores: None, Closed_Fist, Open_Palm, Pointing_Up, Thumb_Down, Thumb_Up,
+    # Victory, ILoveYou
+    canned = RawSection(CANNED_START, CANNED_SIZE, name="canned_scores")(raw)
     parts = []
     if "embedding" in settings.features:
         # as MediaPipe Model Maker's gesture head (and Google's canned classifier) reads it:
@@ -150,21 +158,13 @@ def build_head(settings: HandLandmarks, classes: dict[str, int], regularizer=Non
     if "landmarks" in settings.features:
         parts.append(LandmarkFeatures(name="landmark_features")(raw))
     if "canned" in settings.features:
-        # Google's 8 scores: None, Closed_Fist, Open_Palm, Pointing_Up, Thumb_Down, Thumb_Up,
-        # Victory, ILoveYou
-        parts.append(RawSection(CANNED_START, CANNED_SIZE, name="canned_scores")(raw))
+        parts.append(canned)
     x = parts[0] if len(parts) == 1 else layers.Concatenate(name="features")(parts)
-    x = layers.Dense(len(classes), kernel_regularizer=regularizer, name="predictions_dense")(
-        _hidden(x, settings, regularizer, "head_"))
-    probabilities = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    probabilities = _classifier(x, settings, classes, regularizer, "head_", "")
     if settings.canned_vote:
-        canned = RawSection(CANNED_START, CANNED_SIZE, name="canned_vote_scores")(raw)
-        y = layers.Dense(len(classes), kernel_regularizer=regularizer,
-                         name="canned_predictions_dense")(
-            _hidden(canned, settings, regularizer, "canned_"))
         probabilities = Vote(seed, name="vote")(
-            [probabilities, layers.Activation("softmax", dtype="float32",
-                                              name="canned_probabilities")(y)])
+            [probabilities,
+             _classifier(canned, settings, classes, regularizer, "canned_", "canned_")])
     outputs = NoHandFallback(settings.presence_threshold, fallback_probabilities(classes),
                              name="predictions")([probabilities, raw])
     return keras.Model(raw, outputs, name="gesturenet_hand_landmarks")
