@@ -4,6 +4,10 @@ train spec for it: enough for training tests to learn in seconds on a CPU."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -69,3 +73,21 @@ def train_colour_model(root: Path, key: str, per_class: int, epochs: int) -> tup
     spec = write_spec(root, train_spec(root, epochs=(0, epochs)))
     assert cli.main(["train", "-e", spec, "-k", key]) == 0
     return spec, str(root / "out/model/model.tlt")
+
+
+def train_on_two_workers(spec: str, key: str, timeout: int = 400) -> tuple[list[int], list[str]]:
+    """``gesturenet train`` as two workers on 127.0.0.1 (TF_CONFIG, as Kubeflow sets it):
+    their exit codes and outputs."""
+    sockets = [socket.socket() for _ in range(2)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    hosts = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    for s in sockets:
+        s.close()
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "gesturenet_lib", "train", "-e", spec, "-k", key],
+        env=dict(os.environ, TF_CONFIG=json.dumps(
+            {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}})),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for index in range(2)]
+    outputs = [p.communicate(timeout=timeout)[0] for p in procs]
+    return [p.returncode for p in procs], outputs

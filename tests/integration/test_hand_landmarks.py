@@ -14,6 +14,7 @@ import pytest
 from gesturenet_lib import cli
 from tests.conftest import SPECS
 from tests.landmark_sample import convert_sample_for_landmarks
+from tests.training_fixtures import train_on_two_workers
 
 KEY = "landmark-test-key"
 pytestmark = pytest.mark.slow
@@ -248,11 +249,6 @@ def test_weights_init_continues_a_landmark_model_and_refuses_another_family(trai
 def test_two_workers_train_the_head_and_its_vote_together(trained):
     """Multi-worker training (TF_CONFIG, as on Kubeflow) runs the vote's random pick and the
     dropout under the distribution strategy; the chief writes a model with both heads."""
-    import os
-    import socket
-    import subprocess
-    import sys
-
     from gesturenet_lib.families import keras_objects
     from gesturenet_lib.models.model_file import load_model_file
 
@@ -263,19 +259,8 @@ def test_two_workers_train_the_head_and_its_vote_together(trained):
     doc["output_experiments_fld"] = str(root / "two_workers")
     spec = root / "specs" / "two_workers.json"
     spec.write_text(json.dumps(doc))
-    sockets = [socket.socket() for _ in range(2)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    hosts = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
-    for s in sockets:
-        s.close()
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "gesturenet_lib", "train", "-e", str(spec), "-k", KEY],
-        env=dict(os.environ, TF_CONFIG=json.dumps(
-            {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}})),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for index in range(2)]
-    outputs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs[0][-1500:] + outputs[1][-1500:]
+    codes, outputs = train_on_two_workers(str(spec), KEY, timeout=600)
+    assert codes == [0, 0], outputs[0][-1500:] + outputs[1][-1500:]
     assert all("finetuning epoch 1" in out for out in outputs)
     model = load_model_file(str(root / "two_workers/model/model.tlt"), KEY, keras_objects()).model
     names = {layer.name for layer in model.layers}

@@ -7,7 +7,6 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,12 @@ import numpy as np
 import pytest
 
 from gesturenet_lib import cli
-from tests.training_fixtures import train_spec, write_dataset, write_spec
+from tests.training_fixtures import (
+    train_on_two_workers,
+    train_spec,
+    write_dataset,
+    write_spec,
+)
 
 pytestmark = pytest.mark.slow
 KEY = "test-key"
@@ -118,31 +122,13 @@ def test_resume_after_sigkill_finishes_with_the_expected_epochs(tmp_path):
     assert model.predict(x, verbose=0).shape == (1, 3)
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_two_workers_train_together_and_the_chief_writes_the_model(tmp_path):
     write_dataset(tmp_path, per_class=8)
     spec_dict = train_spec(tmp_path, epochs=(0, 2))
     spec_dict["trainer"]["num_workers"] = 2
     spec = write_spec(tmp_path, spec_dict)
-    hosts = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    procs = []
-    for index in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps(
-            {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "gesturenet_lib", "train", "-e", spec, "-k", KEY],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outputs = [p.communicate(timeout=400)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs[0][-1500:] + outputs[1][-1500:]
+    codes, outputs = train_on_two_workers(spec, KEY)
+    assert codes == [0, 0], outputs[0][-1500:] + outputs[1][-1500:]
     for out in outputs:
         assert "finetuning epoch 2" in out  # both took part in every epoch
     assert (tmp_path / "out/model/model.tlt").exists()
