@@ -322,6 +322,7 @@ def kpi_model(root: Path, localization: str = "palm_detector", settings: dict | 
 def _kpi_trained(workspace: Path, classes: dict, localization: str, ds_spec: dict,
                  settings: dict | None, seed: int | None):
     import gesturenet_lib as gn
+    from gesturenet_lib.training.trainer import model_path
 
     name = "model" if localization == "palm_detector" else f"model_{localization}"
     name += "".join(f"_{k}{v}" for k, v in sorted((settings or {}).items()))
@@ -330,7 +331,9 @@ def _kpi_trained(workspace: Path, classes: dict, localization: str, ds_spec: dic
                          {"hand_landmarks": {"localization": localization, **(settings or {})}},
                          seed)
     exp = gn.load_experiment(str(spec))
-    model = gn.run(gn.TrainRequest(exp, KEY)).model_path
+    model = model_path(exp.model_dir)
+    if not Path(model).exists():   # the same settings and seed asked again: trained already
+        model = gn.run(gn.TrainRequest(exp, KEY)).model_path
     rule = gn.CropRule(ds_spec["convert_bbox_square"], ds_spec["bbox_enlarge_ratio"])
     return exp, model, rule, classes
 
