@@ -84,9 +84,13 @@ class HandLandmarks:
         0.15, min=0.0, max=1.0,
         help="where the landmark network is not sure of the hand it found "
              "(second_look_below, second_look_below_at_edge), the crop is looked at again "
-             "on a black border of this fraction of its side on each side and the surer of "
+             "on a border of this fraction of its side on each side and the surer of "
              "the two kept: a hand that fills its crop (a tight box) is found more surely "
              "with room around it (part of the model and of the exported graph; 0: off)")
+    second_look_border_mode: Literal["edge", "constant"] = spec_field(
+        "edge", help="fill of the second look's border: repeat the crop's edge pixels (a "
+                     "finger cut by a tight box goes on into the border instead of ending "
+                     "at a black line), or black")
     second_look_below: float = spec_field(
         0.9, min=0.0, max=1.0, min_exclusive=True,
         help="the hand-presence score under which a crop gets the second look (higher: "

@@ -641,27 +641,30 @@ def _second_look_bar(rows: np.ndarray, settings: HandLandmarks) -> np.ndarray:
                     settings.second_look_below)
 
 
-def test_a_hand_that_fills_its_crop_gets_a_second_look_with_room_around_it(frames):
+@pytest.mark.parametrize("mode", ["edge", "constant"])
+def test_a_hand_that_fills_its_crop_gets_a_second_look_with_room_around_it(frames, mode):
     """Tight crops (the annotated box made square): where the first look is not sure of the
     hand (presence under second_look_below, or under second_look_below_at_edge for a hand
-    with a landmark near the crop's edge), the graph looks again at the crop on a black
-    border and keeps the surer answer, its landmarks mapped back into the crop's frame (as
-    the first look gives them on the same bordered crop made by OpenCV); a crop the first
-    look is sure enough of keeps the first look's row, in the same batch (a small hand in a
-    loose crop is held to the lower bar); the graph holds only TensorRT's ops."""
+    with a landmark near the crop's edge), the graph looks again at the crop on a border
+    (its edge pixels repeated, or black) and keeps the surer answer, its landmarks mapped
+    back into the crop's frame (as the first look gives them on the same bordered crop made
+    by OpenCV); a crop the first look is sure enough of keeps the first look's row, in the
+    same batch (a small hand in a loose crop is held to the lower bar); the graph holds only
+    TensorRT's ops."""
     sample = REPO / "data" / "hagrid-sample" / "dataset"
     prep = Preprocessing(224, 224, 3, "channels_last")
     tight = [to_input(cut(load_rgb(str(sample / f"{name}.jpg")), box, CropRule(True, 1.0))[0],
                       prep) for name, box in TIGHT_HANDS]
     crops = np.concatenate([np.stack(tight), _crops(frames[:8], 1.0), _crops(frames[:8], 3.0)])
-    settings = HandLandmarks()
+    settings = HandLandmarks(second_look_border_mode=mode)
     border = settings.second_look_border
     first = _extractor("landmarks_first")
-    both_onnx = _extractor_onnx("landmarks_first", border)
+    both_onnx = _extractor_onnx("landmarks_first", border, second_look_border_mode=mode)
     once, twice = first(crops), Extractor(both_onnx)(crops)
     pixels = int(round(border * 224))
-    bordered = np.stack([cv2.resize(cv2.copyMakeBorder(c, *(pixels,) * 4, cv2.BORDER_CONSTANT,
-                                                       value=0), (224, 224)) for c in crops])
+    fill = cv2.BORDER_REPLICATE if mode == "edge" else cv2.BORDER_CONSTANT
+    bordered = np.stack([cv2.resize(cv2.copyMakeBorder(c, *(pixels,) * 4, fill, value=0),
+                                    (224, 224)) for c in crops])
     again = first(bordered)
     bar = _second_look_bar(once, settings)
     taken = (once[:, 63] < bar) & (again[:, 63] > once[:, 63])
@@ -687,7 +690,8 @@ def test_a_hand_that_fills_its_crop_gets_a_second_look_with_room_around_it(frame
         onnx.helper.make_model(branches["then_branch"]))
     # both bars at 1.0: every crop is looked at again, the surer row kept
     always = Extractor(_extractor_onnx("landmarks_first", border, second_look_below=1.0,
-                                       second_look_below_at_edge=1.0))(crops)
+                                       second_look_below_at_edge=1.0,
+                                       second_look_border_mode=mode))(crops)
     surer = again[:, 63] > once[:, 63]
     assert (surer & ~taken).any()   # a crop the default bar leaves alone
     np.testing.assert_allclose(always[surer, 63], again[surer, 63], atol=0.05)

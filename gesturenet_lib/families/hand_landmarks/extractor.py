@@ -156,7 +156,8 @@ def _second_look_nodes(x: str, size: int, settings: HandLandmarks, localization,
                        output: str) -> tuple[list, list]:
     """The hand found in the NHWC crop ``x`` by ``localization`` (crop name, rows name ->
     (nodes, initializers)), and where the landmark network is not sure of it, found again in
-    the crop on a black border of ``second_look_border`` of its side on each side: the surer
+    the crop on a border of ``second_look_border`` of its side on each side (filled as
+    ``second_look_border_mode`` says: the edge pixels repeated, or black): the surer
     of the two rows, the second's landmarks mapped back into the crop's frame. A hand that
     fills its crop (a tight box, as a detector or a labelling tool cuts it) is out of the
     networks' habit, which is a hand with room around it. "Not sure": presence under
@@ -176,7 +177,7 @@ def _second_look_nodes(x: str, size: int, settings: HandLandmarks, localization,
     gate = BatchGate("second_look_gate")
     border = settings.second_look_border
     bordered, border_inits, x_bordered = _border_nodes(
-        x, border, "constant", size, "second_look_border")
+        x, border, settings.second_look_border_mode, size, "second_look_border")
     second, second_inits = localization(x_bordered, "second_look_raw")
     pixels = int(round(border * size))
     scale = (size + 2 * pixels) / size   # the bordered crop was resized back to ``size``
