@@ -2,7 +2,7 @@
 Hands on the same crop files, in one run.
 
 hand_landmarks models are trained on everyone but the sample's kpi people, one per
-`localization` (`palm_detector`, the default; `landmarks_first`; `upright_first`), and
+`localization` (`palm_detector`; `landmarks_first`, the spec's; `upright_first`), and
 exported; the kpi people's 89 hands are cut from their photos at 1.3x (dataset_convert's cut)
 and 2.0x. Per cut, the median and mean milliseconds per crop with preprocessing (ONNX Runtime,
 batch 1), the share of crops `landmarks_first` reads in the lite network's box and the share

@@ -1,6 +1,6 @@
 """Benchmark: whole photos, ours against MediaPipe Hands, in one run.
 
-A hand_landmarks model (palm_detector) is trained on everyone but the bundled sample's kpi
+A hand_landmarks model (the landmark spec's) is trained on everyone but the bundled sample's kpi
 people; their 77 whole images (89 annotated hands) are the test photos, at their own size
 (512x683 and the like) and upscaled to about 12 megapixels (JPEG quality 92), as phone photos
 are, dim (0.15 of the light, sensor noise added), as in a dim room, and gray (one-channel

@@ -291,12 +291,13 @@ def robustness(root: Path, python: Path, contenders: dict[str, dict]) -> dict:
     return figures
 
 
-def kpi_model(root: Path, localization: str = "palm_detector", settings: dict | None = None,
+def kpi_model(root: Path, localization: str | None = None, settings: dict | None = None,
               seed: int | None = None):
     """A hand_landmarks model trained on everyone but the sample's kpi people: (experiment,
-    model path, dataset_convert's crop rule, classes); ``settings`` change
-    model.hand_landmarks, ``seed`` the spec's random_seed. A second call with another
-    ``localization``, settings or seed reuses the converted sample."""
+    model path, dataset_convert's crop rule, classes); ``localization`` (default: the
+    spec's) and ``settings`` change model.hand_landmarks, ``seed`` the spec's random_seed. A
+    second call with another ``localization``, settings or seed reuses the converted
+    sample."""
     import gesturenet_lib as gn
 
     workspace, specs = root / "kpi" / "workspace", root / "kpi" / "specs"
@@ -319,17 +320,16 @@ def kpi_model(root: Path, localization: str = "palm_detector", settings: dict | 
     return _kpi_trained(workspace, classes, localization, ds_spec, settings, seed)
 
 
-def _kpi_trained(workspace: Path, classes: dict, localization: str, ds_spec: dict,
+def _kpi_trained(workspace: Path, classes: dict, localization: str | None, ds_spec: dict,
                  settings: dict | None, seed: int | None):
     import gesturenet_lib as gn
     from gesturenet_lib.training.trainer import model_path
 
-    name = "model" if localization == "palm_detector" else f"model_{localization}"
-    name += "".join(f"_{k}{v}" for k, v in sorted((settings or {}).items()))
+    changes = dict(settings or {}, **({"localization": localization} if localization else {}))
+    name = "model" + "".join(f"_{k}{v}" for k, v in sorted(changes.items()))
     name += "" if seed is None else f"_seed{seed}"
     spec = landmark_spec(workspace, workspace / "data.json", classes, name,
-                         {"hand_landmarks": {"localization": localization, **(settings or {})}},
-                         seed)
+                         {"hand_landmarks": changes}, seed)
     exp = gn.load_experiment(str(spec))
     model = model_path(exp.model_dir)
     if not Path(model).exists():   # the same settings and seed asked again: trained already
@@ -352,7 +352,7 @@ def mediapipe_boxes(answer: dict) -> list[tuple[int, int, int, int]]:
 
 
 def full_frames(root: Path, python: Path) -> dict:
-    """The sample's kpi people as whole frames, a palm_detector model trained on the rest."""
+    """The sample's kpi people as whole frames, the spec's model trained on the rest."""
     import gesturenet_lib as gn
     from gesturenet_lib.evaluation.full_frame import annotated_frames, match
 

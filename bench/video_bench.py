@@ -4,7 +4,7 @@ Clips: the two labelled real videos (`../shared/data/videos/`, else the one bund
 `data/videos/`), a clip built here from a bundled kpi photo (a slow pan and zoom, written
 with OpenCV, labelled with the photo's gesture throughout), and the same clip with the photo's
 hands blurred away (a stream where nobody shows a hand: a webcam waiting for a user). The
-model: hand_landmarks (palm_detector), trained on everyone but the sample's kpi people.
+model: hand_landmarks (the landmark spec's), trained on everyone but the sample's kpi people.
 
 Per clip, frames per second *with decoding* and frames with a hand for:
 - ours, tracking (`inference --video`: the palm detector only when no hand is tracked, or
