@@ -110,7 +110,7 @@ def main() -> int:
                      "cuts": {}}
     models = {}
     for localization in LOCALIZATIONS:
-        exp, models[localization], _, classes = kpi_model(root, localization)
+        exp, models[localization], _, classes = kpi_model(root, {"localization": localization})
     timers = {localization: exported_timer(models[localization])
               for localization in LOCALIZATIONS}
     task = gesture_recognizer_task(root / "gesture_recognizer.task")

@@ -291,45 +291,35 @@ def robustness(root: Path, python: Path, contenders: dict[str, dict]) -> dict:
     return figures
 
 
-def kpi_model(root: Path, localization: str | None = None, settings: dict | None = None,
-              seed: int | None = None):
+def kpi_model(root: Path, settings: dict | None = None, seed: int | None = None):
     """A hand_landmarks model trained on everyone but the sample's kpi people: (experiment,
-    model path, dataset_convert's crop rule, classes); ``localization`` (default: the
-    spec's) and ``settings`` change model.hand_landmarks, ``seed`` the spec's random_seed. A
-    second call with another ``localization``, settings or seed reuses the converted
-    sample."""
-    import gesturenet_lib as gn
-
-    workspace, specs = root / "kpi" / "workspace", root / "kpi" / "specs"
-    if (workspace / "data.json").exists():
-        ds_spec = json.loads((REPO / "specs" / "landmark_dataset_config.json").read_text())
-        classes = json.loads((workspace / "data.json").read_text())["classes"]
-        return _kpi_trained(workspace, classes, localization, ds_spec, settings, seed)
-    specs.mkdir(parents=True)
-    sample = REPO / "data" / "hagrid-sample"
-    gn.run(gn.ImportRequest("hagrid", str(sample / "dataset"),
-                            str(workspace / "original" / "hagrid"), str(sample / "annotations")))
-    ds_spec = json.loads((REPO / "specs" / "landmark_dataset_config.json").read_text())
-    for name in ("landmark_dataset_config.json", "dataset_experiment_config.json"):
-        (specs / name).write_text((REPO / "specs" / name).read_text())
-    gn.run(gn.ConvertRequest.from_files(
-        str(specs / "landmark_dataset_config.json"),
-        str(specs / "dataset_experiment_config.json"),
-        str(workspace / "data.json"), "frames", k_folds=0, write_tfds=False))
-    classes = json.loads((workspace / "data.json").read_text())["classes"]
-    return _kpi_trained(workspace, classes, localization, ds_spec, settings, seed)
-
-
-def _kpi_trained(workspace: Path, classes: dict, localization: str | None, ds_spec: dict,
-                 settings: dict | None, seed: int | None):
+    model path, dataset_convert's crop rule, classes); ``settings`` change
+    model.hand_landmarks (e.g. ``{"localization": "palm_detector"}``; none: the spec's
+    model), ``seed`` the spec's random_seed. The sample is converted once; a model already
+    trained with the same settings and seed is reused."""
     import gesturenet_lib as gn
     from gesturenet_lib.training.trainer import model_path
 
-    changes = dict(settings or {}, **({"localization": localization} if localization else {}))
-    name = "model" + "".join(f"_{k}{v}" for k, v in sorted(changes.items()))
+    workspace, specs = root / "kpi" / "workspace", root / "kpi" / "specs"
+    if not (workspace / "data.json").exists():
+        specs.mkdir(parents=True)
+        sample = REPO / "data" / "hagrid-sample"
+        gn.run(gn.ImportRequest("hagrid", str(sample / "dataset"),
+                                str(workspace / "original" / "hagrid"),
+                                str(sample / "annotations")))
+        for name in ("landmark_dataset_config.json", "dataset_experiment_config.json"):
+            (specs / name).write_text((REPO / "specs" / name).read_text())
+        gn.run(gn.ConvertRequest.from_files(
+            str(specs / "landmark_dataset_config.json"),
+            str(specs / "dataset_experiment_config.json"),
+            str(workspace / "data.json"), "frames", k_folds=0, write_tfds=False))
+    ds_spec = json.loads((REPO / "specs" / "landmark_dataset_config.json").read_text())
+    classes = json.loads((workspace / "data.json").read_text())["classes"]
+    settings = settings or {}
+    name = "model" + "".join(f"_{k}{v}" for k, v in sorted(settings.items()))
     name += "" if seed is None else f"_seed{seed}"
     spec = landmark_spec(workspace, workspace / "data.json", classes, name,
-                         {"hand_landmarks": changes}, seed)
+                         {"hand_landmarks": settings}, seed)
     exp = gn.load_experiment(str(spec))
     model = model_path(exp.model_dir)
     if not Path(model).exists():   # the same settings and seed asked again: trained already
