@@ -149,6 +149,14 @@ class HandLandmarks:
              "down to the hand's own box) or the crop on a wider black border (each side "
              "1.0-2.3x, up to 3x the box), any aspect; the hand as other tools cut it (0: "
              "off)")
+    augment_localizations: list[Literal["landmarks_first", "palm_detector", "upright_first",
+                                        "views", "none"]] = spec_field(
+        default_factory=lambda: ["palm_detector"],
+        help="training: each training crop also run through these localizations (besides "
+             "`localization`), each row one more training example, so the head learns the "
+             "landmarks as each way of finding the hand gives them (whole images and video "
+             "are read through the palm detector's rotated boxes; empty: the spec's "
+             "localization alone)")
 
 
 @dataclass(frozen=True)

@@ -212,6 +212,10 @@ def test_weights_init_continues_a_landmark_model_and_refuses_another_family(trai
     doc = json.loads(open(spec_path).read())
     doc["model"]["weights_init"] = model
     doc["model"]["hand_landmarks"]["augment_cuts"] = 1   # and trains on each crop cut again
+    # and on each crop's hand as the palm detector finds it (the spec's own localization,
+    # listed too, adds nothing)
+    doc["model"]["hand_landmarks"]["augment_localizations"] = ["palm_detector",
+                                                               "landmarks_first"]
     doc["trainer"]["finetuning"]["train_epochs"] = 2
     doc["output_experiments_fld"] = str(root / "continued")
     again = root / "specs" / "continued.json"
@@ -221,11 +225,11 @@ def test_weights_init_continues_a_landmark_model_and_refuses_another_family(trai
     history = (root / "continued/model/metrics.csv").read_text().splitlines()
     first_loss = float(history[1].split(",")[2])
     assert first_loss < 1.0  # started from the trained head, not from scratch
-    found = re.search(r"hand found in (\d+) of (\d+) training crops and cuts \(1 per crop\)",
-                      caplog.text)
+    found = re.search(r"hand found in (\d+) of (\d+) training crops \(each crop also with "
+                      r"1 more cut, the hand found by palm_detector\)", caplog.text)
     train_crops = sum(json.loads((root / "workspace/data_landmarks.json").read_text())
                       ["stats"]["per_split"]["train_set"].values())
-    assert found and int(found[2]) == 2 * train_crops and int(found[1]) > train_crops
+    assert found and int(found[2]) == 3 * train_crops and int(found[1]) > 2 * train_crops
 
     resnet = root / "resnet.tlt"
     from gesturenet_lib.families.resnet_vanilla.network import build_resnet

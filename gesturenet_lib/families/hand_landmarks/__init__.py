@@ -59,21 +59,28 @@ class HandLandmarks:
         )
 
         settings = spec.model.landmarks
-        palm_needed, lite_needed = localization_networks(settings.localization)
-        extractor_onnx = build_extractor(
-            landmark_onnx_bytes(), settings, spec.model.data_format,
-            palm_onnx_bytes() if palm_needed else None, embedder_onnx=embedder_onnx_bytes(),
-            canned_onnx=canned_onnx_bytes(),
-            lite_onnx=lite_landmark_onnx_bytes() if lite_needed else None)
+
+        def extractor_for(localization: str) -> bytes:
+            palm_needed, lite_needed = localization_networks(localization)
+            return build_extractor(
+                landmark_onnx_bytes(), dataclasses.replace(settings, localization=localization),
+                spec.model.data_format, palm_onnx_bytes() if palm_needed else None,
+                embedder_onnx=embedder_onnx_bytes(), canned_onnx=canned_onnx_bytes(),
+                lite_onnx=lite_landmark_onnx_bytes() if lite_needed else None)
+
+        extractor_onnx = extractor_for(settings.localization)
         extractor = Extractor(extractor_onnx)
         train_raw = extract_set(train_set, prep, extractor)
         for cut in range(settings.augment_cuts):   # the same crops cut other ways
             train_raw += extract_set(train_set, prep, extractor,
                                      np.random.default_rng([spec.random_seed, cut]))
+        for other in settings.augment_localizations:   # the same crops, the hand found another way
+            if other != settings.localization:
+                train_raw += extract_set(train_set, prep, Extractor(extractor_for(other)))
         hands = only_hands(train_raw, settings.presence_threshold)
         log.info("train: hand found in %d of %d training crops%s (the others are left out: "
                  "their prediction is the fixed no-hand fallback)", len(hands), len(train_raw),
-                 f" and cuts ({settings.augment_cuts} per crop)" if settings.augment_cuts else "")
+                 _more_rows(settings))
         if len(hands) == 0:
             raise UserInputError(f"{spec.dataset.data_path}: the landmark network found no "
                                  "hand in any training crop (try a larger bbox_enlarge_ratio "
@@ -120,6 +127,15 @@ class HandLandmarks:
 
         return LandmarkBackend(loaded.attachments[EXTRACTOR], loaded.model, classes, prep,
                                loaded.metadata["hand_landmarks"]["presence_threshold"])
+
+
+def _more_rows(settings) -> str:
+    """How the training rows were multiplied, for the log line."""
+    cuts = settings.augment_cuts
+    more = [f"{cuts} more cut{'s' if cuts > 1 else ''}"] if cuts else []
+    more += [f"the hand found by {other}" for other in settings.augment_localizations
+             if other != settings.localization]
+    return f" (each crop also with {', '.join(more)})" if more else ""
 
 
 FAMILY = HandLandmarks()
