@@ -1,6 +1,7 @@
 """``hand_landmarks``: MediaPipe's pretrained hand-landmark network, frozen and stored in the
-model as ``extractor.onnx``, and a small head trained on its landmarks. The crops go once
-through the extractor at training time; export joins both into one ONNX graph."""
+model as ``extractor.onnx``, and a small head trained on its landmarks. The crops go through
+the extractor once at training time (and once more for each training cut and each other
+localization the spec asks for); export joins both into one ONNX graph."""
 
 from __future__ import annotations
 

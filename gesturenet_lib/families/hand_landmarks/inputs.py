@@ -1,5 +1,5 @@
-"""Training input of the hand_landmarks family: every crop goes once through the frozen
-extractor (ONNX Runtime); the head trains on the landmark vectors with tf.data.
+"""Training input of the hand_landmarks family: every crop goes through a frozen extractor
+(ONNX Runtime); the head trains on the landmark vectors with tf.data.
 
 Crops where the network finds no hand are left out of the *training* set (the head's output
 for them is the fixed fallback, so they would teach it nothing); the validation set keeps
