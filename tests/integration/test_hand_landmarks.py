@@ -212,10 +212,10 @@ def test_weights_init_continues_a_landmark_model_and_refuses_another_family(trai
     doc = json.loads(open(spec_path).read())
     doc["model"]["weights_init"] = model
     doc["model"]["hand_landmarks"]["augment_cuts"] = 1   # and trains on each crop cut again
-    # and on each crop's hand as the palm detector finds it (the spec's own localization,
-    # listed too, adds nothing)
-    doc["model"]["hand_landmarks"]["augment_localizations"] = ["palm_detector",
-                                                               "landmarks_first"]
+    # and on each crop's hand as the palm detector finds it (the spec's own localization
+    # and a name listed twice add nothing)
+    doc["model"]["hand_landmarks"]["augment_localizations"] = [
+        "palm_detector", "landmarks_first", "palm_detector"]
     doc["trainer"]["finetuning"]["train_epochs"] = 2
     doc["output_experiments_fld"] = str(root / "continued")
     again = root / "specs" / "continued.json"

@@ -75,9 +75,8 @@ class HandLandmarks:
         for cut in range(settings.augment_cuts):   # the same crops cut other ways
             train_raw += extract_set(train_set, prep, extractor,
                                      np.random.default_rng([spec.random_seed, cut]))
-        for other in settings.augment_localizations:   # the same crops, the hand found another way
-            if other != settings.localization:
-                train_raw += extract_set(train_set, prep, Extractor(extractor_for(other)))
+        for other in _other_localizations(settings):   # the hand found another way
+            train_raw += extract_set(train_set, prep, Extractor(extractor_for(other)))
         hands = only_hands(train_raw, settings.presence_threshold)
         log.info("train: hand found in %d of %d training crops%s (the others are left out: "
                  "their prediction is the fixed no-hand fallback)", len(hands), len(train_raw),
@@ -134,9 +133,15 @@ def _more_rows(settings) -> str:
     """How the training rows were multiplied, for the log line."""
     cuts = settings.augment_cuts
     more = [f"{cuts} more cut{'s' if cuts > 1 else ''}"] if cuts else []
-    more += [f"the hand found by {other}" for other in settings.augment_localizations
-             if other != settings.localization]
+    more += [f"the hand found by {other}" for other in _other_localizations(settings)]
     return f" (each crop also with {', '.join(more)})" if more else ""
+
+
+def _other_localizations(settings) -> list[str]:
+    """The localizations whose rows also train the head: each listed once, the spec's own
+    left out (its rows are there already)."""
+    return [name for name in dict.fromkeys(settings.augment_localizations)
+            if name != settings.localization]
 
 
 FAMILY = HandLandmarks()
