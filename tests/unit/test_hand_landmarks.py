@@ -159,6 +159,8 @@ def test_the_landmark_spec_loads_and_resnet_keys_are_refused(write_json):
     spec = load_experiment_spec(str(SPECS / "landmark_train_spec.json"))
     assert spec.model.base_model == "hand_landmarks"
     assert spec.model.landmarks.presence_threshold == 0.5
+    # the head also trains on the rows whole images and video give (the palm detector's)
+    assert spec.model.landmarks.augment_localizations == ["palm_detector"]
     doc = json.loads((SPECS / "landmark_train_spec.json").read_text())
     doc["model"]["num_layers"] = 18
     with pytest.raises(SpecError, match=r"model\.num_layers = 18: does not apply to base_model "
@@ -172,6 +174,10 @@ def test_the_landmark_spec_loads_and_resnet_keys_are_refused(write_json):
     doc["model"]["hand_landmarks"]["padding_mode"] = "wrap"
     with pytest.raises(SpecError, match=r"padding_mode = \"wrap\": must be one of edge"):
         load_experiment_spec(write_json(doc, "w.json"))
+    doc["model"]["hand_landmarks"] = {"augment_localizations": ["palm_detector", "palm"]}
+    with pytest.raises(SpecError, match=r"augment_localizations\[1\] = \"palm\": must be one "
+                                        r"of landmarks_first, palm_detector"):
+        load_experiment_spec(write_json(doc, "a.json"))
 
 
 def test_the_extracted_files_have_the_pinned_hashes():
