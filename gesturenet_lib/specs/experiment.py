@@ -59,6 +59,9 @@ LANDMARK_INPUT_SIZE = 224  # the hand-landmark network's square input (see model
 RESNET_ONLY_KEYS = ("image_height", "image_width", "gray_scale_input", "num_layers",
                     "use_batch_norm")
 
+# How the hand is found in a crop (the crop graph's localization; also the rows training reads)
+Localization = Literal["landmarks_first", "palm_detector", "upright_first", "views", "none"]
+
 
 @dataclass(frozen=True)
 class HandLandmarks:
@@ -69,8 +72,7 @@ class HandLandmarks:
              "landmark network (part of the model and of the exported graph)")
     padding_mode: Literal["edge", "constant"] = spec_field(
         "edge", help="fill of that border: repeat the edge pixels, or black")
-    localization: Literal["landmarks_first", "palm_detector", "upright_first", "views",
-                          "none"] = spec_field(
+    localization: Localization = spec_field(
         "landmarks_first",
         help="how the hand is found in the crop: MediaPipe's lite landmark network places the "
              "hand and the full one reads it in the box those landmarks give, the palm "
@@ -149,8 +151,7 @@ class HandLandmarks:
              "down to the hand's own box) or the crop on a wider black border (each side "
              "1.0-2.3x, up to 3x the box), any aspect; the hand as other tools cut it (0: "
              "off)")
-    augment_localizations: list[Literal["landmarks_first", "palm_detector", "upright_first",
-                                        "views", "none"]] = spec_field(
+    augment_localizations: list[Localization] = spec_field(
         default_factory=lambda: ["palm_detector"],
         help="training: each training crop also run through these localizations (besides "
              "`localization`), each row one more training example, so the head learns the "
