@@ -46,6 +46,18 @@ def dask_setup(worker):
 """
 
 
+def _address_in(scheduler_file: Path, deadline: float) -> str:
+    """The scheduler's address, once its file is whole: the scheduler creates the file
+    before it writes it, so an empty or half-written file means wait, not fail."""
+    while True:
+        try:
+            return json.loads(scheduler_file.read_text())["address"]
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 class Cluster:
     """A scheduler and worker processes on 127.0.0.1, as separate programs."""
 
@@ -56,10 +68,7 @@ class Cluster:
             [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
              "--no-dashboard", "--scheduler-file", str(scheduler_file)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        self.address = json.loads(scheduler_file.read_text())["address"]
+        self.address = _address_in(scheduler_file, deadline=time.monotonic() + 60)
         extra = ["--preload", str(preload)] if preload else []
         self.procs.append(subprocess.Popen(
             [str(BIN / "dask"), "worker", self.address, "--nworkers", str(workers),
