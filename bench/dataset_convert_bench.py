@@ -149,9 +149,12 @@ def start_dask(root: Path, workers: int, untrimmed: bool = False) -> tuple[str, 
     procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
                                "--no-dashboard", "--scheduler-file", str(scheduler_file)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    while not scheduler_file.exists():
-        time.sleep(0.2)
-    address = _json.loads(scheduler_file.read_text())["address"]
+    while True:  # the scheduler creates its file before it writes the address into it
+        try:
+            address = _json.loads(scheduler_file.read_text())["address"]
+            break
+        except (FileNotFoundError, _json.JSONDecodeError, KeyError):
+            time.sleep(0.2)
     env = dict(os.environ)
     if untrimmed:
         config = root / "dask-config"
